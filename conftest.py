@@ -1,0 +1,8 @@
+"""Root conftest: registers tinyhil's plugins; no logic of its own."""
+
+pytest_plugins = [
+    "plugins.matrix",
+    "plugins.report",
+    "plugins.verdicts",
+    "plugins.targets.host",
+]

@@ -1,0 +1,130 @@
+"""The networks of the reference study (Table 1), registered by id.
+
+The hyper-parameters live in ``models/data/table1.json``; this module only knows how to
+turn a family's spec into a Keras model. A new family plugs in with
+:func:`register_family`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.registry import Registry
+
+TABLE1_PATH = Path(__file__).parent / "data" / "table1.json"
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One row of Table 1.
+
+    Attributes:
+        id: The paper's id (``C_3``, ``CL_3``).
+        family: The network type (``1D_CNN``, ``1D_CNN_LSTM``).
+        params: Hyper-parameters of the row (filters, kernel, lstm_units, dense).
+        family_params: Hyper-parameters shared by the family (dropout, pool size).
+    """
+
+    id: str
+    family: str
+    params: dict[str, Any]
+    family_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size_rank(self) -> int:
+        """Position of the network within its family, smallest first (for plots)."""
+        return int(self.id.split("_")[-1])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "family": self.family, **self.params, **self.family_params}
+
+
+FamilyBuilder = Callable[[NetworkSpec, tuple[int, int], int], Any]
+FAMILIES: Registry[FamilyBuilder] = Registry("network family")
+NETWORKS: Registry[NetworkSpec] = Registry("network")
+
+
+def register_family(name: str) -> Callable[[FamilyBuilder], FamilyBuilder]:
+    """Registers a builder ``(spec, input_shape, n_classes) -> keras.Model`` for a family."""
+    return FAMILIES.register(name)
+
+
+def load_table(path: Path = TABLE1_PATH) -> list[NetworkSpec]:
+    """Reads a Table 1 style JSON file into specs."""
+    table = json.loads(path.read_text())
+    families = table["families"]
+    return [
+        NetworkSpec(
+            id=net_id,
+            family=row["family"],
+            params={k: v for k, v in row.items() if k != "family"},
+            family_params=families[row["family"]],
+        )
+        for net_id, row in table["networks"].items()
+    ]
+
+
+def get_network(net_id: str) -> NetworkSpec:
+    """Returns the spec registered as ``net_id``.
+
+    Raises:
+        UnknownNameError: listing the known ids.
+    """
+    return NETWORKS.get(net_id)
+
+
+def build_model(spec: NetworkSpec, input_shape: tuple[int, int], n_classes: int) -> Any:
+    """Builds the (untrained) Keras model of ``spec`` for windows of ``input_shape``.
+
+    Args:
+        spec: The network.
+        input_shape: ``(timesteps, channels)`` of one window, from the dataset.
+        n_classes: Number of activities, from the dataset.
+
+    Returns:
+        A ``tf_keras.Model`` named after the network id.
+    """
+    return FAMILIES.get(spec.family)(spec, input_shape, n_classes)
+
+
+def _keras() -> Any:
+    import tf_keras
+
+    return tf_keras
+
+
+@register_family("1D_CNN")
+def _build_cnn(spec: NetworkSpec, input_shape: tuple[int, int], n_classes: int) -> Any:
+    k = _keras()
+    p, f = spec.params, spec.family_params
+    inputs = k.Input(shape=input_shape, name="window")
+    h = k.layers.Conv1D(p["filters"], p["kernel"], activation="relu", name="conv")(inputs)
+    h = k.layers.Dropout(f["dropout"], name="dropout")(h)
+    h = k.layers.MaxPooling1D(f["pool_size"], name="pool")(h)
+    h = k.layers.Flatten(name="flatten")(h)
+    h = k.layers.Dense(p["dense"], activation="relu", name="dense")(h)
+    outputs = k.layers.Dense(n_classes, activation="softmax", name="output")(h)
+    return k.Model(inputs, outputs, name=spec.id)
+
+
+@register_family("1D_CNN_LSTM")
+def _build_cnn_lstm(spec: NetworkSpec, input_shape: tuple[int, int], n_classes: int) -> Any:
+    k = _keras()
+    p, f = spec.params, spec.family_params
+    inputs = k.Input(shape=input_shape, name="window")
+    h = k.layers.Conv1D(p["filters"], p["kernel"], name="conv")(inputs)
+    h = k.layers.BatchNormalization(name="batch_norm")(h)
+    h = k.layers.ReLU(name="relu")(h)
+    h = k.layers.LSTM(p["lstm_units"], name="lstm")(h)
+    h = k.layers.Dropout(f["dropout"], name="dropout")(h)
+    h = k.layers.Dense(p["dense"], activation="relu", name="dense")(h)
+    outputs = k.layers.Dense(n_classes, activation="softmax", name="output")(h)
+    return k.Model(inputs, outputs, name=spec.id)
+
+
+for _spec in load_table():
+    NETWORKS.add(_spec.id, _spec)

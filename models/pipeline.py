@@ -1,0 +1,131 @@
+"""One case, as data: network spec -> trained model -> compressed .tflite -> inspection -> export.
+
+:class:`Study` holds what the cases of one run share (the dataset, the trained models) so
+that each network trains once per run, and on disk once per content hash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.compression import TECHNIQUES, Conversion, ConversionContext, convert, representative_windows
+from models.datasets import Dataset, load_dataset
+from models.export import ExportInfo, export_c
+from models.inspection import ModelInfo, inspect_tflite
+from models.networks import NetworkSpec, get_network
+from models.training import PROFILES, TrainedModel, library_versions, train
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What every case of a run shares.
+
+    Attributes:
+        dataset: Registered dataset name.
+        split: ``paper`` or ``subjects``.
+        data_dir: Where a recorded dataset lives.
+        profile: Training profile.
+        seed: Seeds data generation, split, training and calibration sampling.
+        cache_dir: Cache root for trained models and conversions.
+    """
+
+    dataset: str = "synthetic-har"
+    split: str = "paper"
+    data_dir: Path | None = None
+    profile: str = "quick"
+    seed: int = 0
+    cache_dir: Path = Path(".tinyhil-cache")
+
+
+@dataclass
+class CaseArtifacts:
+    """Everything a target needs to judge one network x technique."""
+
+    spec: NetworkSpec
+    technique: str
+    trained: TrainedModel
+    conversion: Conversion
+    info: ModelInfo | None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.spec.id}-{self.technique}"
+
+
+class Study:
+    """Lazily loads the dataset and trains each network at most once per process."""
+
+    def __init__(self, config: StudyConfig):
+        PROFILES.get(config.profile)  # fail fast on a bad profile
+        self.config = config
+        self._dataset: Dataset | None = None
+        self._trained: dict[str, TrainedModel] = {}
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            c = self.config
+            self._dataset = load_dataset(c.dataset, c.split, c.data_dir, c.seed)
+        return self._dataset
+
+    def trained(self, network: str) -> TrainedModel:
+        if network not in self._trained:
+            c = self.config
+            self._trained[network] = train(get_network(network), self.dataset, c.profile, c.seed, c.cache_dir)
+        return self._trained[network]
+
+    def artifacts(self, network: str, technique: str, export_dir: Path | None = None) -> CaseArtifacts:
+        """Builds (or takes from the cache) one case's model and files.
+
+        Args:
+            network: Table 1 id.
+            technique: Registered technique.
+            export_dir: If given, the .tflite and the C pair are written there.
+
+        Raises:
+            UnknownNameError: for an unknown network or technique.
+        """
+        spec = get_network(network)
+        TECHNIQUES.get(technique)
+        tm = self.trained(network)
+        ds = self.dataset
+        ctx = ConversionContext(ds.input_shape, representative_windows(ds.x_train, self.config.seed))
+        conv = convert(technique, tm.model, tm.key, ctx, self.config.cache_dir, label=network)
+        art = CaseArtifacts(spec, technique, tm, conv, inspect_tflite(conv.tflite, network) if conv.ok else None)
+        if export_dir is not None and conv.ok:
+            art.files = self.export(art, export_dir)
+        return art
+
+    def export(self, art: CaseArtifacts, out_dir: Path) -> dict[str, Path]:
+        """Writes ``<case>.tflite`` and the C source/header pair for the firmware."""
+        from models.tflm import io_quantization, load, tflm_version
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tfl = out_dir / f"{art.case_id}.tflite"
+        tfl.write_bytes(art.conversion.tflite)
+        res = load(art.conversion.tflite, 16 << 20)
+        files = {"tflite": tfl}
+        if res.ok:
+            qin, qout = io_quantization(res.interpreter)
+            ds = self.dataset
+            v = library_versions()
+            info = ExportInfo(
+                art.spec.id,
+                art.technique,
+                ds.input_shape,
+                ds.n_classes,
+                qin,
+                qout,
+                ds.standardizer.mean,
+                ds.standardizer.std,
+                generator=f"tensorflow {v['tensorflow']}, tf_keras {v['tf_keras']}, tflite-micro {tflm_version()}, "
+                f"dataset {ds.name} ({ds.split} split, seed {self.config.seed}), profile {self.config.profile}",
+            )
+            files["header"], files["source"] = export_c(art.conversion.tflite, info, out_dir / art.case_id, "g_model")
+        (out_dir / f"{art.case_id}.json").write_text(
+            json.dumps({"training": art.trained.meta, "conversion_error": art.conversion.error}, indent=1)
+        )
+        return files

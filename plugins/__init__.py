@@ -1,0 +1,1 @@
+"""tinyhil's pytest plugins: the case matrix, targets, reporting and expected verdicts."""

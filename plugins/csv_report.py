@@ -1,0 +1,57 @@
+"""``results.csv``: one row per case, appended and flushed as each case ends."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from plugins.results import COLUMN_NAMES, format_value
+
+# Rows of an earlier run count as done for --resume only when these match this run.
+RESUME_KEYS = ("dataset", "split", "profile", "seed", "board", "tflite_micro")
+
+
+class CsvReport:
+    """Appends rows to ``path``; a killed run keeps every row written before it died.
+
+    Args:
+        path: The CSV file.
+        resume: Keep the rows already in ``path`` (its header must match) instead of
+            starting a new file.
+
+    Raises:
+        ValueError: when resuming a file whose header is not :data:`COLUMN_NAMES`.
+    """
+
+    def __init__(self, path: Path, resume: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and self.path.exists() and self.path.stat().st_size:
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f), [])
+            if header != COLUMN_NAMES:
+                raise ValueError(
+                    f"{self.path} was written with other columns; move it away or run without --resume"
+                )
+        else:
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(COLUMN_NAMES)
+
+    def append(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, COLUMN_NAMES, extrasaction="raise").writerow(
+                {k: format_value(row.get(k)) for k in COLUMN_NAMES}
+            )
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rows(self) -> list[dict]:
+        """Every complete row in the file (a row cut by a kill mid-write is dropped)."""
+        with open(self.path, newline="") as f:
+            return [r for r in csv.DictReader(f) if None not in r.values() and r.get("run_started")]
+
+
+def done_case_ids(rows: list[dict], current: dict) -> set[str]:
+    """Case ids already finished under the same run settings (for --resume)."""
+    return {r["case_id"] for r in rows if all(str(r.get(k, "")) == str(current.get(k, "")) for k in RESUME_KEYS)}

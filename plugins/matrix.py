@@ -1,0 +1,170 @@
+"""The case matrix: network x technique x target, its options and the fixtures a case uses.
+
+Each option has an ini default (``tinyhil_<name>`` in pytest.ini) and a fixture of the
+same name. A wrong value stops the run at configuration with a message listing the
+known values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from models.boards import BOARDS, get_board
+from models.compression import TECHNIQUES
+from models.datasets import DATASETS, SPLITS
+from models.errors import TinyhilError, UnknownNameError
+from models.networks import NETWORKS
+from models.pipeline import Study, StudyConfig
+from models.training import PROFILES
+from plugins.targets import TARGETS
+
+_OPTIONS = [
+    # name, help, ini default
+    ("networks", "comma-separated Table 1 ids, a family (1D_CNN, 1D_CNN_LSTM) or 'all'", "all"),
+    ("techniques", "comma-separated compression techniques or 'all'", "lite,dynamic,full_int"),
+    ("dataset", "dataset name: synthetic-har (generated, built in) or uci-har", "synthetic-har"),
+    ("data-dir", "where a recorded dataset lives (uci-har: its folder or zip)", ""),
+    ("split", "paper (pooled 75/25, stratified) or subjects (official)", "paper"),
+    ("profile", "training profile: quick or paper", "quick"),
+    ("seed", "seed of data generation, split, training and calibration", "0"),
+    ("board", "board profile the memory budgets come from", "esp32-wroom-32"),
+    ("report-dir", "where results.csv, summary.md and the exported models go", "reports"),
+    ("model-cache", "cache of trained models and conversions", ".tinyhil-cache"),
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One matrix cell."""
+
+    network: str
+    technique: str
+    target: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.network}-{self.technique}-{self.target}"
+
+    @property
+    def key(self) -> str:
+        """The board-independent part of the id, used by the expectations file."""
+        return f"{self.network}-{self.technique}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinyhil", "tinyhil study matrix")
+    for name, help_text, default in _OPTIONS:
+        ini = "tinyhil_" + name.replace("-", "_")
+        group.addoption(f"--{name}", dest=ini, help=f"{help_text} (Default: ini {ini} = {default!r})")
+        parser.addini(ini, help_text, default=default)
+
+
+def option(config: pytest.Config, name: str) -> str:
+    """Resolves an option: command line, then ini, then default."""
+    ini = "tinyhil_" + name.replace("-", "_")
+    value = config.getoption(ini)
+    return str(value if value is not None else config.getini(ini)).strip()
+
+
+def _expand(kind: str, raw: str, known: list[str], groups: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for token in [t.strip() for t in raw.split(",") if t.strip()]:
+        if token == "all":
+            out += known
+        elif token in groups:
+            out += groups[token]
+        elif token in known:
+            out.append(token)
+        else:
+            raise UnknownNameError(kind, token, known + list(groups) + ["all"])
+    if not out:
+        raise pytest.UsageError(f"--{kind}s selects nothing; give at least one of: {', '.join(known)}")
+    return list(dict.fromkeys(out))
+
+
+def selected_networks(config: pytest.Config) -> list[str]:
+    families: dict[str, list[str]] = {}
+    for net in NETWORKS.names():
+        families.setdefault(NETWORKS.get(net).family, []).append(net)
+    return _expand("network", option(config, "networks"), NETWORKS.names(), families)
+
+
+def selected_techniques(config: pytest.Config) -> list[str]:
+    return _expand("technique", option(config, "techniques"), TECHNIQUES.names(), {})
+
+
+def study_config(config: pytest.Config) -> StudyConfig:
+    data_dir = option(config, "data-dir")
+    try:
+        seed = int(option(config, "seed"))
+    except ValueError:
+        raise pytest.UsageError(f"--seed must be an integer, got {option(config, 'seed')!r}") from None
+    split = option(config, "split")
+    if split not in SPLITS:
+        raise pytest.UsageError(f"unknown --split {split!r}; known splits: {', '.join(SPLITS)}")
+    DATASETS.get(option(config, "dataset"))
+    PROFILES.get(option(config, "profile"))
+    return StudyConfig(
+        dataset=option(config, "dataset"),
+        split=split,
+        data_dir=Path(data_dir).expanduser() if data_dir else None,
+        profile=option(config, "profile"),
+        seed=seed,
+        cache_dir=Path(option(config, "model-cache")),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        selected_networks(config)
+        selected_techniques(config)
+        study_config(config)
+        BOARDS.get(option(config, "board"))
+    except (TinyhilError, KeyError) as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def hil_target_name(config: pytest.Config) -> str:
+    """The hil target's id part: ``esp32`` on the bench, ``virtual-esp32`` for the virtual board."""
+    return "virtual-esp32" if config.getoption("virtual_board", default=False) else "esp32"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    params = []
+    for target_name in ("host", "esp32"):
+        target = TARGETS.get(target_name) if target_name in TARGETS else None
+        marker = target.marker if target else "hil"
+        shown = target_name if marker == "offline" else hil_target_name(config)
+        for net in selected_networks(config):
+            for tech in selected_techniques(config):
+                case = Case(net, tech, shown)
+                params.append(pytest.param(case, id=case.id, marks=[getattr(pytest.mark, marker)]))
+    metafunc.parametrize("case", params)
+
+
+@pytest.fixture(scope="session")
+def study(pytestconfig: pytest.Config) -> Study:
+    """The run's shared dataset and trained models (one per xdist worker, cache on disk)."""
+    try:
+        return Study(study_config(pytestconfig))
+    except TinyhilError as e:
+        pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def board(pytestconfig: pytest.Config):
+    """The board profile named by --board."""
+    return get_board(option(pytestconfig, "board"))
+
+
+@pytest.fixture(scope="session")
+def report_dir(pytestconfig: pytest.Config) -> Path:
+    path = Path(option(pytestconfig, "report-dir"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

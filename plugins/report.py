@@ -1,0 +1,128 @@
+"""Reporting: record_property for JUnit, one CSV row per finished case, the summary at the end.
+
+Rows go to ``<report-dir>/results.csv`` from ``pytest_runtest_logreport`` on the process
+that reports (the xdist controller under ``-n``), so parallel runs write one file, and a
+run killed halfway keeps every finished row. ``--resume`` keeps that file and skips the
+cases it already holds for the same settings.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from plugins.csv_report import CsvReport, done_case_ids
+from plugins.environment import host_environment
+from plugins.matrix import option, study_config
+from plugins.results import COLUMN_NAMES, PROPERTY_PREFIX, build_row, format_value
+from plugins.summary import render
+
+STATE_KEY = pytest.StashKey["Reporter"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("tinyhil").addoption(
+        "--resume",
+        action="store_true",
+        default=False,
+        help="keep <report-dir>/results.csv and skip the cases it holds for the same settings (Default: new file)",
+    )
+
+
+class Reporter:
+    """Session state of the reporting plugin."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.report_dir = Path(option(config, "report-dir"))
+        self.env = host_environment(Path(str(config.rootpath)))
+        self.controller = not hasattr(config, "workerinput")
+        self.csv: CsvReport | None = None
+        self.rows_written = 0
+        if self.controller:
+            try:
+                self.csv = CsvReport(self.report_dir / "results.csv", resume=config.getoption("resume"))
+            except ValueError as e:
+                raise pytest.UsageError(str(e)) from None
+
+    def current_settings(self) -> dict:
+        cfg = study_config(self.config)
+        return {
+            "dataset": cfg.dataset,
+            "split": cfg.split,
+            "profile": cfg.profile,
+            "seed": cfg.seed,
+            "board": option(self.config, "board"),
+            "tflite_micro": self.env["tflite_micro"],
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        if not (self.config.getoption("resume") and self.csv):
+            return
+        done = done_case_ids(self.csv.rows(), self.current_settings())
+        for item in items:
+            case = getattr(item, "callspec", None) and item.callspec.params.get("case")
+            if case is not None and case.id in done:
+                item.add_marker(pytest.mark.skip(reason=f"finished in an earlier run ({self.csv.path}); --resume"))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.csv is None or report.when != "call":
+            return
+        props = {k[len(PROPERTY_PREFIX) :]: v for k, v in report.user_properties if k.startswith(PROPERTY_PREFIX)}
+        if "case_id" in props:
+            self.csv.append({k: props.get(k) for k in COLUMN_NAMES})
+            self.rows_written += 1
+
+    def summary(self) -> str | None:
+        if self.csv is None:
+            return None
+        rows = self.csv.rows()
+        return render(rows) if rows else None
+
+    def pytest_sessionfinish(self) -> None:
+        text = self.summary()
+        if text:
+            (self.report_dir / "summary.md").write_text(text + "\n")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        text = self.summary()
+        if text:
+            terminalreporter.section("tinyhil summary")
+            terminalreporter.write_line(text)
+            terminalreporter.write_line(
+                f"tinyhil: {self.rows_written} rows written to {self.csv.path}; summary in {self.report_dir / 'summary.md'}"
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    reporter = Reporter(config)
+    config.stash[STATE_KEY] = reporter
+    config.pluginmanager.register(reporter, "tinyhil-reporter")
+
+
+@pytest.fixture
+def record_case(record_property, pytestconfig: pytest.Config):
+    """Returns ``record(case, art, outcome, study, board, seconds, device_env=None) -> row``.
+
+    Every column becomes a ``tinyhil.<column>`` property (JUnit XML) and, through the
+    report hook, a CSV row. Empty figures are not recorded as properties.
+    """
+    env = pytestconfig.stash[STATE_KEY].env
+
+    def record(case, art, outcome, study, board, seconds: float, device_env: dict | None = None) -> dict:
+        row = build_row(case, art, outcome, study, board, {**env, **(device_env or {})}, seconds)
+        record_property(PROPERTY_PREFIX + "case_key", case.key)
+        for column in COLUMN_NAMES:
+            value = row.get(column)
+            if value is not None and value != "":
+                record_property(PROPERTY_PREFIX + column, format_value(value))
+        return row
+
+    return record
+
+
+def case_timer() -> float:
+    return time.monotonic()

@@ -1,0 +1,126 @@
+"""The record of one case: the CSV columns, in order, with what each one means.
+
+This list is the single definition of ``results.csv``; the README's column table is
+checked against it by the unit tests. Empty means "not measured by this target", never 0.
+"""
+
+from __future__ import annotations
+
+COLUMNS: list[tuple[str, str]] = [
+    ("case_id", "network-technique-target, the pytest id"),
+    ("network", "Table 1 id (C_1..C_8, CL_1..CL_6)"),
+    ("family", "1D_CNN or 1D_CNN_LSTM"),
+    ("technique", "compression technique"),
+    ("target", "host (TFLM on this machine), esp32 (bench) or virtual-esp32 (simulated board)"),
+    ("status", "verdict: ok, convert_error, unsupported_op, arena_overflow, ram_overflow, flash_overflow, device_error, timeout"),
+    ("reason", "why, in the converter's, TFLM's or the board's words"),
+    ("expected_status", "the verdict the expectations file holds for this board"),
+    ("fits", "true/false: model and arena within the board's budgets; empty when unknown"),
+    ("runs", "true/false: fits and TFLM ran it"),
+    ("model_bytes", "size of the .tflite flatbuffer"),
+    ("arena_bytes", "exact minimum TFLM arena (host: bisection; board: arena_used_bytes)"),
+    ("arena_source", "measured-host (tflite-micro planner) or measured-device"),
+    ("params", "weights and biases of conv, dense and LSTM ops"),
+    ("macs", "multiply-accumulates of one inference"),
+    ("ops", "op(input dtype/weight dtype) list"),
+    ("input_dtype", "dtype of the model input"),
+    ("weight_dtypes", "dtypes of the compute ops' weights"),
+    ("fit_budget_source", "estimated (board profile) or measured (boot report of the board)"),
+    ("acc_keras", "test accuracy of the Keras model (the paper's 'base')"),
+    ("acc_tflite", "test accuracy on the TFLite interpreter (ai-edge-litert)"),
+    ("acc_tflm", "test accuracy on the host TFLM runtime, whole test split"),
+    ("acc_device", "accuracy on the target over device_windows windows"),
+    ("acc_device_source", "measured or simulated"),
+    ("device_windows", "windows sent to the target"),
+    ("device_agreement", "share of windows where the target's class equals host TFLM's"),
+    ("latency_ms_median", "per-inference latency on the target (cycle counts at the measured clock)"),
+    ("latency_ms_mean", "mean of the N runs"),
+    ("latency_ms_std", "standard deviation of the N runs"),
+    ("latency_ms_min", "minimum of the N runs"),
+    ("latency_ms_max", "maximum of the N runs"),
+    ("latency_runs", "N, the inferences timed"),
+    ("latency_source", "measured or simulated"),
+    ("energy_mj_gross", "energy per inference from the shunt trace, mJ"),
+    ("energy_mj_net", "energy per inference above the idle baseline, mJ"),
+    ("power_mw_mean", "mean power inside the marker window, mW"),
+    ("energy_source", "measured, replayed or simulated"),
+    ("timing_rule", "paper (N consecutive inferences) or mlperf"),
+    ("train_seconds", "training wall time of the network (0 when it came from the cache in an earlier run)"),
+    ("case_seconds", "wall time of this case"),
+    ("dataset", "dataset name (synthetic-har is generated, not recorded)"),
+    ("dataset_generated", "true when the windows are generated"),
+    ("split", "paper (pooled 75/25) or subjects (official)"),
+    ("profile", "training profile"),
+    ("seed", "seed of data, split, training and calibration"),
+    ("board", "board profile"),
+    ("tensorflow", "TensorFlow version"),
+    ("tf_keras", "tf_keras version"),
+    ("tflite_micro", "tflite-micro (host TFLM) version"),
+    ("ai_edge_litert", "ai-edge-litert version"),
+    ("esp_idf", "ESP-IDF version reported by the firmware"),
+    ("esp_tflite_micro", "esp-tflite-micro version reported by the firmware"),
+    ("firmware_hash", "firmware ELF sha256 reported by the firmware"),
+    ("git_rev", "tinyhil git revision (+dirty)"),
+    ("run_started", "UTC start of the run"),
+]
+COLUMN_NAMES = [c for c, _ in COLUMNS]
+PROPERTY_PREFIX = "tinyhil."
+
+
+def format_value(value) -> str:
+    """CSV text for a value: empty for None, lower-case booleans, compact floats."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def build_row(case, art, outcome, study, board, env: dict, seconds: float) -> dict:
+    """Assembles one CSV row (column -> value) from a finished case.
+
+    Args:
+        case: The matrix cell (:class:`plugins.matrix.Case`).
+        art: Its :class:`models.pipeline.CaseArtifacts`.
+        outcome: The target's :class:`plugins.targets.Outcome`.
+        study: The run's :class:`models.pipeline.Study`.
+        board: The :class:`models.boards.Board` judged against.
+        env: Host environment (versions, git revision, start time) plus any device report.
+        seconds: Wall time of the case.
+    """
+    v, info, cfg, ds = outcome.verdict, art.info, study.config, study.dataset
+    row = {
+        "case_id": case.id,
+        "network": case.network,
+        "family": art.spec.family,
+        "technique": case.technique,
+        "target": case.target,
+        "status": v.status,
+        "reason": " | ".join(line for line in v.reason.splitlines() if line.strip()),
+        "fits": v.fits,
+        "runs": v.runs,
+        "model_bytes": info.model_bytes if info else None,
+        "params": info.params if info else art.trained.meta.get("params"),
+        "macs": info.macs if info else None,
+        "ops": info.op_summary if info else None,
+        "input_dtype": info.input_dtype if info else None,
+        "weight_dtypes": info.weight_dtypes if info else None,
+        "fit_budget_source": "estimated" if board.budget_is_estimate else "measured",
+        "acc_keras": art.trained.meta.get("keras_accuracy"),
+        "train_seconds": 0.0 if art.trained.from_cache else art.trained.meta.get("train_seconds"),
+        "case_seconds": round(seconds, 3),
+        "dataset": ds.name,
+        "dataset_generated": ds.generated,
+        "split": ds.split,
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "board": board.name,
+    }
+    row.update(outcome.figures)
+    row.update({k: v for k, v in env.items() if k in COLUMN_NAMES})
+    unknown = set(row) - set(COLUMN_NAMES)
+    if unknown:
+        raise ValueError(f"columns not in plugins/results.py COLUMNS: {sorted(unknown)}")
+    return row

@@ -1,0 +1,108 @@
+"""The summary a person reads after a run: Table 3 and Table 2 analogues and the sizes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from models.networks import NETWORKS
+
+
+def _order(nets) -> list[str]:
+    known = NETWORKS.names()
+    return sorted(set(nets), key=lambda n: (known.index(n) if n in known else len(known), n))
+
+
+def _fmt_acc(v: str) -> str:
+    return f"{float(v):.3f}" if v not in ("", None) else "–"
+
+
+def _table(header: list[str], body: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in body]
+    return out
+
+
+def render(rows: list[dict]) -> str:
+    """Markdown summary of result rows (as read back from results.csv)."""
+    if not rows:
+        return "# tinyhil summary\n\nNo case finished.\n"
+    first = rows[-1]
+    lines = ["# tinyhil summary", ""]
+    generated = first.get("dataset_generated") == "true"
+    lines.append(
+        f"Dataset **{first['dataset']}** ({first['split']} split)"
+        + (" — **generated data, not UCI-HAR**: figures show the pipeline, not the paper's numbers" if generated else "")
+        + f"; profile {first['profile']}, seed {first['seed']}; board profile {first['board']}"
+        + (" (memory budgets estimated)" if first.get("fit_budget_source") == "estimated" else "")
+        + "."
+    )
+    lines.append(
+        f"TensorFlow {first.get('tensorflow')}, tf_keras {first.get('tf_keras')}, tflite-micro {first.get('tflite_micro')}, "
+        f"ai-edge-litert {first.get('ai_edge_litert')}; tinyhil {first.get('git_rev') or 'unknown revision'}."
+    )
+    lines.append("")
+    by_target: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_target[r["target"]].append(r)
+    techniques = list(dict.fromkeys(r["technique"] for r in rows))
+    for target, trows in by_target.items():
+        cell = {(r["network"], r["technique"]): r for r in trows}
+        nets = _order(r["network"] for r in trows)
+        lines += [f"## Fits and runs on target `{target}` (Table 3 analogue)", ""]
+        body = []
+        for n in nets:
+            row = [n]
+            for t in techniques:
+                r = cell.get((n, t))
+                row.append("" if r is None else ("✓ ok" if r["status"] == "ok" else f"✗ {r['status']}"))
+            body.append(row)
+        lines += _table(["network", *techniques], body) + [""]
+        reasons = {r["status"]: r["reason"] for r in trows if r["status"] != "ok"}
+        for status, reason in reasons.items():
+            lines.append(f"- `{status}`, e.g.: {reason}")
+        lines.append("")
+
+        lines += [f"## Accuracy on target `{target}` (Table 2 analogue)", ""]
+        lines.append(
+            "Base is the Keras model; each technique shows TFLite interpreter / TFLM accuracy over the whole test split "
+            "(– where that runtime could not run the model)."
+        )
+        lines.append("")
+        body = []
+        for n in nets:
+            base = next((r["acc_keras"] for r in trows if r["network"] == n), "")
+            row = [n, _fmt_acc(base)]
+            for t in techniques:
+                r = cell.get((n, t))
+                row.append("" if r is None else f"{_fmt_acc(r['acc_tflite'])} / {_fmt_acc(r['acc_tflm'])}")
+            body.append(row)
+        lines += _table(["network", "base", *techniques], body) + [""]
+
+        lines += [f"## Model and arena bytes on target `{target}`", ""]
+        body = []
+        for n in nets:
+            row = [n]
+            for t in techniques:
+                r = cell.get((n, t))
+                if r is None:
+                    row.append("")
+                else:
+                    arena = r["arena_bytes"] or "–"
+                    row.append(f"{r['model_bytes'] or '–'} / {arena}")
+            body.append(row)
+        lines += _table(["network (model B / arena B)", *techniques], body) + [""]
+
+        timed = [r for r in trows if r.get("latency_ms_median")]
+        if timed:
+            lines += [f"## Latency and energy on target `{target}`", ""]
+            body = [
+                [
+                    r["network"],
+                    r["technique"],
+                    f"{float(r['latency_ms_median']):.3f} ({r['latency_source']})",
+                    f"{float(r['energy_mj_net']):.4f} ({r['energy_source']})" if r.get("energy_mj_net") else "–",
+                ]
+                for r in sorted(timed, key=lambda r: (_order([r["network"]]), r["technique"]))
+            ]
+            lines += _table(["network", "technique", "latency ms median", "energy mJ net"], body) + [""]
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""The host target: the ``tflite-micro`` runtime on this machine, judged against a board's budgets.
+
+Gives op support in TFLM's own words, the exact minimum arena, the memory fit against the
+board profile, and accuracy on TFLM and on the TFLite interpreter. It gives no device
+latency or energy: those columns stay empty.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.boards import Board, check_fit
+from models.compression import summarize_error
+from models.pipeline import CaseArtifacts, Study
+from models.tflm import InvokeError, minimum_arena, predict, predict_litert
+from models.verdict import Verdict
+from plugins.targets import TARGETS, Outcome
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+class HostTarget:
+    """TFLM on the host: what the board will do, minus timing and energy."""
+
+    name = "host"
+    marker = "offline"
+
+    def run(self, art: CaseArtifacts, study: Study, board: Board) -> Outcome:
+        ds = study.dataset
+        figures: dict = {}
+        conv = art.conversion
+        if not conv.ok:
+            return Outcome(Verdict("convert_error", f"converter: {summarize_error(conv.error)}", None, False), figures)
+        model = conv.tflite
+        figures["acc_tflite"] = accuracy(predict_litert(model, ds.x_test), ds.y_test)
+        arena = minimum_arena(model)
+        if arena.status != "ok":
+            # A refusal at prepare can still be told apart from a size problem: check flash.
+            fit = check_fit(board, len(model), 0)
+            fits = False if fit.status == "flash_overflow" else None
+            return Outcome(Verdict(arena.status, f"TFLM: {arena.reason}", fits, False), figures)
+        figures["arena_bytes"] = arena.min_arena_bytes
+        figures["arena_source"] = "measured-host"
+        fit = check_fit(board, len(model), arena.min_arena_bytes)
+        try:
+            scores = predict(model, ds.x_test, arena.min_arena_bytes)
+        except InvokeError as e:
+            return Outcome(Verdict("device_error", f"TFLM invoke: {e}", fit.fits, False), figures)
+        figures["acc_tflm"] = accuracy(scores, ds.y_test)
+        if not fit.fits:
+            return Outcome(Verdict(fit.status, fit.reason, False, False), figures)
+        return Outcome(Verdict("ok", f"TFLM runs it; {fit.reason}", True, True), figures)
+
+
+TARGETS.add("host", HostTarget)

@@ -1,0 +1,89 @@
+"""pytest side of expected verdicts: ``--update-expectations`` and the ``expect_verdict`` fixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.verdict import Verdict
+from plugins.expectations import DEFAULT_DIR, Expected, ExpectationStore
+from plugins.matrix import Case, option
+from plugins.results import PROPERTY_PREFIX
+
+STATE_KEY = pytest.StashKey["ExpectationsState"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tinyhil")
+    group.addoption(
+        "--update-expectations",
+        action="store_true",
+        default=False,
+        help="rewrite the expectations file of this board and TFLM version from this run (Default: off)",
+    )
+    group.addoption(
+        "--expectations-dir",
+        default=None,
+        help=f"folder of expectations files, one sub-folder per board (Default: {DEFAULT_DIR})",
+    )
+
+
+class ExpectationsState:
+    """Session state: the store, and the verdicts seen when updating (controller side)."""
+
+    def __init__(self, config: pytest.Config, store: ExpectationStore):
+        self.config = config
+        self.store = store
+        self.updating = bool(config.getoption("update_expectations"))
+        self.seen: dict[str, Expected] = {}
+        self.written: Path | None = None
+
+    def pytest_report_header(self) -> str:
+        return f"tinyhil: {self.store.describe}"
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.updating or report.when != "call":
+            return
+        props = dict(report.user_properties)
+        key, status = props.get(PROPERTY_PREFIX + "case_key"), props.get(PROPERTY_PREFIX + "status")
+        if key and status:
+            self.seen[key] = Expected(str(status), str(props.get(PROPERTY_PREFIX + "reason", "")))
+
+    def pytest_sessionfinish(self) -> None:
+        if self.updating and self.seen and not hasattr(self.config, "workerinput"):
+            self.written = self.store.write(self.seen)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.written:
+            terminalreporter.write_line(f"tinyhil: expected verdicts written to {self.written}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from models.tflm import tflm_version
+
+    root = Path(config.getoption("expectations_dir") or DEFAULT_DIR)
+    state = ExpectationsState(config, ExpectationStore(root, option(config, "board"), tflm_version()))
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(state, "tinyhil-expectations")
+
+
+@pytest.fixture
+def expect_verdict(pytestconfig: pytest.Config):
+    """Returns ``check(case, verdict)``: passes on a match, xfails an expected failure, fails on change."""
+    state = pytestconfig.stash[STATE_KEY]
+
+    def check(case: Case, verdict: Verdict) -> None:
+        if state.updating:
+            return
+        exp = state.store.expected(case.key)
+        if verdict.status != exp.status:
+            pytest.fail(
+                f"{case.id}: verdict changed on {state.store.board}: expected {exp.status} ({exp.reason}), "
+                f"got {verdict.status}: {verdict.reason}. If the change is intended, rerun with --update-expectations",
+                pytrace=False,
+            )
+        if verdict.status != "ok":
+            pytest.xfail(f"expected {verdict.status}: {verdict.reason}")
+
+    return check
