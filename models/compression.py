@@ -185,6 +185,8 @@ def convert(
 
 def summarize_error(error: str, limit: int = 300) -> str:
     """The first meaningful line(s) of a converter error, for a one-line verdict reason."""
-    lines = [ln.strip() for ln in error.splitlines() if "error:" in ln or ln.startswith(("ConverterError", "ValueError"))]
+    lines = [
+        ln.strip() for ln in error.splitlines() if "error:" in ln or ln.startswith(("ConverterError", "ValueError"))
+    ]
     text = " | ".join(dict.fromkeys(lines)) or error.strip().splitlines()[0]
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -84,7 +84,7 @@ static const float {symbol}_channel_std[{len(info.std)}] = {{{floats(info.std)}}
 """
     rows = [", ".join(f"0x{b:02x}" for b in model[i : i + 12]) for i in range(0, len(model), 12)]
     source = (
-        f"{banner}\n#include \"{symbol}.h\"\n\n"
+        f'{banner}\n#include "{symbol}.h"\n\n'
         f"alignas(16) const unsigned char {symbol}_data[] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
         f"const unsigned int {symbol}_len = {len(model)};\n"
     )

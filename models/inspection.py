@@ -22,7 +22,11 @@ class OpInfo:
     macs: int
 
     def __str__(self) -> str:
-        return f"{self.op}({self.input_dtype}/{self.weight_dtype})" if self.weight_dtype else f"{self.op}({self.input_dtype})"
+        return (
+            f"{self.op}({self.input_dtype}/{self.weight_dtype})"
+            if self.weight_dtype
+            else f"{self.op}({self.input_dtype})"
+        )
 
 
 @dataclass

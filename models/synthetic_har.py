@@ -37,7 +37,9 @@ GENERATOR_VERSION = 1
 _CLASSES = {
     "WALKING": dict(lean=(3, 3), roll=3, step=(1.85, 0.13), acc=(0.30, 0.18, 0.10), gyro=(0.50, 0.35, 0.25)),
     "WALKING_UPSTAIRS": dict(lean=(8, 4), roll=3, step=(1.60, 0.13), acc=(0.24, 0.14, 0.09), gyro=(0.45, 0.30, 0.30)),
-    "WALKING_DOWNSTAIRS": dict(lean=(-2, 4), roll=3, step=(2.05, 0.15), acc=(0.38, 0.16, 0.12), gyro=(0.60, 0.40, 0.25)),
+    "WALKING_DOWNSTAIRS": dict(
+        lean=(-2, 4), roll=3, step=(2.05, 0.15), acc=(0.38, 0.16, 0.12), gyro=(0.60, 0.40, 0.25)
+    ),
     "SITTING": dict(lean=(14, 7), roll=4, step=(0, 0), acc=(0, 0, 0), gyro=(0, 0, 0)),
     "STANDING": dict(lean=(3, 4), roll=3, step=(0, 0), acc=(0, 0, 0), gyro=(0, 0, 0)),
     "LAYING": dict(lean=(85, 10), roll=45, step=(0, 0), acc=(0, 0, 0), gyro=(0, 0, 0)),

@@ -56,7 +56,11 @@ def load(model: bytes, arena_bytes: int) -> LoadResult:
 
 
 def _clean(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(("WARNING: All log", "E0000", "W0000", "I0000"))]
+    lines = [
+        ln.strip()
+        for ln in text.splitlines()
+        if ln.strip() and not ln.startswith(("WARNING: All log", "E0000", "W0000", "I0000"))
+    ]
     return "\n".join(dict.fromkeys(lines))
 
 

@@ -170,4 +170,6 @@ def train(
     path, hit = cached_dir(cache_dir, "models", spec.id, key, build)
     model = build_model(spec, dataset.input_shape, dataset.n_classes)
     model.load_weights(path / "weights.h5")
-    return TrainedModel(model=model, key=key, path=path, meta=json.loads((path / "meta.json").read_text()), from_cache=hit)
+    return TrainedModel(
+        model=model, key=key, path=path, meta=json.loads((path / "meta.json").read_text()), from_cache=hit
+    )

@@ -111,9 +111,13 @@ def _part(src: _Source, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if len(ch) != n:
             raise DatasetError(f"UCI-HAR: {src.describe(rel)} has {len(ch)} rows, expected {n} (one per label)")
     if len(subjects) != n:
-        raise DatasetError(f"UCI-HAR: {src.describe(f'{part}/subject_{part}.txt')} has {len(subjects)} rows, expected {n}")
+        raise DatasetError(
+            f"UCI-HAR: {src.describe(f'{part}/subject_{part}.txt')} has {len(subjects)} rows, expected {n}"
+        )
     if n and (y.min() < 1 or y.max() > len(HAR_ACTIVITIES)):
-        raise DatasetError(f"UCI-HAR: {src.describe(f'{part}/y_{part}.txt')} labels must be 1..6, got {y.min()}..{y.max()}")
+        raise DatasetError(
+            f"UCI-HAR: {src.describe(f'{part}/y_{part}.txt')} labels must be 1..6, got {y.min()}..{y.max()}"
+        )
     return np.stack(channels, axis=-1), y - 1, subjects
 
 

@@ -31,9 +31,7 @@ class CsvReport:
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), [])
             if header != COLUMN_NAMES:
-                raise ValueError(
-                    f"{self.path} was written with other columns; move it away or run without --resume"
-                )
+                raise ValueError(f"{self.path} was written with other columns; move it away or run without --resume")
         else:
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(COLUMN_NAMES)

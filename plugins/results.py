@@ -12,7 +12,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("family", "1D_CNN or 1D_CNN_LSTM"),
     ("technique", "compression technique"),
     ("target", "host (TFLM on this machine), esp32 (bench) or virtual-esp32 (simulated board)"),
-    ("status", "verdict: ok, convert_error, unsupported_op, arena_overflow, ram_overflow, flash_overflow, device_error, timeout"),
+    (
+        "status",
+        "verdict: ok, convert_error, unsupported_op, arena_overflow, ram_overflow, flash_overflow, device_error, timeout",
+    ),
     ("reason", "why, in the converter's, TFLM's or the board's words"),
     ("expected_status", "the verdict the expectations file holds for this board"),
     ("fits", "true/false: model and arena within the board's budgets; empty when unknown"),

@@ -31,7 +31,11 @@ def render(rows: list[dict]) -> str:
     generated = first.get("dataset_generated") == "true"
     lines.append(
         f"Dataset **{first['dataset']}** ({first['split']} split)"
-        + (" — **generated data, not UCI-HAR**: figures show the pipeline, not the paper's numbers" if generated else "")
+        + (
+            " — **generated data, not UCI-HAR**: figures show the pipeline, not the paper's numbers"
+            if generated
+            else ""
+        )
         + f"; profile {first['profile']}, seed {first['seed']}; board profile {first['board']}"
         + (" (memory budgets estimated)" if first.get("fit_budget_source") == "estimated" else "")
         + "."

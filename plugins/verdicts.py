@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.verdict import Verdict
-from plugins.expectations import DEFAULT_DIR, Expected, ExpectationStore
+from plugins.expectations import DEFAULT_DIR, ExpectationStore, Expected
 from plugins.matrix import Case, option
 from plugins.results import PROPERTY_PREFIX
 
