@@ -5,4 +5,6 @@ pytest_plugins = [
     "plugins.report",
     "plugins.verdicts",
     "plugins.targets.host",
+    "plugins.hil",
+    "pytester",
 ]

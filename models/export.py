@@ -51,7 +51,7 @@ def export_c(model: bytes, info: ExportInfo, out_dir: Path, symbol: str = "g_mod
     )
 
     def floats(vals) -> str:
-        return ", ".join(f"{v:.9g}f" for v in vals)
+        return ", ".join(f"{v:.9e}f" for v in vals)
 
     header = f"""{banner}
 #ifndef {guard}
@@ -71,10 +71,10 @@ extern const unsigned int {symbol}_len;
 #define {symbol.upper()}_N_CLASSES {info.n_classes}
 // Input: float window -> (x - mean) / std -> quantize (scale 0 means the model takes float).
 #define {symbol.upper()}_INPUT_DTYPE "{info.input_quant.dtype}"
-#define {symbol.upper()}_INPUT_SCALE {info.input_quant.scale:.9g}f
+#define {symbol.upper()}_INPUT_SCALE {info.input_quant.scale:.9e}f
 #define {symbol.upper()}_INPUT_ZERO_POINT {info.input_quant.zero_point}
 #define {symbol.upper()}_OUTPUT_DTYPE "{info.output_quant.dtype}"
-#define {symbol.upper()}_OUTPUT_SCALE {info.output_quant.scale:.9g}f
+#define {symbol.upper()}_OUTPUT_SCALE {info.output_quant.scale:.9e}f
 #define {symbol.upper()}_OUTPUT_ZERO_POINT {info.output_quant.zero_point}
 
 static const float {symbol}_channel_mean[{len(info.mean)}] = {{{floats(info.mean)}}};

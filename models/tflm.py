@@ -36,9 +36,10 @@ class LoadResult:
 
 
 def tflm_version() -> str:
-    from tflite_micro.python.tflite_micro import _version
+    """The installed ``tflite-micro`` release (the version users pin with pip)."""
+    from importlib import metadata
 
-    return _version.__version__
+    return metadata.version("tflite-micro")
 
 
 def load(model: bytes, arena_bytes: int) -> LoadResult:
@@ -177,6 +178,9 @@ def predict(model: bytes, x: np.ndarray, arena_bytes: int) -> np.ndarray:
     with capture_c_stderr() as cap:
         try:
             for i in range(len(xq)):
+                # The fused LSTM keeps h and c in variable tensors across invokes; each
+                # window must start from zero state, as in Keras.
+                interp.reset()
                 interp.set_input(xq[i : i + 1], 0)
                 interp.invoke()
                 out.append(np.array(interp.get_output(0)).reshape(-1))
@@ -201,6 +205,7 @@ def predict_litert(model: bytes, x: np.ndarray) -> np.ndarray:
     xq = quantize(x, qin)
     out = []
     for i in range(len(xq)):
+        interp.reset_all_variables()  # zero LSTM state per window, as in Keras
         interp.set_tensor(din["index"], xq[i : i + 1])
         interp.invoke()
         out.append(interp.get_tensor(dout["index"]).reshape(-1))

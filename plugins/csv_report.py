@@ -26,17 +26,24 @@ class CsvReport:
 
     def __init__(self, path: Path, resume: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.started = False
         if resume and self.path.exists() and self.path.stat().st_size:
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), [])
             if header != COLUMN_NAMES:
                 raise ValueError(f"{self.path} was written with other columns; move it away or run without --resume")
-        else:
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(COLUMN_NAMES)
+            self.started = True
+
+    def _start(self) -> None:
+        """Starts a new file on the first row, so a run without cases leaves the old one alone."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", newline="") as f:
+            csv.writer(f).writerow(COLUMN_NAMES)
+        self.started = True
 
     def append(self, row: dict) -> None:
+        if not self.started:
+            self._start()
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, COLUMN_NAMES, extrasaction="raise").writerow(
                 {k: format_value(row.get(k)) for k in COLUMN_NAMES}
@@ -46,6 +53,8 @@ class CsvReport:
 
     def rows(self) -> list[dict]:
         """Every complete row in the file (a row cut by a kill mid-write is dropped)."""
+        if not self.started:
+            return []
         with open(self.path, newline="") as f:
             return [r for r in csv.DictReader(f) if None not in r.values() and r.get("run_started")]
 

@@ -77,7 +77,7 @@ class Reporter:
             self.rows_written += 1
 
     def summary(self) -> str | None:
-        if self.csv is None:
+        if self.csv is None or not self.csv.started:
             return None
         rows = self.csv.rows()
         return render(rows) if rows else None

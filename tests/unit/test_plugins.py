@@ -1,0 +1,174 @@
+"""The pytest plugins, exercised as a user would: a real sub-run of the study matrix."""
+
+import csv
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from plugins.results import COLUMN_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One model cache for every sub-run, so C_1 trains once for this module."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture
+def project(pytester, shared_cache):
+    """A copy of the study's layout in a temp dir, using this checkout's plugins and models."""
+    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "test_matrix.py", pytester.path / "tests" / "test_matrix.py")
+    ini = (ROOT / "pytest.ini").read_text()
+    ini = ini.replace("tinyhil_model_cache = .tinyhil-cache", f"tinyhil_model_cache = {shared_cache}")
+    (pytester.path / "pytest.ini").write_text(ini)
+    pytester.makepyfile(sitecustomize="")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return pytester
+
+
+def run(project, *args):
+    return project.runpytest_subprocess("-p", "no:randomly", "--expectations-dir", "exp", *args, timeout=600)
+
+
+def read_csv(project):
+    with open(project.path / "reports" / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--networks", "C_9"], "unknown network 'C_9'; known networks: *C_1*"),
+        (["--techniques", "int3"], "unknown technique 'int3'; known techniques: all, dynamic, full_int, lite*"),
+        (["--board", "esp8266"], "unknown board 'esp8266'; known boards: esp32-wroom-32*"),
+        (["--seed", "x"], "*--seed must be an integer*"),
+        (["--split", "random"], "*unknown --split 'random'*"),
+        (["--profile", "slow"], "*unknown training profile 'slow'*"),
+    ],
+)
+def test_bad_options_stop_the_run_with_the_known_values(project, args, message):
+    res = run(project, *args)
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*" + message])
+
+
+def test_hil_without_a_board_stops_at_once(project):
+    res = run(project, "-m", "hil", "--networks", "C_1")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stdout.fnmatch_lines(
+        ["*3 bench (hil) cases are selected but no board is configured*", "*--port*", "*--virtual-board*"]
+    )
+    assert "passed" not in res.stdout.str()
+
+
+def test_wrong_data_dir_names_the_fix(project, tmp_path):
+    res = run(
+        project,
+        "-m",
+        "offline",
+        "--dataset",
+        "uci-har",
+        "--data-dir",
+        str(tmp_path / "nope"),
+        "--networks",
+        "C_1",
+        "--techniques",
+        "lite",
+    )
+    res.stdout.fnmatch_lines(["*UCI-HAR:*does not exist*python -m models.uci_har download*"])
+    assert res.ret != 0
+
+
+def test_study_records_properties_csv_summary_and_expectations(project):
+    args = ("-m", "offline", "--networks", "C_1", "--techniques", "lite,dynamic")
+    first = run(project, *args)
+    # no expectations yet: ok is assumed, so the dynamic case fails with TFLM's words
+    first.assert_outcomes(passed=1, failed=1)
+    first.stdout.fnmatch_lines(
+        [
+            "*C_1-dynamic-host: verdict changed*got unsupported_op: TFLM: Input type: FLOAT32 with filter type: INT8 not supported*"
+        ]
+    )
+
+    update = run(project, *args, "--update-expectations")
+    update.assert_outcomes(passed=2)
+    written = list((project.path / "exp" / "esp32-wroom-32").glob("tflm-*.json"))
+    assert len(written) == 1
+    assert json.loads(written[0].read_text())["cases"]["C_1-dynamic"]["status"] == "unsupported_op"
+
+    again = run(project, *args)
+    again.assert_outcomes(passed=1, xfailed=1)
+    again.stdout.fnmatch_lines(["*Fits and runs on target `host`*", "*| C_1 | ✓ ok | ✗ unsupported_op |*"])
+
+    rows = read_csv(project)
+    assert [r["case_id"] for r in rows] == ["C_1-lite-host", "C_1-dynamic-host"]
+    assert list(rows[0]) == COLUMN_NAMES
+    lite, dyn = rows
+    assert lite["status"] == "ok" and lite["fits"] == "true" and int(lite["arena_bytes"]) > 0
+    assert float(lite["acc_tflm"]) > 0.3 and lite["dataset_generated"] == "true"
+    assert lite["latency_ms_median"] == "" and lite["energy_mj_net"] == ""  # host measures neither: empty, never 0
+    assert dyn["status"] == "unsupported_op" and dyn["runs"] == "false" and dyn["acc_tflm"] == ""
+    assert "FULLY_CONNECTED" in dyn["reason"]
+
+    props = {
+        tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}
+        for tc in ET.parse(project.path / "reports" / "junit.xml").getroot().iter("testcase")
+    }
+    assert props["test_case[C_1-lite-host]"]["tinyhil.status"] == "ok"
+    assert props["test_case[C_1-lite-host]"]["tinyhil.model_bytes"] == lite["model_bytes"]
+    assert "not supported" in props["test_case[C_1-dynamic-host]"]["tinyhil.reason"]
+    assert (project.path / "reports" / "summary.md").read_text().startswith("# tinyhil summary")
+    assert (project.path / "reports" / "models" / "C_1-lite" / "g_model.cc").exists()
+
+    # a verdict that changes either way fails, naming the case and both verdicts
+    data = json.loads(written[0].read_text())
+    data["cases"]["C_1-lite"] = {"status": "ram_overflow", "reason": "edited"}
+    written[0].write_text(json.dumps(data))
+    changed = run(project, *args)
+    changed.assert_outcomes(failed=1, xfailed=1)
+    changed.stdout.fnmatch_lines(
+        ["*C_1-lite-host: verdict changed on esp32-wroom-32: expected ram_overflow (edited), got ok*"]
+    )
+
+
+def test_resume_skips_finished_cases_and_keeps_their_rows(project):
+    args = ("-m", "offline", "--networks", "C_1", "--techniques", "lite,full_int")
+    run(project, *args, "--techniques", "lite").assert_outcomes(passed=1)
+    res = run(project, *args, "--resume")
+    res.assert_outcomes(passed=1, skipped=1)
+    res.stdout.fnmatch_lines(["*finished in an earlier run*"])
+    assert sorted(r["case_id"] for r in read_csv(project)) == ["C_1-full_int-host", "C_1-lite-host"]
+
+
+def test_a_killed_run_keeps_finished_rows(project):
+    """Simulates a kill after the first row: the partial line is dropped, the rest stays."""
+    from plugins.csv_report import CsvReport
+
+    run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite").assert_outcomes(passed=1)
+    path = project.path / "reports" / "results.csv"
+    with open(path, "a") as f:
+        f.write("C_1-full_int-host,C_1,1D_CNN,full_int,ho")  # a write cut by the kill
+    assert [r["case_id"] for r in CsvReport(path, resume=True).rows()] == ["C_1-lite-host"]
+
+
+def test_parallel_run_writes_one_merged_csv_and_junit(project):
+    res = run(project, "-n", "2", "-m", "offline", "--networks", "C_1", "--techniques", "lite,full_int")
+    res.assert_outcomes(passed=2)
+    assert sorted(r["case_id"] for r in read_csv(project)) == ["C_1-full_int-host", "C_1-lite-host"]
+    cases = list(ET.parse(project.path / "reports" / "junit.xml").getroot().iter("testcase"))
+    assert len(cases) == 2 and all(tc.find("properties") is not None for tc in cases)
+
+
+def test_readme_documents_every_csv_column():
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.M))
+    assert set(COLUMN_NAMES) <= documented, sorted(set(COLUMN_NAMES) - documented)
