@@ -1,0 +1,94 @@
+"""Both sides of the protocol against the same vectors (firmware/core/test/vectors.tsv)."""
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from plugins.protocol import (
+    VECTORS,
+    LineAssembler,
+    ProtocolError,
+    crc32,
+    format_command,
+    format_results,
+    latency_stats,
+    load_vectors,
+    parse_command,
+    parse_info,
+    parse_results,
+)
+
+CORE = Path(__file__).resolve().parents[2] / "firmware" / "core"
+
+
+def _check(kind, f):
+    if kind == "crc32":
+        data = b"" if f[1] == "-" else bytes.fromhex(f[1])
+        assert f"{crc32(data):08x}" == f[2]
+    elif kind == "parse":
+        try:
+            cmd = parse_command(f[1])
+            got = "|".join([cmd.name, *cmd.args])
+        except ProtocolError as e:
+            got = f"error:{e}"
+        assert got == f[2]
+    elif kind == "stats":
+        s = latency_stats([int(c) for c in f[2].split(",")], float(f[1]))
+        expected = [float(v) for v in f[3].split(",")]
+        got = [s.median_ms, s.mean_ms, s.std_ms, s.min_ms, s.max_ms]
+        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(got, expected, strict=True))
+    elif kind == "results":
+        assert format_results([float(v) for v in f[2].split(",")], f[1]) == f[3]
+    else:
+        pytest.fail(f"unknown vector kind {kind}")
+
+
+@pytest.mark.parametrize("number, fields", load_vectors(), ids=lambda v: str(v) if isinstance(v, int) else v[0])
+def test_python_side_meets_the_vectors(number, fields):
+    _check(fields[0], fields)
+
+
+def test_cpp_core_meets_the_same_vectors(tmp_path):
+    if shutil.which("g++") is None:
+        pytest.skip("no g++ on this machine")
+    exe = tmp_path / "test_core"
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            str(CORE / "tinyhil_core.cc"),
+            str(CORE / "test" / "test_core.cc"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    res = subprocess.run([str(exe), str(VECTORS)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    n_vectors = len(load_vectors())
+    assert res.stdout.strip().endswith(f"{n_vectors + 2} passed, 0 failed")
+
+
+def test_command_formatting_and_assembly():
+    assert format_command("infer", 10, 1) == b"infer 10 1%"
+    with pytest.raises(ProtocolError, match="line too long"):
+        format_command("db", "x" * 200)
+    asm = LineAssembler()
+    events = [e for ch in "\r\nname%infer 1 0%" if (e := asm.feed(ch))]
+    assert events == [("command", "name"), ("command", "infer 1 0")]
+    events = [e for ch in "x" * 300 + "%" if (e := asm.feed(ch))]
+    assert events == [("too_long", "")]
+
+
+def test_results_and_info_round_trip():
+    assert parse_results(format_results([-128, 0, 127], "int8")) == [-128, 0, 127]
+    info = parse_info(
+        ["m-info-fw-sha256-abc", "m-info-heap-free-1234", "m-info-idf-v5.3.1", "m-info-reset-reason-panic"]
+    )
+    assert info == {"fw-sha256": "abc", "heap-free": "1234", "idf": "v5.3.1", "reset-reason": "panic"}
