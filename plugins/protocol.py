@@ -121,7 +121,7 @@ def format_results(values, dtype: str) -> str:
 def _g9(v: float) -> str:
     import numpy as np
 
-    return "%.9g" % float(np.float32(v))
+    return f"{float(np.float32(v)):.9g}"
 
 
 def parse_results(line: str) -> list[float]:
