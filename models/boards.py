@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from models.registry import Registry
@@ -20,6 +20,7 @@ class Board:
         internal_heap_bytes: Free internal heap at boot, for the arena (and the model copy in ``ram``).
         largest_heap_block_bytes: Largest contiguous block: bounds each single allocation.
         budget_is_estimate: True until a board's boot report replaced the heap figures.
+        simulation: Timing and power model of the virtual board (simulated figures only).
     """
 
     name: str
@@ -34,6 +35,7 @@ class Board:
     largest_heap_block_bytes: int
     budget_is_estimate: bool
     budget_source: str
+    simulation: dict = field(default_factory=dict)
 
     def with_measured_heap(self, free_heap: int, largest_block: int) -> Board:
         """The same board with heap figures from a real boot report."""

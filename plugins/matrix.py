@@ -157,6 +157,14 @@ def study(pytestconfig: pytest.Config) -> Study:
         pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
+@pytest.fixture
+def case_target(case: Case, request: pytest.FixtureRequest):
+    """The target a case deploys to: host TFLM, or the bench target of :mod:`plugins.hil`."""
+    if case.target in TARGETS:
+        return TARGETS.get(case.target)()
+    return request.getfixturevalue("hil_target")
+
+
 @pytest.fixture(scope="session")
 def board(pytestconfig: pytest.Config):
     """The board profile named by --board."""

@@ -66,11 +66,19 @@ def render(rows: list[dict]) -> str:
             lines.append(f"- `{status}`, e.g.: {reason}")
         lines.append("")
 
+        on_device = any(r.get("acc_device") for r in trows)
         lines += [f"## Accuracy on target `{target}` (Table 2 analogue)", ""]
-        lines.append(
-            "Base is the Keras model; each technique shows TFLite interpreter / TFLM accuracy over the whole test split "
-            "(– where that runtime could not run the model)."
-        )
+        if on_device:
+            sources = sorted({r["acc_device_source"] for r in trows if r.get("acc_device_source")})
+            lines.append(
+                "Base is the Keras model; each technique shows the accuracy on the target over the windows sent to it "
+                f"({', '.join(sources)}), and in brackets the share of windows where the target agreed with host TFLM."
+            )
+        else:
+            lines.append(
+                "Base is the Keras model; each technique shows TFLite interpreter / TFLM accuracy over the whole test "
+                "split (– where that runtime could not run the model)."
+            )
         lines.append("")
         body = []
         for n in nets:
@@ -78,7 +86,13 @@ def render(rows: list[dict]) -> str:
             row = [n, _fmt_acc(base)]
             for t in techniques:
                 r = cell.get((n, t))
-                row.append("" if r is None else f"{_fmt_acc(r['acc_tflite'])} / {_fmt_acc(r['acc_tflm'])}")
+                if r is None:
+                    row.append("")
+                elif on_device:
+                    agree = f" ({_fmt_acc(r['device_agreement'])})" if r.get("device_agreement") else ""
+                    row.append(_fmt_acc(r["acc_device"]) + agree)
+                else:
+                    row.append(f"{_fmt_acc(r['acc_tflite'])} / {_fmt_acc(r['acc_tflm'])}")
             body.append(row)
         lines += _table(["network", "base", *techniques], body) + [""]
 

@@ -6,13 +6,11 @@ every figure, then checks the verdict against the board's expectations.
 
 import time
 
-from plugins.targets import TARGETS
 
-
-def test_case(case, study, board, report_dir, record_case, expect_verdict, hil_target=None):
+def test_case(case, case_target, study, board, report_dir, record_case, expect_verdict):
     t0 = time.monotonic()
     art = study.artifacts(case.network, case.technique, export_dir=report_dir / "models")
-    target = TARGETS.get(case.target)() if case.target in TARGETS else hil_target
-    outcome = target.run(art, study, board)
-    record_case(case, art, outcome, study, board, time.monotonic() - t0)
+    outcome = case_target.run(art, study, board)
+    device_env = getattr(case_target, "device_env", None)
+    record_case(case, art, outcome, study, board, time.monotonic() - t0, device_env=device_env)
     expect_verdict(case, outcome.verdict)

@@ -1,0 +1,251 @@
+"""The ESP32 target: the tinyhil firmware on a board (or the virtual board), driven over serial.
+
+Per case: write the model into the ``model`` partition (esptool through pytest-embedded's
+serial on the bench; the flash file of the virtual board), load it with ``model%``, send
+a subset of the test windows for on-device accuracy and agreement with host TFLM, then
+time N inferences. Device failures map to verdicts; reboots, serial drops and time-outs
+are retried once (each attempt starts from a fresh model load, so a retry is safe).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.boards import Board
+from models.compression import summarize_error
+from models.pipeline import CaseArtifacts, Study
+from models.tflm import QuantParams, classify_failure, dequantize, minimum_arena, predict, quantize
+from models.verdict import Verdict
+from plugins.device import (
+    DeviceClient,
+    DeviceError,
+    DeviceErrorResponse,
+    DeviceGarbage,
+    DeviceRebooted,
+    DeviceTimeout,
+)
+from plugins.protocol import latency_stats
+from plugins.targets import Outcome
+
+PARTITIONS_CSV = Path(__file__).resolve().parents[2] / "firmware" / "partitions.csv"
+
+
+@dataclass(frozen=True)
+class HilSettings:
+    """Bench settings (options of :mod:`plugins.hil`).
+
+    Attributes:
+        device_windows: Test windows sent for on-device accuracy and agreement.
+        inferences: N timed inferences for latency.
+        warmup: W warm-up inferences before the timed ones.
+        retries: Extra attempts after a reboot, serial drop or time-out.
+        timeout_s: Time allowed for one line from the device.
+        seed: Seeds the choice of windows.
+    """
+
+    device_windows: int = 50
+    inferences: int = 10
+    warmup: int = 1
+    retries: int = 1
+    timeout_s: float = 10.0
+    seed: int = 0
+
+
+def model_partition(csv_path: Path = PARTITIONS_CSV) -> tuple[int, int]:
+    """``(offset, size)`` of the ``model`` partition in the firmware's partition table."""
+    with open(csv_path) as f:
+        rows = [r for r in csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#"))]
+    for row in rows:
+        cells = [c.strip() for c in row]
+        if cells and cells[0] == "model":
+            if not cells[3]:
+                raise ValueError(f"{csv_path}: give the model partition an explicit offset so esptool can write it")
+            return int(cells[3], 0), int(cells[4], 0)
+    raise ValueError(f"{csv_path} has no partition named 'model'")
+
+
+class FlashFileDelivery:
+    """The virtual board's model partition is a file; writing it stands for esptool."""
+
+    def __init__(self, flash_file: Path):
+        self.flash_file = Path(flash_file)
+
+    def write(self, model: bytes, client: DeviceClient) -> None:
+        self.flash_file.write_bytes(model)
+
+
+class EsptoolDelivery:
+    """Writes the model into the ``model`` partition with esptool, through pytest-embedded's serial.
+
+    esptool resets the board into the bootloader and back; the firmware's boot banner
+    is read afterwards, so each case starts on a freshly booted board.
+    """
+
+    def __init__(self, serial, offset: int, size: int, boot_timeout_s: float = 15.0):
+        self.serial, self.offset, self.size, self.boot_timeout_s = serial, offset, size, boot_timeout_s
+
+    def write(self, model: bytes, client: DeviceClient) -> None:
+        import tempfile
+
+        import esptool
+        from pytest_embedded_serial_esp.serial import EspSerial
+
+        if len(model) > self.size:
+            raise ValueError(f"model {len(model)} B > model partition {self.size} B")
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(model)
+            f.flush()
+
+            @EspSerial.use_esptool()
+            def _write(serial):
+                esptool.main(["write-flash", hex(self.offset), f.name], esp=serial.esp)
+                serial.esp.hard_reset()
+
+            _write(self.serial)
+        client.wait_boot(self.boot_timeout_s)
+
+
+def _error_status(error: str, log: list[str]) -> str:
+    """Maps an ``e-[…]`` answer of ``model%`` to a verdict status."""
+    if error.startswith("arena:"):
+        return "arena_overflow"
+    if error.startswith("ram:"):
+        return "ram_overflow"
+    if re.match(r"model: \d+ bytes > partition", error):
+        return "flash_overflow"
+    if error.startswith("tflm:"):
+        return classify_failure("\n".join(log) or error)
+    return "device_error"
+
+
+def _reason(prefix: str, error: str, log: list[str]) -> str:
+    tail = " | ".join(log[-4:])
+    return f"{prefix}: {error}" + (f" | {tail}" if tail else "")
+
+
+def window_subset(n_test: int, count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_test, size=min(count, n_test), replace=False))
+
+
+class Esp32Target:
+    """A board speaking protocol v1.
+
+    Args:
+        client: Device client on the board's serial link.
+        delivery: How the model reaches the model partition.
+        settings: Bench settings.
+        simulated: True for the virtual board (figures are labelled simulated).
+    """
+
+    marker = "hil"
+
+    def __init__(
+        self, client: DeviceClient, delivery, settings: HilSettings, simulated: bool, boot_timeout_s: float = 0
+    ):
+        self.client, self.delivery, self.settings, self.simulated = client, delivery, settings, simulated
+        self.boot_timeout_s = boot_timeout_s  # > 0: the DUT was just reset, read its banner first
+        self.name = "virtual-esp32" if simulated else "esp32"
+        self.device_env: dict[str, str] = {}
+
+    @property
+    def source(self) -> str:
+        return "simulated" if self.simulated else "measured"
+
+    def run(self, art: CaseArtifacts, study: Study, board: Board) -> Outcome:
+        conv = art.conversion
+        if not conv.ok:
+            return Outcome(Verdict("convert_error", f"converter: {summarize_error(conv.error)}", None, False))
+        model = conv.tflite
+        if len(model) > board.model_partition_bytes:
+            reason = f"model {len(model)} B > model partition {board.model_partition_bytes} B on {board.name}"
+            return Outcome(Verdict("flash_overflow", reason, False, False))
+        last: DeviceError | None = None
+        for attempt in range(self.settings.retries + 1):
+            try:
+                return self._attempt(model, study, board)
+            except (DeviceRebooted, DeviceTimeout, DeviceGarbage) as e:
+                last = e
+                if attempt < self.settings.retries:
+                    self._recover(e)
+        status = "timeout" if isinstance(last, DeviceTimeout) else "device_error"
+        tries = self.settings.retries + 1
+        return Outcome(Verdict(status, _reason(f"device ({tries} attempts)", str(last), last.log), None, False))
+
+    def _recover(self, error: DeviceError) -> None:
+        """Brings the link back to a known state before a retry."""
+        if isinstance(error, DeviceRebooted):
+            return  # the banner was read; the device is ready
+        try:
+            self.client.sync()
+        except DeviceError:
+            pass
+
+    def _attempt(self, model: bytes, study: Study, board: Board) -> Outcome:
+        client, s = self.client, self.settings
+        if self.boot_timeout_s:
+            client.wait_boot(self.boot_timeout_s)
+            self.boot_timeout_s = 0
+        info = client.sync()
+        self.device_env = {
+            "esp_idf": info.get("idf", ""),
+            "esp_tflite_micro": info.get("tflm", "") + (" +esp-nn" if info.get("esp-nn") == "1" else ""),
+            "firmware_hash": info.get("fw-sha256", ""),
+        }
+        measured_board = board
+        if not self.simulated and info.get("heap-free") and info.get("heap-largest"):
+            measured_board = board.with_measured_heap(int(info["heap-free"]), int(info["heap-largest"]))
+        budget = "estimated" if measured_board.budget_is_estimate else "measured"
+        figures: dict = {"fit_budget_source": budget}
+
+        self.delivery.write(model, client)
+        try:
+            dm = client.load_model("partition", model, "auto", board.model_location)
+        except DeviceErrorResponse as e:
+            status = _error_status(e.error, e.log)
+            fits = False if status in ("arena_overflow", "ram_overflow", "flash_overflow") else None
+            return Outcome(Verdict(status, _reason("device", e.error, e.log), fits, False), figures)
+        figures["arena_bytes"] = dm.arena_used_bytes
+        figures["arena_source"] = "simulated" if self.simulated else "measured-device"
+
+        ds = study.dataset
+        idx = window_subset(len(ds.x_test), s.device_windows, s.seed)
+        x, y = ds.x_test[idx], ds.y_test[idx]
+        host_scores = predict(model, x, minimum_arena(model).min_arena_bytes)
+        qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
+        qout = QuantParams(dm.output_dtype, dm.output_scale, dm.output_zero_point)
+        device_scores = []
+        for window in x:
+            client.send_data("input", quantize(window[None], qin).tobytes())
+            device_scores.append(dequantize(client.infer(1, 0).outputs, qout))
+        device_classes = np.argmax(np.stack(device_scores), axis=1)
+        figures.update(
+            acc_device=float(np.mean(device_classes == y)),
+            acc_device_source=self.source,
+            device_windows=len(idx),
+            device_agreement=float(np.mean(device_classes == np.argmax(host_scores, axis=1))),
+        )
+
+        client.send_data("input", quantize(x[:1], qin).tobytes())
+        t_limit = max(s.timeout_s, 5.0 * (s.inferences + s.warmup))
+        timed = client.infer(s.inferences, s.warmup, timeout=t_limit)
+        stats = latency_stats(timed.cycles, timed.cpu_mhz)
+        figures.update(
+            latency_ms_median=stats.median_ms,
+            latency_ms_mean=stats.mean_ms,
+            latency_ms_std=stats.std_ms,
+            latency_ms_min=stats.min_ms,
+            latency_ms_max=stats.max_ms,
+            latency_runs=stats.runs,
+            latency_source=self.source,
+        )
+        where = (
+            "virtual board (simulated)" if self.simulated else f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
+        )
+        reason = f"runs on {where}: arena used {dm.arena_used_bytes} B, heap left {dm.heap_free} B"
+        return Outcome(Verdict("ok", reason, True, True), figures)

@@ -1,0 +1,349 @@
+"""The virtual ESP32: speaks the firmware's protocol on a pseudo-terminal.
+
+It runs the model with the host TFLM runtime under the board profile's memory limits
+(model partition, heap, largest block), so the hil code path (pytest-embedded's serial
+service, the device client, verdict mapping) runs end to end without hardware. Its
+cycle counts come from a timing model (``simulation`` in the board profile) and it
+says ``m-info-simulated-1``: every figure it gives is simulated.
+
+Run by hand: ``python -m plugins.virtual_board --board esp32-wroom-32 --flash-file /tmp/flash.bin``;
+it prints the pty path on its first line. ``--fault`` injects a failure for tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import select
+import sys
+import time
+import tty
+from pathlib import Path
+
+import numpy as np
+
+from models.boards import Board, get_board
+from models.inspection import inspect_tflite
+from models.tflm import io_quantization, load, minimum_arena, tflm_version
+from plugins.protocol import PROTOCOL_VERSION, LineAssembler, ProtocolError, crc32, format_results, parse_command
+
+FW_VERSION = "virtual-1"
+FAULTS = ("none", "panic-on-infer", "garbage-on-infer", "hang-on-infer")
+DB_TIMEOUT_S = 2.0
+COMMANDS = ("name", "version", "info", "help", "db", "model", "infer", "profile", "idle", "reset")
+
+
+class VirtualBoard:
+    """Protocol state machine over a file descriptor pair.
+
+    Args:
+        board: Board profile (memory limits and timing model).
+        flash_file: The model partition's content (the host writes it as esptool would).
+        fault: Failure to inject, one of :data:`FAULTS`.
+    """
+
+    def __init__(self, board: Board, flash_file: Path, fault: str = "none"):
+        self.board, self.flash_file, self.fault = board, Path(flash_file), fault
+        self.fd_in = self.fd_out = -1
+        self._reset_state()
+        self.boots = 0
+
+    def _reset_state(self) -> None:
+        self.model: bytes | None = None
+        self.interp = None
+        self.upload: bytes | None = None
+        self.input: bytes | None = None
+        self.heap_used = 0
+        self.op_cycles: list[tuple[str, int]] = []
+
+    # -- output -----------------------------------------------------------------
+    def send(self, line: str) -> None:
+        os.write(self.fd_out, (line + "\r\n").encode())
+
+    def ready(self) -> None:
+        self.send("m-ready")
+
+    def error(self, text: str) -> None:
+        self.send(f"e-[{text}]")
+
+    # -- boot -------------------------------------------------------------------
+    def info_lines(self, reason: str = "poweron") -> list[str]:
+        b = self.board
+        sha = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        free = b.internal_heap_bytes - self.heap_used
+        return [
+            f"m-info-fw-{FW_VERSION}",
+            f"m-info-fw-sha256-{sha}",
+            "m-info-idf-none (virtual board)",
+            f"m-info-tflm-tflite-micro {tflm_version()} (host)",
+            "m-info-esp-nn-0",
+            f"m-info-chip-{b.chip}",
+            f"m-info-cpu-mhz-{b.cpu_mhz}",
+            f"m-info-flash-bytes-{b.flash_bytes}",
+            "m-info-flash-mode-virtual",
+            "m-info-psram-bytes-0",
+            f"m-info-heap-free-{free}",
+            f"m-info-heap-largest-{min(b.largest_heap_block_bytes, free)}",
+            f"m-info-reset-reason-{reason}",
+            "m-info-marker-gpio-4",
+            f"m-info-model-partition-bytes-{b.model_partition_bytes}",
+            "m-info-simulated-1",
+        ]
+
+    def boot(self, reason: str = "poweron") -> None:
+        self._reset_state()
+        self.boots += 1
+        for line in ["m-boot-tinyhil", f"m-protocol-{PROTOCOL_VERSION}", *self.info_lines(reason)]:
+            self.send(line)
+        self.ready()
+
+    # -- input loop ------------------------------------------------------------
+    def serve(self, fd_in: int, fd_out: int) -> None:
+        """Serves commands until the peer closes the descriptor."""
+        self.fd_in, self.fd_out = fd_in, fd_out
+        self.boot()
+        asm = LineAssembler()
+        while True:
+            data = self._read(None)
+            if data is None:
+                return
+            for ch in data.decode("latin-1"):
+                event = asm.feed(ch)
+                if event is None:
+                    continue
+                kind, text = event
+                if kind == "too_long":
+                    self.error(f"line too long (more than {127} characters)")
+                    self.ready()
+                else:
+                    self.handle(text)
+
+    def _read(self, timeout: float | None) -> bytes | None:
+        r, _, _ = select.select([self.fd_in], [], [], timeout)
+        if not r:
+            return b""
+        try:
+            data = os.read(self.fd_in, 4096)
+        except OSError:
+            return None
+        return data or None
+
+    def _read_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        deadline = time.monotonic() + DB_TIMEOUT_S
+        while len(buf) < n:
+            chunk = self._read(max(0.0, deadline - time.monotonic()))
+            if not chunk:
+                break
+            buf += chunk
+            deadline = time.monotonic() + DB_TIMEOUT_S
+        return bytes(buf[:n])
+
+    # -- commands ---------------------------------------------------------------
+    def handle(self, text: str) -> None:
+        try:
+            cmd = parse_command(text)
+        except ProtocolError as e:
+            self.error(str(e))
+            self.ready()
+            return
+        handler = getattr(self, f"cmd_{cmd.name}", None) if cmd.name in COMMANDS else None
+        if handler is None:
+            self.error(f"unknown command '{cmd.name}'; send help% for the list")
+            self.ready()
+            return
+        try:
+            if handler(*cmd.args) is False:
+                return  # the handler rebooted or hung: no status line
+        except TypeError:
+            self.error(f"bad arguments for {cmd.name}: {' '.join(cmd.args) or 'none'}")
+        except ValueError as e:
+            self.error(f"bad arguments for {cmd.name}: {e}")
+        self.ready()
+
+    def cmd_name(self):
+        self.send(f"m-name-tinyhil-{self.board.chip}")
+
+    def cmd_version(self):
+        self.send(f"m-protocol-{PROTOCOL_VERSION}")
+        self.send(f"m-fw-{FW_VERSION}")
+
+    def cmd_info(self):
+        for line in self.info_lines():
+            self.send(line)
+
+    def cmd_help(self):
+        for c in COMMANDS:
+            self.send(f"m-help-{c}")
+
+    def cmd_db(self, kind, length, crc):
+        n, want = int(length), int(crc, 16)
+        limit = self.board.largest_heap_block_bytes
+        if kind not in ("input", "model"):
+            raise ValueError(f"kind must be input or model, got {kind}")
+        if n > limit:
+            self.error(f"db: {n} bytes do not fit: buffer holds {limit}")
+            return
+        self.send(f"m-db-ready-{n}")
+        data = self._read_exact(n)
+        if len(data) < n:
+            self.error(f"db: timeout after {len(data)} of {n} bytes")
+            return
+        got = crc32(data)
+        if got != want:
+            self.error(f"db: crc mismatch: got {got:08x} expected {want:08x}")
+            return
+        if kind == "input":
+            self.input = data
+        else:
+            self.upload = data
+        self.send(f"m-db-ok-{n}-{got:08x}")
+
+    def cmd_model(self, source, length, crc, arena, place):
+        n, want = int(length), int(crc, 16)
+        b = self.board
+        self.model = self.interp = None
+        self.heap_used = 0
+        if source == "partition":
+            if n > b.model_partition_bytes:
+                self.error(f"model: {n} bytes > partition {b.model_partition_bytes}")
+                return
+            data = self.flash_file.read_bytes()[:n] if self.flash_file.exists() else b""
+        elif source == "upload":
+            data = (self.upload or b"")[:n]
+        else:
+            raise ValueError(f"source must be partition or upload, got {source}")
+        if len(data) < n or crc32(data) != want:
+            self.error(f"model: crc mismatch: got {crc32(data):08x} expected {want:08x}")
+            return
+        if place not in ("flash", "ram"):
+            raise ValueError(f"place must be flash or ram, got {place}")
+        free, largest = b.internal_heap_bytes, b.largest_heap_block_bytes
+        if place == "ram":
+            if n > min(largest, free):
+                self.error(
+                    f"ram: cannot allocate {n} bytes for the model copy; largest free block {min(largest, free)}"
+                )
+                return
+            self.heap_used += n
+            free -= n
+            largest = min(largest, free)
+        arena_bytes = largest if arena == "auto" else int(arena)
+        if arena_bytes > largest:
+            self.error(f"arena: cannot allocate {arena_bytes} bytes; largest free block {largest}")
+            return
+        res = load(data, arena_bytes)
+        if not res.ok:
+            for line in (res.tflm_message or "").splitlines():
+                self.send(line)
+            self.error("tflm: AllocateTensors failed")
+            return
+        self.heap_used += arena_bytes
+        self.model, self.interp = data, res.interpreter
+        used = minimum_arena(data).min_arena_bytes
+        qin, qout = io_quantization(self.interp)
+        in_det, out_det = self.interp.get_input_details(0), self.interp.get_output_details(0)
+        in_bytes = int(np.prod(in_det["shape"])) * np.dtype(in_det["dtype"]).itemsize
+        self.send(f"m-model-bytes-{n}")
+        self.send(f"m-arena-bytes-{arena_bytes}")
+        self.send(f"m-arena-used-bytes-{used}")
+        self.send(f"m-input-[{qin.dtype},{in_bytes},{qin.scale:.9g},{qin.zero_point}]")
+        self.send(f"m-output-[{qout.dtype},{int(np.prod(out_det['shape']))},{qout.scale:.9g},{qout.zero_point}]")
+        self.send(f"m-heap-free-{b.internal_heap_bytes - self.heap_used}")
+        self.send(f"m-heap-largest-{max(0, largest - arena_bytes)}")
+        self._timing_model()
+
+    def _timing_model(self) -> None:
+        sim = self.board.simulation
+        info = inspect_tflite(self.model)
+        per_mac = sim.get("cycles_per_mac", {})
+        self.op_cycles = [
+            (op.op, int(sim.get("cycles_per_op", 0) + op.macs * per_mac.get(op.weight_dtype or op.input_dtype, 8.0)))
+            for op in info.ops
+        ]
+
+    def _invoke(self) -> np.ndarray:
+        det = self.interp.get_input_details(0)
+        x = np.frombuffer(self.input, dtype=det["dtype"]).reshape(det["shape"])
+        self.interp.reset()
+        self.interp.set_input(x, 0)
+        self.interp.invoke()
+        return np.array(self.interp.get_output(0)).reshape(-1)
+
+    def cmd_infer(self, n, w):
+        n, w = int(n), int(w)
+        if n < 1 or w < 0:
+            raise ValueError("n must be >= 1 and w >= 0")
+        if self.interp is None:
+            self.error("infer: no model")
+            return
+        if self.input is None:
+            self.error("infer: no input")
+            return
+        if self.fault == "panic-on-infer":
+            self.send("Guru Meditation Error: Core  1 panic'ed (LoadProhibited). Exception was unhandled.")
+            self.send("Backtrace: 0x400d1234:0x3ffb1230 (simulated)")
+            self.send("Rebooting...")
+            self.boot(reason="panic")
+            return False
+        if self.fault == "hang-on-infer":
+            return False
+        if self.fault == "garbage-on-infer":
+            os.write(self.fd_out, b"\xff\xfe\x00garbage\x13\r\n")
+        for _ in range(w):
+            self._invoke()
+        total = sum(c for _, c in self.op_cycles)
+        for i in range(n):
+            out = self._invoke()
+            self.send(f"m-lap-cycles-{i}-{total}")
+        self.send(f"m-cpu-mhz-{self.board.cpu_mhz}")
+        self.send(format_results(out, str(out.dtype)))
+
+    def cmd_profile(self):
+        if self.interp is None or self.input is None:
+            self.error("profile: no model or input")
+            return
+        self._invoke()
+        for i, (tag, cycles) in enumerate(self.op_cycles):
+            self.send(f"m-op-{i}-{tag}-{cycles}")
+
+    def cmd_idle(self, ms):
+        self.send(f"m-idle-ms-{int(ms)}")
+
+    def cmd_reset(self):
+        self.send("m-reset")
+        self.ready()
+        self.boot(reason="sw")
+        return False
+
+
+def open_pty() -> tuple[int, str]:
+    """A raw pseudo-terminal: returns ``(master_fd, slave_path)``."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    return master, path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plugins.virtual_board", description=__doc__.splitlines()[0])
+    parser.add_argument("--board", default="esp32-wroom-32", help="board profile (Default: esp32-wroom-32)")
+    parser.add_argument("--flash-file", type=Path, required=True, help="file standing for the model partition")
+    parser.add_argument("--fault", choices=FAULTS, default="none", help="failure to inject (Default: none)")
+    args = parser.parse_args(argv)
+    board = get_board(args.board)
+    master, path = open_pty()
+    print(path, flush=True)
+    # keep our own handle on the slave so the pty survives the host closing and reopening it
+    keep = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        VirtualBoard(board, args.flash_file, args.fault).serve(master, master)
+    finally:
+        os.close(keep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
