@@ -1,5 +1,8 @@
 """Small models and data for the unit tests (no cache, seconds to build)."""
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -45,3 +48,24 @@ def converted(cnn, cnn_lstm, tiny_data, tmp_path_factory):
         for net, model in (("C_2", cnn), ("CL_1", cnn_lstm))
         for tech in ("lite", "dynamic", "full_int")
     }
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One model cache for every sub-run, so each network trains once per test session."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture
+def project(pytester, shared_cache):
+    """A copy of the study's layout in a temp dir, using this checkout's plugins and models."""
+    from tests.unit.subrun import ROOT
+
+    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
+    (pytester.path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "test_matrix.py", pytester.path / "tests" / "test_matrix.py")
+    ini = (ROOT / "pytest.ini").read_text()
+    ini = ini.replace("tinyhil_model_cache = .tinyhil-cache", f"tinyhil_model_cache = {shared_cache}")
+    (pytester.path / "pytest.ini").write_text(ini)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return pytester

@@ -1,47 +1,13 @@
 """The pytest plugins, exercised as a user would: a real sub-run of the study matrix."""
 
-import csv
 import json
-import os
 import re
-import shutil
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from plugins.results import COLUMN_NAMES
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory):
-    """One model cache for every sub-run, so C_1 trains once for this module."""
-    return tmp_path_factory.mktemp("model-cache")
-
-
-@pytest.fixture
-def project(pytester, shared_cache):
-    """A copy of the study's layout in a temp dir, using this checkout's plugins and models."""
-    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
-    (pytester.path / "tests").mkdir()
-    shutil.copy(ROOT / "tests" / "test_matrix.py", pytester.path / "tests" / "test_matrix.py")
-    ini = (ROOT / "pytest.ini").read_text()
-    ini = ini.replace("tinyhil_model_cache = .tinyhil-cache", f"tinyhil_model_cache = {shared_cache}")
-    (pytester.path / "pytest.ini").write_text(ini)
-    pytester.makepyfile(sitecustomize="")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return pytester
-
-
-def run(project, *args):
-    return project.runpytest_subprocess("-p", "no:randomly", "--expectations-dir", "exp", *args, timeout=600)
-
-
-def read_csv(project):
-    with open(project.path / "reports" / "results.csv", newline="") as f:
-        return list(csv.DictReader(f))
+from tests.unit.subrun import ROOT, read_csv, run
 
 
 @pytest.mark.parametrize(

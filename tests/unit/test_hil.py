@@ -1,0 +1,173 @@
+"""The hil path end to end: pytest-embedded's serial service on the virtual board's pty."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from plugins.results import COLUMN_NAMES
+from plugins.targets.esp32 import EsptoolDelivery, _error_status, model_partition
+from tests.unit.subrun import ROOT, read_csv, run
+
+
+def test_hil_matrix_on_the_virtual_board(project):
+    """The CI acceptance run: C_1, C_3, CL_3 x lite, dynamic, full_int through pytest-embedded."""
+    expectations = ROOT / "tests" / "expectations"  # the board's recorded verdicts
+    res = run(
+        project,
+        "-m",
+        "hil",
+        "--virtual-board",
+        "--networks",
+        "C_1,C_3,CL_3",
+        "--device-windows",
+        "20",
+        f"--expectations-dir={expectations}",
+    )
+    res.assert_outcomes(passed=6, xfailed=3)
+    res.stdout.fnmatch_lines(
+        ["*Fits and runs on target `virtual-esp32`*", "*| CL_3 | ✓ ok | ✗ unsupported_op | ✓ ok |*"]
+    )
+    rows = read_csv(project)
+    assert len(rows) == 9 and list(rows[0]) == COLUMN_NAMES
+    for r in rows:
+        assert r["target"] == "virtual-esp32"
+        if r["status"] == "ok":
+            assert r["latency_source"] == "simulated" and float(r["latency_ms_median"]) > 0
+            assert r["acc_device_source"] == "simulated" and r["device_windows"] == "20"
+            assert float(r["device_agreement"]) == 1.0  # the virtual board runs the same TFLM
+            assert r["arena_source"] == "simulated" and int(r["arena_bytes"]) > 0
+            assert r["esp_idf"] == "none (virtual board)" and len(r["firmware_hash"]) == 64
+        else:
+            assert r["technique"] == "dynamic" and "FLOAT32 with filter type: INT8 not supported" in r["reason"]
+    props = [
+        {p.get("name"): p.get("value") for p in tc.iter("property")}
+        for tc in ET.parse(project.path / "reports" / "junit.xml").getroot().iter("testcase")
+    ]
+    assert {p["tinyhil.latency_source"] for p in props if "tinyhil.latency_source" in p} == {"simulated"}
+
+
+def test_a_panicking_board_is_a_device_error_and_the_run_goes_on(project):
+    res = run(
+        project,
+        "-m",
+        "hil",
+        "--virtual-board",
+        "--virtual-fault",
+        "panic-on-infer",
+        "--networks",
+        "C_1",
+        "--techniques",
+        "lite,full_int",
+        "--device-windows",
+        "2",
+    )
+    res.assert_outcomes(failed=2)
+    res.stdout.fnmatch_lines(
+        [
+            "*C_1-lite-virtual-esp32: verdict changed*got device_error: device (2 attempts): device rebooted during 'infer 1 0' (reset reason: panic)*Guru Meditation*"
+        ]
+    )
+    rows = read_csv(project)
+    assert [r["status"] for r in rows] == ["device_error", "device_error"]
+
+
+def test_a_silent_board_is_a_timeout(project):
+    res = run(
+        project,
+        "-m",
+        "hil",
+        "--virtual-board",
+        "--virtual-fault",
+        "hang-on-infer",
+        "--device-timeout",
+        "1",
+        "--hil-retries",
+        "0",
+        "--networks",
+        "C_1",
+        "--techniques",
+        "lite",
+        "--device-windows",
+        "1",
+    )
+    res.assert_outcomes(failed=1)
+    assert read_csv(project)[0]["status"] == "timeout"
+
+
+def test_error_answers_map_to_verdicts():
+    assert _error_status("arena: cannot allocate 200000 bytes; largest free block 163840", []) == "arena_overflow"
+    assert (
+        _error_status("ram: cannot allocate 400000 bytes for the model copy; largest free block 1", [])
+        == "ram_overflow"
+    )
+    assert _error_status("model: 3000000 bytes > partition 2097152", []) == "flash_overflow"
+    assert (
+        _error_status("tflm: AllocateTensors failed", ["Didn't find op for builtin opcode 'WHILE'"]) == "unsupported_op"
+    )
+    assert (
+        _error_status("tflm: AllocateTensors failed", ["Failed to resize buffer. Requested: 16128"]) == "arena_overflow"
+    )
+    assert _error_status("model: crc mismatch: got 1 expected 2", []) == "device_error"
+
+
+class FakeEsp:
+    def __init__(self):
+        self.connected = self.reset = 0
+
+    def connect(self):
+        self.connected += 1
+
+    def hard_reset(self):
+        self.reset += 1
+
+
+class FakeProc:
+    def get_settings(self):
+        return {"baudrate": 115200}
+
+    def apply_settings(self, settings):
+        self.applied = settings
+
+
+class FakeSerial:
+    """What EspSerial.use_esptool touches on pytest-embedded's serial object."""
+
+    def __init__(self):
+        import contextlib
+        import io
+
+        self.esp, self.proc, self._q = FakeEsp(), FakeProc(), io.StringIO()
+        self.redirect_paused = 0
+
+        @contextlib.contextmanager
+        def disable_redirect_thread():
+            self.redirect_paused += 1
+            yield True
+
+        self.disable_redirect_thread = disable_redirect_thread
+
+
+class FakeClient:
+    def __init__(self):
+        self.boots = 0
+
+    def wait_boot(self, timeout):
+        self.boots += 1
+        return {}
+
+
+def test_esptool_writes_the_model_partition(monkeypatch):
+    import esptool
+
+    calls = []
+
+    def fake_main(argv, esp=None):
+        calls.append((argv, esp, Path(argv[2]).read_bytes()))
+
+    monkeypatch.setattr(esptool, "main", fake_main)
+    offset, size = model_partition()
+    serial, client = FakeSerial(), FakeClient()
+    EsptoolDelivery(serial, offset, size).write(b"TFL3model", client)
+    argv, esp, content = calls[0]
+    assert argv[:2] == ["write-flash", "0x190000"] and esp is serial.esp and content == b"TFL3model"
+    assert serial.redirect_paused == 1 and serial.esp.connected == 1 and serial.esp.reset == 1
+    assert serial.proc.applied == {"baudrate": 115200} and client.boots == 1

@@ -1,0 +1,151 @@
+"""The virtual board and the device client, over a real pseudo-terminal."""
+
+import time
+
+import numpy as np
+import pytest
+import serial
+
+from models.tflm import minimum_arena, predict, quantize
+from plugins.device import (
+    DeviceClient,
+    DeviceErrorResponse,
+    DeviceGarbage,
+    DeviceRebooted,
+    DeviceTimeout,
+)
+from plugins.hil import start_virtual_board
+from plugins.protocol import crc32
+
+
+class PySerialLink:
+    """A plain pyserial link (the tests' stand-in for a pytest-embedded DUT)."""
+
+    def __init__(self, port: str):
+        self.s = serial.serial_for_url(port, baudrate=115200, timeout=0.05)
+        self.buf = b""
+
+    def write(self, data: bytes) -> None:
+        self.s.write(data)
+
+    def read_line(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if time.monotonic() > deadline:
+                raise DeviceTimeout(f"no line within {timeout} s")
+            self.buf += self.s.read(4096)
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+
+@pytest.fixture
+def board_factory(tmp_path):
+    started = []
+
+    def make(board="esp32-wroom-32", fault="none"):
+        vb = start_virtual_board(board, tmp_path, fault)
+        started.append(vb)
+        client = DeviceClient(PySerialLink(vb.port), timeout_s=5)
+        client.wait_boot(10)
+        return vb, client
+
+    yield make
+    for vb in started:
+        vb.stop()
+
+
+def test_boot_banner_and_basic_commands(board_factory):
+    vb, client = board_factory()
+    assert client.info["simulated"] == "1" and client.info["cpu-mhz"] == "240"
+    assert client.command("name").messages == ["m-name-tinyhil-esp32"]
+    assert "m-help-infer" in client.command("help").messages
+    with pytest.raises(DeviceErrorResponse, match="unknown command 'fly'; send help% for the list"):
+        client.command("fly")
+    with pytest.raises(DeviceErrorResponse, match="bad arguments for infer"):
+        client.command("infer", 1)
+    client.link.write(b"x" * 300 + b"%")
+    with pytest.raises(DeviceErrorResponse, match="line too long"):
+        client._read_response("long")
+    assert client.command("name").messages == ["m-name-tinyhil-esp32"]  # still ready after errors
+
+
+def test_db_transfer_checks_crc_and_length(board_factory):
+    vb, client = board_factory()
+    client.send_data("input", b"\x01\x02\x03")
+    client.link.write(b"db input 3 00000000%")
+    assert client.link.read_line(5) == "m-db-ready-3"
+    client.link.write(b"abc")
+    with pytest.raises(DeviceErrorResponse, match=f"crc mismatch: got {crc32(b'abc'):08x} expected 00000000"):
+        client._read_response("db")
+    client.link.write(b"db input 10 00000000%")
+    assert client.link.read_line(5) == "m-db-ready-10"
+    client.link.write(b"abc")  # then silence: the device gives up after 2 s
+    with pytest.raises(DeviceErrorResponse, match="timeout after 3 of 10 bytes"):
+        client._read_response("db")
+
+
+def test_model_runs_as_on_host_tflm(board_factory, converted, tiny_data):
+    vb, client = board_factory()
+    model = converted[("C_2", "full_int")].tflite
+    vb.flash_file.write_bytes(model)
+    dm = client.load_model("partition", model, "auto", "flash")
+    assert dm.arena_used_bytes == minimum_arena(model).min_arena_bytes
+    assert dm.input_dtype == "int8" and dm.input_zero_point != 0 or dm.input_scale > 0
+    x = tiny_data[0][:5]
+    host = predict(model, x, dm.arena_used_bytes)
+    from models.tflm import QuantParams, dequantize
+
+    qin = QuantParams("int8", dm.input_scale, dm.input_zero_point)
+    qout = QuantParams("int8", dm.output_scale, dm.output_zero_point)
+    for i in range(5):
+        client.send_data("input", quantize(x[i : i + 1], qin).tobytes())
+        r = client.infer(3, 1)
+        assert len(r.cycles) == 3 and r.cpu_mhz == 240
+        assert np.allclose(dequantize(r.outputs, qout), host[i])
+    ops = client.profile()
+    assert [tag for tag, _ in ops][:2] == ["RESHAPE", "CONV_2D"] and all(c > 0 for _, c in ops)
+
+
+def test_memory_limits_of_the_board_profile(board_factory, converted):
+    vb, client = board_factory("esp32-wroom-32-ram")
+    model = converted[("C_2", "lite")].tflite
+    vb.flash_file.write_bytes(model)
+    with pytest.raises(DeviceErrorResponse, match=r"arena: cannot allocate 999999 bytes; largest free block \d+"):
+        client.load_model("partition", model, 999999, "flash")
+    with pytest.raises(DeviceErrorResponse, match="model: crc mismatch"):
+        client.load_model("partition", model + b"x", "auto", "flash")
+    dyn = converted[("C_2", "dynamic")].tflite
+    vb.flash_file.write_bytes(dyn)
+    with pytest.raises(DeviceErrorResponse) as e:
+        client.load_model("partition", dyn, "auto", "flash")
+    assert e.value.error == "tflm: AllocateTensors failed"
+    assert any("Input type: FLOAT32 with filter type: INT8 not supported" in line for line in e.value.log)
+
+
+@pytest.mark.parametrize(
+    "fault, error, text",
+    [
+        ("panic-on-infer", DeviceRebooted, "reset reason: panic"),
+        ("garbage-on-infer", DeviceGarbage, "unreadable bytes"),
+        ("hang-on-infer", DeviceTimeout, "no line"),
+    ],
+)
+def test_faults_become_typed_errors(board_factory, converted, tiny_data, fault, error, text):
+    vb, client = board_factory(fault=fault)
+    model = converted[("C_2", "lite")].tflite
+    vb.flash_file.write_bytes(model)
+    client.load_model("partition", model, "auto", "flash")
+    client.send_data("input", tiny_data[0][:1].tobytes())
+    client.timeout_s = 2
+    with pytest.raises(error, match=text) as e:
+        client.infer(1, 0)
+    if fault == "panic-on-infer":
+        assert any("Guru Meditation" in line for line in e.value.log)
+        assert e.value.info["reset-reason"] == "panic"
+
+
+def test_reset_reboots_with_a_new_banner(board_factory):
+    vb, client = board_factory()
+    client.link.write(b"reset%")
+    assert client._read_response("reset").messages == ["m-reset"]
+    assert client.wait_boot(5)["reset-reason"] == "sw"
