@@ -203,7 +203,7 @@ class VirtualBoard:
     def cmd_model(self, source, length, crc, arena, place):
         n, want = int(length), int(crc, 16)
         b = self.board
-        self.model = self.interp = None
+        self.model = self.interp = self.input = None  # as the firmware: a new model needs a new input
         self.heap_used = 0
         if source == "partition":
             if n > b.model_partition_bytes:

@@ -1,0 +1,94 @@
+#include "board_info.h"
+
+#include <cstdio>
+
+#include "esp_app_desc.h"
+#include "esp_flash.h"
+#include "esp_heap_caps.h"
+#include "esp_idf_version.h"
+#include "esp_rom_sys.h"
+#include "esp_system.h"
+#include "sdkconfig.h"
+#include "tinyhil_core.h"
+#if CONFIG_SPIRAM
+#include "esp_psram.h"
+#endif
+
+namespace tinyhil {
+namespace {
+
+constexpr esp_partition_subtype_t kModelSubtype = static_cast<esp_partition_subtype_t>(0x40);
+constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
+
+const char* ResetReason() {
+  switch (esp_reset_reason()) {
+    case ESP_RST_POWERON: return "poweron";
+    case ESP_RST_EXT: return "ext";
+    case ESP_RST_SW: return "sw";
+    case ESP_RST_PANIC: return "panic";
+    case ESP_RST_INT_WDT: return "int-wdt";
+    case ESP_RST_TASK_WDT: return "task-wdt";
+    case ESP_RST_WDT: return "wdt";
+    case ESP_RST_DEEPSLEEP: return "deepsleep";
+    case ESP_RST_BROWNOUT: return "brownout";
+    case ESP_RST_SDIO: return "sdio";
+    default: return "unknown";
+  }
+}
+
+const char* FlashMode() {
+#if CONFIG_ESPTOOLPY_FLASHMODE_QIO
+  return "qio";
+#elif CONFIG_ESPTOOLPY_FLASHMODE_QOUT
+  return "qout";
+#elif CONFIG_ESPTOOLPY_FLASHMODE_DIO
+  return "dio";
+#elif CONFIG_ESPTOOLPY_FLASHMODE_DOUT
+  return "dout";
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace
+
+const esp_partition_t* ModelPartition() {
+  return esp_partition_find_first(ESP_PARTITION_TYPE_DATA, kModelSubtype, "model");
+}
+
+void PrintInfo() {
+  char sha[65] = {};
+  esp_app_get_elf_sha256(sha, sizeof(sha));
+  uint32_t flash_bytes = 0;
+  esp_flash_get_size(nullptr, &flash_bytes);
+  size_t psram_bytes = 0;
+#if CONFIG_SPIRAM
+  psram_bytes = esp_psram_get_size();
+#endif
+  const esp_partition_t* part = ModelPartition();
+  printf("m-info-fw-%s\r\n", esp_app_get_description()->version);
+  printf("m-info-fw-sha256-%s\r\n", sha);
+  printf("m-info-idf-%s\r\n", esp_get_idf_version());
+  printf("m-info-tflm-esp-tflite-micro %s\r\n", TINYHIL_ESP_TFLITE_MICRO_VERSION);
+  printf("m-info-esp-nn-%d\r\n", TINYHIL_ESP_NN);
+  printf("m-info-chip-%s\r\n", CONFIG_IDF_TARGET);
+  printf("m-info-cpu-mhz-%u\r\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
+  printf("m-info-flash-bytes-%lu\r\n", static_cast<unsigned long>(flash_bytes));
+  printf("m-info-flash-mode-%s\r\n", FlashMode());
+  printf("m-info-psram-bytes-%u\r\n", static_cast<unsigned>(psram_bytes));
+  printf("m-info-heap-free-%u\r\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
+  printf("m-info-heap-largest-%u\r\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+  printf("m-info-reset-reason-%s\r\n", ResetReason());
+  printf("m-info-marker-gpio-%d\r\n", CONFIG_TINYHIL_MARKER_GPIO);
+  printf("m-info-model-partition-bytes-%lu\r\n", part ? static_cast<unsigned long>(part->size) : 0UL);
+}
+
+void PrintBootBanner() {
+  printf("m-boot-tinyhil\r\n");
+  printf("m-protocol-%d\r\n", kProtocolVersion);
+  PrintInfo();
+  printf("m-ready\r\n");
+  fflush(stdout);
+}
+
+}  // namespace tinyhil

@@ -1,0 +1,151 @@
+#include "model_runner.h"
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "esp_cpu.h"
+#include "esp_heap_caps.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+namespace tinyhil {
+namespace {
+constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
+constexpr size_t kArenaSlack = 64;  // left in the largest block for the allocator's bookkeeping
+}  // namespace
+
+uint32_t CycleProfiler::BeginEvent(const char* tag) {
+  if (!enabled_ || count_ >= kMaxEvents) return kMaxEvents;
+  tags_[count_] = tag;
+  start_[count_] = esp_cpu_get_cycle_count();
+  return static_cast<uint32_t>(count_++);
+}
+
+void CycleProfiler::EndEvent(uint32_t handle) {
+  if (handle < static_cast<uint32_t>(kMaxEvents)) end_[handle] = esp_cpu_get_cycle_count();
+}
+
+void ModelRunner::AddOps(Resolver& r) {
+  // Every op the Table 1 networks need after conversion, and the usual companions.
+  r.AddConv2D();
+  r.AddDepthwiseConv2D();
+  r.AddFullyConnected();
+  r.AddMaxPool2D();
+  r.AddAveragePool2D();
+  r.AddReshape();
+  r.AddSoftmax();
+  r.AddUnidirectionalSequenceLSTM();
+  r.AddStridedSlice();
+  r.AddQuantize();
+  r.AddDequantize();
+  r.AddRelu();
+  r.AddRelu6();
+  r.AddLogistic();
+  r.AddTanh();
+  r.AddAdd();
+  r.AddMul();
+  r.AddMean();
+  r.AddExpandDims();
+  r.AddConcatenation();
+}
+
+void ModelRunner::Unload() {
+  if (interpreter_ != nullptr) {
+    interpreter_->~MicroInterpreter();
+    interpreter_ = nullptr;
+  }
+  heap_caps_free(arena_);
+  heap_caps_free(model_copy_);
+  heap_caps_free(input_);
+  arena_ = model_copy_ = input_ = nullptr;
+  model_ = nullptr;
+  model_len_ = arena_len_ = input_len_ = 0;
+}
+
+bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
+                       size_t error_len) {
+  Unload();
+  if (copy_to_ram) {
+    model_copy_ = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, len, kInternal8Bit));
+    if (model_copy_ == nullptr) {
+      snprintf(error, error_len, "ram: cannot allocate %u bytes for the model copy; largest free block %u",
+               static_cast<unsigned>(len), static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+      return false;
+    }
+    memcpy(model_copy_, model, len);
+    model = model_copy_;
+  }
+  model_ = model;
+  model_len_ = len;
+  const size_t largest = heap_caps_get_largest_free_block(kInternal8Bit);
+  if (arena_bytes == 0) arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  arena_ = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, arena_bytes, kInternal8Bit));
+  if (arena_ == nullptr) {
+    snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
+             static_cast<unsigned>(arena_bytes), static_cast<unsigned>(largest));
+    Unload();
+    return false;
+  }
+  arena_len_ = arena_bytes;
+  const tflite::Model* flatbuffer = tflite::GetModel(model_);
+  if (flatbuffer->version() != TFLITE_SCHEMA_VERSION) {
+    snprintf(error, error_len, "tflm: schema version %lu, firmware expects %d",
+             static_cast<unsigned long>(flatbuffer->version()), TFLITE_SCHEMA_VERSION);
+    Unload();
+    return false;
+  }
+  static Resolver resolver;
+  static bool ops_added = false;
+  if (!ops_added) {
+    AddOps(resolver);
+    ops_added = true;
+  }
+  interpreter_ = new (interpreter_storage_)
+      tflite::MicroInterpreter(flatbuffer, resolver, arena_, arena_len_, nullptr, &profiler_);
+  if (interpreter_->AllocateTensors() != kTfLiteOk) {
+    fflush(stderr);  // TFLM's reasons (DebugLog -> stderr) reach the host before the error line
+    snprintf(error, error_len, "tflm: AllocateTensors failed");
+    Unload();
+    return false;
+  }
+  return true;
+}
+
+bool ModelRunner::SetInput(const uint8_t* data, size_t len, char* error, size_t error_len) {
+  if (!loaded()) {
+    snprintf(error, error_len, "db: load a model first");
+    return false;
+  }
+  if (len != input_tensor()->bytes) {
+    snprintf(error, error_len, "db: input is %u bytes, the model takes %u", static_cast<unsigned>(len),
+             static_cast<unsigned>(input_tensor()->bytes));
+    return false;
+  }
+  if (input_ == nullptr) {
+    input_ = static_cast<uint8_t*>(heap_caps_malloc(len, kInternal8Bit));
+    if (input_ == nullptr) {
+      snprintf(error, error_len, "db: cannot allocate %u bytes for the input", static_cast<unsigned>(len));
+      return false;
+    }
+    input_len_ = len;
+  }
+  memcpy(input_, data, len);
+  return true;
+}
+
+bool ModelRunner::Invoke(uint32_t* cycles, char* error, size_t error_len) {
+  // The arena planner may reuse the input buffer for intermediates: copy it every time.
+  interpreter_->Reset();
+  memcpy(input_tensor()->data.raw, input_, input_len_);
+  const uint32_t start = esp_cpu_get_cycle_count();
+  const TfLiteStatus status = interpreter_->Invoke();
+  *cycles = esp_cpu_get_cycle_count() - start;
+  if (status != kTfLiteOk) {
+    fflush(stderr);
+    snprintf(error, error_len, "tflm: Invoke failed");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tinyhil

@@ -1,0 +1,77 @@
+// Owns the model (mapped from flash or copied to RAM), the arena and the TFLM interpreter.
+#ifndef TINYHIL_MODEL_RUNNER_H_
+#define TINYHIL_MODEL_RUNNER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "esp_partition.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tensorflow/lite/micro/micro_profiler_interface.h"
+
+namespace tinyhil {
+
+// Records per-op cycle counts while enabled; costs two calls per op otherwise.
+class CycleProfiler : public tflite::MicroProfilerInterface {
+ public:
+  static constexpr int kMaxEvents = 64;
+  uint32_t BeginEvent(const char* tag) override;
+  void EndEvent(uint32_t handle) override;
+  void Start() { count_ = 0; enabled_ = true; }
+  void Stop() { enabled_ = false; }
+  int count() const { return count_; }
+  const char* tag(int i) const { return tags_[i]; }
+  uint32_t cycles(int i) const { return end_[i] - start_[i]; }
+
+ private:
+  bool enabled_ = false;
+  int count_ = 0;
+  const char* tags_[kMaxEvents] = {};
+  uint32_t start_[kMaxEvents] = {};
+  uint32_t end_[kMaxEvents] = {};
+};
+
+class ModelRunner {
+ public:
+  // Loads `len` bytes of a flatbuffer. `source_in_flash` is mapped flash (kept in
+  // place unless `copy_to_ram`); `arena_bytes` 0 means the largest free block.
+  // On failure returns false and writes the protocol error text into `error`.
+  bool Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error, size_t error_len);
+  void Unload();
+  bool loaded() const { return interpreter_ != nullptr; }
+
+  // Copies one input tensor's worth of bytes.
+  bool SetInput(const uint8_t* data, size_t len, char* error, size_t error_len);
+  bool has_input() const { return input_ != nullptr; }
+
+  // Resets variable tensors (LSTM state), copies the input, invokes; `cycles` gets the
+  // CPU cycles of Invoke() alone.
+  bool Invoke(uint32_t* cycles, char* error, size_t error_len);
+
+  TfLiteTensor* input_tensor() { return interpreter_->input(0); }
+  TfLiteTensor* output_tensor() { return interpreter_->output(0); }
+  size_t model_bytes() const { return model_len_; }
+  size_t arena_bytes() const { return arena_len_; }
+  size_t arena_used_bytes() const { return interpreter_->arena_used_bytes(); }
+  CycleProfiler& profiler() { return profiler_; }
+
+ private:
+  using Resolver = tflite::MicroMutableOpResolver<20>;
+  static void AddOps(Resolver& resolver);
+
+  const uint8_t* model_ = nullptr;
+  uint8_t* model_copy_ = nullptr;
+  size_t model_len_ = 0;
+  uint8_t* arena_ = nullptr;
+  size_t arena_len_ = 0;
+  uint8_t* input_ = nullptr;
+  size_t input_len_ = 0;
+  tflite::MicroInterpreter* interpreter_ = nullptr;
+  alignas(tflite::MicroInterpreter) uint8_t interpreter_storage_[sizeof(tflite::MicroInterpreter)];
+  CycleProfiler profiler_;
+};
+
+}  // namespace tinyhil
+
+#endif  // TINYHIL_MODEL_RUNNER_H_
