@@ -51,6 +51,17 @@ class CsvReport:
             f.flush()
             os.fsync(f.fileno())
 
+    def rewrite(self, rows: list[dict]) -> None:
+        """Replaces the file with ``rows`` atomically (for columns derived at the end of a run)."""
+        tmp = self.path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, COLUMN_NAMES)
+            w.writeheader()
+            w.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
     def rows(self) -> list[dict]:
         """Every complete row in the file (a row cut by a kill mid-write is dropped)."""
         if not self.started:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from plugins.matrix import option
+from models.boards import get_board
+from plugins.energy import EnergyError, MeterSettings, make_meter
+from plugins.matrix import add_ini_option, option
 from plugins.targets.esp32 import Esp32Target, EsptoolDelivery, FlashFileDelivery, HilSettings, model_partition
 from plugins.virtual_board import FAULTS
 
@@ -37,6 +39,83 @@ _HIL_OPTIONS = [
 ]
 
 
+_ENERGY_OPTIONS = [
+    # name, help, ini default
+    ("energy", "energy meter: none, nidaqmx (bench), replay (recorded traces), simulated (virtual board)", "none"),
+    ("daq-device", "NI-DAQmx device name, as NI MAX shows it", "Dev1"),
+    ("daq-shunt-channel", "differential analog input across the shunt", "ai0"),
+    ("daq-supply-channel", "differential analog input across the DUT supply (3V3 to GND)", "ai1"),
+    ("daq-marker-channel", "marker input: a digital line (port0/line0) or an analog input (ai2)", "port0/line0"),
+    ("daq-trigger", "software (start with pre-roll) or marker (reference trigger on --daq-trigger-source)", "software"),
+    ("daq-trigger-source", "terminal the marker GPIO is also wired to, for --daq-trigger marker", "/Dev1/PFI0"),
+    ("shunt-ohms", "shunt resistance in ohms", "9.8"),
+    ("supply-volts", "supply voltage in volts (the simulated meter uses it)", "3.3"),
+    ("sample-rate", "samples per second per channel", "100000"),
+    ("pre-roll-ms", "capture time before the marker window", "20"),
+    ("idle-ms", "idle capture for the baseline (0: use the samples around the window)", "200"),
+    ("timing-rule", "paper (N consecutive inferences) or mlperf (>= 10 s windows, median of 5)", "paper"),
+    ("energy-tolerance", "allowed relative gap between the marker window and the cycle-count latency", "0.10"),
+    ("replay-dir", "folder of traces for --energy replay", ""),
+]
+
+
+def meter_settings(config: pytest.Config) -> MeterSettings:
+    """Reads and checks the energy options.
+
+    Raises:
+        pytest.UsageError: naming the option and what it accepts.
+    """
+
+    def number(name: str, cast=float):
+        raw = option(config, name)
+        try:
+            value = cast(raw)
+        except ValueError:
+            raise pytest.UsageError(f"--{name} must be a number, got {raw!r}") from None
+        if value < 0 or (value == 0 and name not in ("idle-ms", "pre-roll-ms")):
+            raise pytest.UsageError(f"--{name} must be positive, got {raw!r}")
+        return value
+
+    kind = option(config, "energy")
+    if kind not in ("none", "nidaqmx", "replay", "simulated"):
+        raise pytest.UsageError(f"unknown --energy {kind!r}; known: none, nidaqmx, replay, simulated")
+    virtual = config.getoption("virtual_board")
+    if kind == "simulated" and not virtual:
+        raise pytest.UsageError(
+            "--energy simulated only goes with --virtual-board: a real board needs --energy nidaqmx"
+        )
+    if kind == "nidaqmx" and virtual:
+        raise pytest.UsageError(
+            "--energy nidaqmx measures a real board: drop --virtual-board, or use --energy simulated"
+        )
+    if kind == "replay" and not option(config, "replay-dir"):
+        raise pytest.UsageError("--energy replay needs --replay-dir=FOLDER (traces written by --save-traces)")
+    rule, trigger = option(config, "timing-rule"), option(config, "daq-trigger")
+    if rule not in ("paper", "mlperf"):
+        raise pytest.UsageError(f"unknown --timing-rule {rule!r}; known: paper, mlperf")
+    if trigger not in ("software", "marker"):
+        raise pytest.UsageError(f"unknown --daq-trigger {trigger!r}; known: software, marker")
+    pre_roll = number("pre-roll-ms") / 1000
+    return MeterSettings(
+        kind=kind,
+        shunt_ohms=number("shunt-ohms"),
+        supply_volts=number("supply-volts"),
+        sample_rate_hz=number("sample-rate"),
+        device=option(config, "daq-device"),
+        shunt_channel=option(config, "daq-shunt-channel"),
+        supply_channel=option(config, "daq-supply-channel"),
+        marker_channel=option(config, "daq-marker-channel"),
+        trigger=trigger,
+        trigger_source=option(config, "daq-trigger-source"),
+        pre_roll_s=pre_roll,
+        post_roll_s=pre_roll,
+        replay_dir=option(config, "replay-dir"),
+        timing_rule=rule,
+        tolerance=number("energy-tolerance"),
+        idle_ms=int(number("idle-ms")),
+    )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tinyhil")
     group.addoption(
@@ -53,6 +132,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     for name, typ, default, text in _HIL_OPTIONS:
         group.addoption(f"--{name}", type=typ, default=default, help=f"{text} (Default: {default})")
+    for name, text, default in _ENERGY_OPTIONS:
+        add_ini_option(parser, name, text, default)
+    group.addoption(
+        "--save-traces",
+        action="store_true",
+        default=False,
+        help="write every case's raw energy trace to <report-dir>/traces (Default: off)",
+    )
 
 
 def board_configured(config: pytest.Config) -> bool:
@@ -67,9 +154,13 @@ def _runs_tests(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
 
 
+METER_KEY = pytest.StashKey[MeterSettings]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     config.stash[VB_KEY] = None
+    config.stash[METER_KEY] = meter_settings(config)
     if config.getoption("virtual_board"):
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "serial"
@@ -170,14 +261,28 @@ def hil_target(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> E
     from plugins.device import DeviceClient, DutLink
 
     settings = hil_settings(pytestconfig)
+    energy = {"meter": request.getfixturevalue("energy_meter"), "meter_settings": pytestconfig.stash[METER_KEY]}
+    if pytestconfig.getoption("save_traces"):
+        energy["trace_dir"] = Path(option(pytestconfig, "report-dir")) / "traces"
     if pytestconfig.getoption("virtual_board"):
         vb = request.getfixturevalue("virtual_board")
         dut = request.getfixturevalue("dut")
         client = DeviceClient(DutLink(dut, vb.port), settings.timeout_s)
-        return Esp32Target(client, FlashFileDelivery(vb.flash_file), settings, simulated=True)
+        return Esp32Target(client, FlashFileDelivery(vb.flash_file), settings, simulated=True, **energy)
     dut = request.getfixturevalue("dut")
     offset, size = model_partition()
     client = DeviceClient(DutLink(dut, pytestconfig.getoption("port")), settings.timeout_s)
     return Esp32Target(
-        client, EsptoolDelivery(dut.serial, offset, size), settings, simulated=False, boot_timeout_s=15.0
+        client, EsptoolDelivery(dut.serial, offset, size), settings, simulated=False, boot_timeout_s=15.0, **energy
     )
+
+
+@pytest.fixture(scope="session")
+def energy_meter(pytestconfig: pytest.Config):
+    """The meter --energy names (None for none); a missing driver or device stops the run with the fix."""
+    ms = pytestconfig.stash[METER_KEY]
+    seed = int(option(pytestconfig, "seed"))
+    try:
+        return make_meter(ms, get_board(option(pytestconfig, "board")).simulation, seed=seed)
+    except EnergyError as e:
+        pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)

@@ -54,12 +54,18 @@ class Case:
         return f"{self.network}-{self.technique}"
 
 
+def add_ini_option(parser: pytest.Parser, name: str, help_text: str, default: str) -> None:
+    """``--name`` with an ini default ``tinyhil_<name>``; read it back with :func:`option`."""
+    ini = "tinyhil_" + name.replace("-", "_")
+    parser.getgroup("tinyhil", "tinyhil study matrix").addoption(
+        f"--{name}", dest=ini, help=f"{help_text} (Default: ini {ini} = {default!r})"
+    )
+    parser.addini(ini, help_text, default=default)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tinyhil", "tinyhil study matrix")
     for name, help_text, default in _OPTIONS:
-        ini = "tinyhil_" + name.replace("-", "_")
-        group.addoption(f"--{name}", dest=ini, help=f"{help_text} (Default: ini {ini} = {default!r})")
-        parser.addini(ini, help_text, default=default)
+        add_ini_option(parser, name, help_text, default)
 
 
 def option(config: pytest.Config, name: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 from plugins.csv_report import CsvReport, done_case_ids
 from plugins.environment import host_environment
 from plugins.matrix import option, study_config
-from plugins.results import COLUMN_NAMES, PROPERTY_PREFIX, build_row, format_value
+from plugins.results import COLUMN_NAMES, PROPERTY_PREFIX, build_row, derive_energy_savings, format_value
 from plugins.summary import render
 
 STATE_KEY = pytest.StashKey["Reporter"]()
@@ -83,6 +83,8 @@ class Reporter:
         return render(rows) if rows else None
 
     def pytest_sessionfinish(self) -> None:
+        if self.csv is not None and self.csv.started:
+            self.csv.rewrite(derive_energy_savings(self.csv.rows()))
         text = self.summary()
         if text:
             (self.report_dir / "summary.md").write_text(text + "\n")

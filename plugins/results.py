@@ -46,8 +46,16 @@ COLUMNS: list[tuple[str, str]] = [
     ("energy_mj_gross", "energy per inference from the shunt trace, mJ"),
     ("energy_mj_net", "energy per inference above the idle baseline, mJ"),
     ("power_mw_mean", "mean power inside the marker window, mW"),
-    ("energy_source", "measured, replayed or simulated"),
-    ("timing_rule", "paper (N consecutive inferences) or mlperf"),
+    ("idle_power_mw", "idle baseline power (idle% capture), mW"),
+    ("energy_window_ms", "duration of the marker window, ms"),
+    ("energy_window_check", "marker window against the firmware's cycle-count latency of the same runs"),
+    (
+        "energy_saving_pct",
+        "net energy saved against the lite (float) model of the same network and target, % (filled at the end of the run)",
+    ),
+    ("energy_source", "measured, simulated, or replayed-<original source>"),
+    ("energy_trace", "saved raw trace (--save-traces)"),
+    ("timing_rule", "paper (N consecutive inferences) or mlperf (>= 10 s windows, median of 5)"),
     ("train_seconds", "training wall time of the network (0 when it came from the cache in an earlier run)"),
     ("case_seconds", "wall time of this case"),
     ("dataset", "dataset name (synthetic-har is generated, not recorded)"),
@@ -127,3 +135,21 @@ def build_row(case, art, outcome, study, board, env: dict, seconds: float) -> di
     if unknown:
         raise ValueError(f"columns not in plugins/results.py COLUMNS: {sorted(unknown)}")
     return row
+
+
+def derive_energy_savings(rows: list[dict]) -> list[dict]:
+    """Fills ``energy_saving_pct`` (the paper's Fig. 4) against the lite model of the same network.
+
+    Compares net energies of rows with the same network, target, board and energy
+    source; a row without a lite counterpart keeps an empty cell.
+    """
+    base = {
+        (r["network"], r["target"], r["board"], r["energy_source"]): float(r["energy_mj_net"])
+        for r in rows
+        if r["technique"] == "lite" and r.get("energy_mj_net")
+    }
+    for r in rows:
+        ref = base.get((r["network"], r["target"], r["board"], r["energy_source"]))
+        if ref and r.get("energy_mj_net") and r["technique"] != "lite":
+            r["energy_saving_pct"] = format_value(100.0 * (1.0 - float(r["energy_mj_net"]) / ref))
+    return rows

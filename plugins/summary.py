@@ -112,15 +112,38 @@ def render(rows: list[dict]) -> str:
 
         timed = [r for r in trows if r.get("latency_ms_median")]
         if timed:
-            lines += [f"## Latency and energy on target `{target}`", ""]
+            lines += [f"## Latency and energy on target `{target}` (Fig. 3 and Fig. 4 analogues)", ""]
+            lines.append(
+                "Latency is the median of the timed runs; energy is per inference over the marker window, "
+                "gross and net of the idle baseline; saving is net energy against the lite model of the same network."
+            )
+            lines.append("")
+
+            def num(r, key, fmt):
+                return format(float(r[key]), fmt) if r.get(key) else "–"
+
             body = [
                 [
                     r["network"],
                     r["technique"],
-                    f"{float(r['latency_ms_median']):.3f} ({r['latency_source']})",
-                    f"{float(r['energy_mj_net']):.4f} ({r['energy_source']})" if r.get("energy_mj_net") else "–",
+                    f"{num(r, 'latency_ms_median', '.3f')} ({r['latency_source']})",
+                    num(r, "energy_mj_gross", ".4f"),
+                    num(r, "energy_mj_net", ".4f"),
+                    num(r, "power_mw_mean", ".1f"),
+                    num(r, "energy_saving_pct", ".1f"),
+                    r.get("energy_source") or "–",
                 ]
-                for r in sorted(timed, key=lambda r: (_order([r["network"]]), r["technique"]))
+                for r in sorted(timed, key=lambda r: (_order([r["network"]]), techniques.index(r["technique"])))
             ]
-            lines += _table(["network", "technique", "latency ms median", "energy mJ net"], body) + [""]
+            header = [
+                "network",
+                "technique",
+                "latency ms",
+                "energy mJ gross",
+                "energy mJ net",
+                "power mW",
+                "saving %",
+                "energy source",
+            ]
+            lines += _table(header, body) + [""]
     return "\n".join(lines)

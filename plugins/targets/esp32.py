@@ -29,6 +29,7 @@ from plugins.device import (
     DeviceRebooted,
     DeviceTimeout,
 )
+from plugins.energy import MLPERF_MIN_WINDOW_S, MLPERF_REPEATS, Meter, MeterSettings, analyse, check_window, idle_power
 from plugins.protocol import latency_stats
 from plugins.targets import Outcome
 
@@ -141,15 +142,29 @@ class Esp32Target:
         delivery: How the model reaches the model partition.
         settings: Bench settings.
         simulated: True for the virtual board (figures are labelled simulated).
+        boot_timeout_s: When > 0 the DUT was just reset: read its boot banner first.
+        meter: Energy meter, or None for no energy figures.
+        meter_settings: Shunt, timing rule, tolerance, idle capture.
+        trace_dir: Where raw traces are saved (``--save-traces``), or None.
     """
 
     marker = "hil"
 
     def __init__(
-        self, client: DeviceClient, delivery, settings: HilSettings, simulated: bool, boot_timeout_s: float = 0
+        self,
+        client: DeviceClient,
+        delivery,
+        settings: HilSettings,
+        simulated: bool,
+        boot_timeout_s: float = 0,
+        meter: Meter | None = None,
+        meter_settings: MeterSettings | None = None,
+        trace_dir: Path | None = None,
     ):
         self.client, self.delivery, self.settings, self.simulated = client, delivery, settings, simulated
-        self.boot_timeout_s = boot_timeout_s  # > 0: the DUT was just reset, read its banner first
+        self.boot_timeout_s = boot_timeout_s
+        self.meter, self.meter_settings, self.trace_dir = meter, meter_settings or MeterSettings(), trace_dir
+        self.label = "case"
         self.name = "virtual-esp32" if simulated else "esp32"
         self.device_env: dict[str, str] = {}
 
@@ -158,6 +173,7 @@ class Esp32Target:
         return "simulated" if self.simulated else "measured"
 
     def run(self, art: CaseArtifacts, study: Study, board: Board) -> Outcome:
+        self.label = f"{art.case_id}-{self.name}"
         conv = art.conversion
         if not conv.ok:
             return Outcome(Verdict("convert_error", f"converter: {summarize_error(conv.error)}", None, False))
@@ -244,8 +260,56 @@ class Esp32Target:
             latency_runs=stats.runs,
             latency_source=self.source,
         )
+        if self.meter is not None:
+            figures.update(self._energy(stats.median_ms))
         where = (
             "virtual board (simulated)" if self.simulated else f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
         )
         reason = f"runs on {where}: arena used {dm.arena_used_bytes} B, heap left {dm.heap_free} B"
         return Outcome(Verdict("ok", reason, True, True), figures)
+
+    def _energy(self, latency_ms: float) -> dict:
+        """Idle baseline, then the marker window(s) around N inferences, per the timing rule."""
+        client, meter, ms = self.client, self.meter, self.meter_settings
+        idle_w = None
+        if ms.idle_ms > 0:
+            meter.start(ms.idle_ms / 1000, f"{self.label}-idle")
+            client.command("idle", ms.idle_ms, timeout=self.settings.timeout_s + ms.idle_ms / 1000)
+            idle_trace = meter.finish(0.0)
+            self._save(idle_trace, f"{self.label}-idle")
+            idle_w = idle_power(idle_trace, ms.shunt_ohms)
+        if ms.timing_rule == "mlperf":
+            n = max(self.settings.inferences, int(np.ceil(MLPERF_MIN_WINDOW_S * 1000 / max(latency_ms, 1e-6))))
+            repeats = MLPERF_REPEATS
+        else:
+            n, repeats = self.settings.inferences, 1
+        runs = []
+        for k in range(repeats):
+            label = self.label if repeats == 1 else f"{self.label}-{k}"
+            meter.start(n * latency_ms / 1000, label)
+            result = client.infer(n, 0, timeout=max(self.settings.timeout_s, 3 * n * latency_ms / 1000 + 5))
+            laps_ms = [c / (result.cpu_mhz * 1000) for c in result.cycles]
+            trace = meter.finish(sum(laps_ms) / 1000)
+            saved = self._save(trace, label)
+            runs.append((analyse(trace, n, ms.shunt_ohms, idle_w), laps_ms, saved))
+        runs.sort(key=lambda r: r[0].energy_mj_net)
+        e, laps_ms, saved = runs[len(runs) // 2]  # the median run
+        source = (
+            meter.source if meter.source != "replayed" else f"replayed-{trace.meta.get('original_source', 'unknown')}"
+        )
+        return {
+            "energy_mj_gross": e.energy_mj_gross,
+            "energy_mj_net": e.energy_mj_net,
+            "power_mw_mean": e.power_mw_mean,
+            "idle_power_mw": e.idle_power_mw,
+            "energy_window_ms": e.window_ms,
+            "energy_window_check": check_window(e.window_ms, laps_ms, ms.tolerance),
+            "energy_source": source,
+            "energy_trace": str(saved) if saved else None,
+            "timing_rule": ms.timing_rule,
+        }
+
+    def _save(self, trace, label: str) -> Path | None:
+        if self.trace_dir is None:
+            return None
+        return trace.save(self.trace_dir / f"{label}.npz")

@@ -21,10 +21,18 @@ def test_hil_matrix_on_the_virtual_board(project):
         "--device-windows",
         "20",
         f"--expectations-dir={expectations}",
+        "--energy",
+        "simulated",
+        "--save-traces",
     )
     res.assert_outcomes(passed=6, xfailed=3)
     res.stdout.fnmatch_lines(
-        ["*Fits and runs on target `virtual-esp32`*", "*| CL_3 | ✓ ok | ✗ unsupported_op | ✓ ok |*"]
+        [
+            "*Fits and runs on target `virtual-esp32`*",
+            "*| CL_3 | ✓ ok | ✗ unsupported_op | ✓ ok |*",
+            "*Latency and energy on target `virtual-esp32`*",
+            "*| C_3 | full_int | * (simulated) | * | * | * | * | simulated |*",
+        ]
     )
     rows = read_csv(project)
     assert len(rows) == 9 and list(rows[0]) == COLUMN_NAMES
@@ -36,6 +44,12 @@ def test_hil_matrix_on_the_virtual_board(project):
             assert float(r["device_agreement"]) == 1.0  # the virtual board runs the same TFLM
             assert r["arena_source"] == "simulated" and int(r["arena_bytes"]) > 0
             assert r["esp_idf"] == "none (virtual board)" and len(r["firmware_hash"]) == 64
+            assert r["energy_source"] == "simulated" and r["timing_rule"] == "paper"
+            assert 0 < float(r["energy_mj_net"]) < float(r["energy_mj_gross"])
+            assert r["energy_window_check"].startswith("ok:")
+            assert (project.path / r["energy_trace"]).exists() or Path(r["energy_trace"]).exists()
+            if r["technique"] == "full_int":
+                assert float(r["energy_saving_pct"]) > 0  # int8 runs faster in the timing model
         else:
             assert r["technique"] == "dynamic" and "FLOAT32 with filter type: INT8 not supported" in r["reason"]
     props = [
@@ -171,3 +185,31 @@ def test_esptool_writes_the_model_partition(monkeypatch):
     assert argv[:2] == ["write-flash", "0x190000"] and esp is serial.esp and content == b"TFL3model"
     assert serial.redirect_paused == 1 and serial.esp.connected == 1 and serial.esp.reset == 1
     assert serial.proc.applied == {"baudrate": 115200} and client.boots == 1
+
+
+def test_energy_options_are_checked(project):
+    res = run(project, "-m", "hil", "--port", "/dev/ttyUSB9", "--energy", "simulated")
+    assert res.ret == 4
+    res.stderr.fnmatch_lines(["*--energy simulated only goes with --virtual-board*"])
+    res = run(project, "-m", "hil", "--virtual-board", "--energy", "replay")
+    res.stderr.fnmatch_lines(["*--energy replay needs --replay-dir=FOLDER*"])
+    res = run(project, "-m", "hil", "--virtual-board", "--shunt-ohms", "abc")
+    res.stderr.fnmatch_lines(["*--shunt-ohms must be a number, got 'abc'*"])
+
+
+def test_bench_without_the_nidaqmx_driver_stops_with_the_fix(project):
+    res = run(
+        project,
+        "-m",
+        "hil",
+        "--port",
+        "/dev/ttyUSB9",
+        "--energy",
+        "nidaqmx",
+        "--networks",
+        "C_1",
+        "--techniques",
+        "lite",
+    )
+    assert res.ret == 4
+    res.stdout.fnmatch_lines(["*tinyhil: NI-DAQmx driver not usable*Install NI-DAQmx*"])

@@ -1,0 +1,470 @@
+"""Energy meters and the analysis of a current trace.
+
+Energy per inference = (1/N) ∫ V_dut(t) · V_shunt(t) / R_shunt dt over the window in
+which the firmware holds its marker GPIO high around N inferences (DESIGN.md, Energy).
+A meter produces a :class:`Trace`; :func:`analyse` turns it into figures. Meters:
+
+- :class:`NiDaqMeter`: NI-DAQmx (the reference bench: PCI-6251), shunt and supply on
+  differential analog inputs, the marker on a digital line (clocked by the analog sample
+  clock) or an analog input; software start with pre-roll, or a reference trigger on
+  the marker edge;
+- :class:`ReplayMeter`: a recorded trace (``--save-traces`` writes them) analysed again;
+- :class:`SimulatedMeter`: a power model for the virtual board; its figures are simulated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MLPERF_MIN_WINDOW_S = 10.0
+MLPERF_REPEATS = 5
+
+
+class EnergyError(Exception):
+    """A trace that cannot give an energy figure, or a meter that cannot capture one."""
+
+
+@dataclass
+class Trace:
+    """A capture: shunt and supply voltages and the marker, at a fixed sample rate.
+
+    Attributes:
+        sample_rate_hz: Samples per second per channel.
+        v_shunt: Volts across the shunt.
+        v_dut: Volts at the DUT's supply pin (after the shunt).
+        marker: Marker samples: bool (digital line) or volts (analog input).
+        meta: Shunt ohms, source (measured/replayed/simulated), channel names, case id.
+    """
+
+    sample_rate_hz: float
+    v_shunt: np.ndarray
+    v_dut: np.ndarray
+    marker: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.v_shunt) / self.sample_rate_hz
+
+    def save(self, path: Path) -> Path:
+        """Writes ``.npz`` (default) or ``.csv`` (columns t_s, v_shunt_v, v_dut_v, marker)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".csv":
+            with open(path, "w", newline="") as f:
+                f.write(f"# tinyhil trace {json.dumps({'sample_rate_hz': self.sample_rate_hz, **self.meta})}\n")
+                w = csv.writer(f)
+                w.writerow(["t_s", "v_shunt_v", "v_dut_v", "marker"])
+                t = np.arange(len(self.v_shunt)) / self.sample_rate_hz
+                for row in zip(t, self.v_shunt, self.v_dut, self.marker.astype(float), strict=True):
+                    w.writerow([f"{v:.9g}" for v in row])
+        else:
+            np.savez_compressed(
+                path,
+                v_shunt=self.v_shunt,
+                v_dut=self.v_dut,
+                marker=self.marker,
+                sample_rate_hz=self.sample_rate_hz,
+                meta=json.dumps(self.meta),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Trace:
+        """Reads a trace written by :meth:`save` (or by hand in the same CSV layout).
+
+        Raises:
+            EnergyError: naming the file and what is wrong with it.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise EnergyError(f"trace {path} does not exist; record it on the bench with --save-traces")
+        try:
+            if path.suffix == ".csv":
+                text = path.read_text()
+                first = text.splitlines()[0] if text else ""
+                meta = json.loads(first.split("tinyhil trace", 1)[1]) if first.startswith("# tinyhil trace") else {}
+                body = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+                data = np.genfromtxt(io.StringIO(body), delimiter=",", names=True)
+                rate = float(meta.pop("sample_rate_hz", 0) or 1.0 / np.median(np.diff(data["t_s"])))
+                return cls(rate, data["v_shunt_v"], data["v_dut_v"], data["marker"], meta)
+            with np.load(path, allow_pickle=False) as z:
+                return cls(
+                    float(z["sample_rate_hz"]), z["v_shunt"], z["v_dut"], z["marker"], json.loads(str(z["meta"]))
+                )
+        except (KeyError, ValueError, OSError, IndexError) as e:
+            raise EnergyError(
+                f"trace {path} is not a tinyhil trace ({e}); expected columns t_s,v_shunt_v,v_dut_v,marker"
+            ) from None
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    """Figures of one marker window."""
+
+    energy_mj_gross: float
+    energy_mj_net: float
+    power_mw_mean: float
+    idle_power_mw: float
+    window_ms: float
+    n_inferences: int
+
+
+def _window(marker: np.ndarray, rate: float, min_gap_s: float) -> tuple[float, float]:
+    """Start and end (seconds) of the marker-high window, edges interpolated, glitches merged."""
+    m = np.asarray(marker, dtype=float)
+    if m.dtype == bool or set(np.unique(m)) <= {0.0, 1.0}:
+        lo, hi = 0.0, 1.0
+    else:
+        lo, hi = np.percentile(m, 2), np.percentile(m, 98)
+    if hi - lo <= 0:
+        raise EnergyError("the marker never changes: check the marker wiring and channel")
+    thr = (lo + hi) / 2
+    high = m > thr
+    if high[0]:
+        raise EnergyError("the marker is already high when the trace starts: increase the pre-roll")
+    if high[-1]:
+        raise EnergyError("the marker is still high when the trace ends: capture longer")
+    edges = np.flatnonzero(np.diff(high.astype(np.int8)))
+    rises, falls = edges[::2], edges[1::2]
+    if len(rises) == 0:
+        raise EnergyError("no marker window in the trace: is the marker GPIO wired to the marker channel?")
+    # merge windows separated by glitches shorter than min_gap_s (marker jitter, bounce)
+    segments = [[rises[0], falls[0]]]
+    for r, f in zip(rises[1:], falls[1:], strict=True):
+        if (r - segments[-1][1]) / rate < min_gap_s:
+            segments[-1][1] = f
+        else:
+            segments.append([r, f])
+    r, f = max(segments, key=lambda s: s[1] - s[0])
+
+    def crossing(i: int) -> float:  # between samples i and i+1
+        a, b = m[i], m[i + 1]
+        frac = 0.5 if a == b else (thr - a) / (b - a)
+        return (i + min(max(frac, 0.0), 1.0)) / rate
+
+    return crossing(r), crossing(f)
+
+
+def _integral(p: np.ndarray, rate: float, t0: float, t1: float) -> float:
+    """∫ p dt over [t0, t1] of the piecewise-linear signal through the samples."""
+    t = np.arange(len(p)) / rate
+    inner = (t > t0) & (t < t1)
+    ts = np.concatenate([[t0], t[inner], [t1]])
+    ps = np.concatenate([[np.interp(t0, t, p)], p[inner], [np.interp(t1, t, p)]])
+    return float(np.sum((ps[1:] + ps[:-1]) * np.diff(ts)) / 2)
+
+
+def analyse(
+    trace: Trace,
+    n_inferences: int,
+    shunt_ohms: float,
+    idle_power_w: float | None = None,
+    min_gap_s: float = 50e-6,
+    guard_s: float = 1e-3,
+) -> EnergyResult:
+    """Energy per inference from one trace.
+
+    Args:
+        trace: The capture.
+        n_inferences: N, the inferences inside the marker window.
+        shunt_ohms: The shunt resistance.
+        idle_power_w: The idle baseline; when None, the mean power of the marker-low
+            samples (outside a guard band around the window) is used.
+        min_gap_s: Marker drops shorter than this inside the window are glitches.
+        guard_s: Samples this close to the window are not used for the baseline.
+
+    Raises:
+        EnergyError: when the trace has no complete marker window.
+    """
+    rate = trace.sample_rate_hz
+    p = np.asarray(trace.v_dut, float) * np.asarray(trace.v_shunt, float) / shunt_ohms
+    t0, t1 = _window(trace.marker, rate, min_gap_s)
+    energy = _integral(p, rate, t0, t1)
+    duration = t1 - t0
+    if idle_power_w is None:
+        t = np.arange(len(p)) / rate
+        outside = (t < t0 - guard_s) | (t > t1 + guard_s)
+        if not outside.any():
+            raise EnergyError("no idle samples around the marker window: increase the pre-roll")
+        idle_power_w = float(p[outside].mean())
+    return EnergyResult(
+        energy_mj_gross=energy / n_inferences * 1e3,
+        energy_mj_net=(energy - idle_power_w * duration) / n_inferences * 1e3,
+        power_mw_mean=energy / duration * 1e3,
+        idle_power_mw=idle_power_w * 1e3,
+        window_ms=duration * 1e3,
+        n_inferences=n_inferences,
+    )
+
+
+def idle_power(trace: Trace, shunt_ohms: float) -> float:
+    """Mean power (W) of a trace captured while the device idles."""
+    return float(np.mean(np.asarray(trace.v_dut, float) * np.asarray(trace.v_shunt, float)) / shunt_ohms)
+
+
+def check_window(window_ms: float, latencies_ms: list[float], tolerance: float) -> str:
+    """Compares the marker window with the firmware's cycle-count latency of the same runs."""
+    expected = float(sum(latencies_ms))
+    if expected <= 0:
+        return "no latency to compare"
+    diff = (window_ms - expected) / expected
+    verdict = "ok" if abs(diff) <= tolerance else f"mismatch beyond {tolerance:.0%}"
+    return f"{verdict}: window {window_ms:.3f} ms vs cycle counts {expected:.3f} ms ({diff:+.1%})"
+
+
+@dataclass(frozen=True)
+class MeterSettings:
+    """Options of the energy meters (see ``pytest --help``, group tinyhil)."""
+
+    kind: str = "none"
+    shunt_ohms: float = 9.8
+    supply_volts: float = 3.3
+    sample_rate_hz: float = 100_000.0
+    device: str = "Dev1"
+    shunt_channel: str = "ai0"
+    supply_channel: str = "ai1"
+    marker_channel: str = "port0/line0"
+    trigger: str = "software"  # software (pre-roll) | marker (reference trigger on trigger_source)
+    trigger_source: str = "/Dev1/PFI0"
+    pre_roll_s: float = 0.02
+    post_roll_s: float = 0.02
+    voltage_range: float = 5.0
+    replay_dir: str = ""
+    timing_rule: str = "paper"
+    tolerance: float = 0.10
+    idle_ms: int = 200
+
+
+class Meter:
+    """Captures one trace around a device action: ``start(expected_s)``, act, ``finish(window_hint_s)``."""
+
+    source = "measured"
+
+    def start(self, expected_s: float, label: str) -> None:
+        raise NotImplementedError
+
+    def finish(self, window_hint_s: float) -> Trace:
+        raise NotImplementedError
+
+
+class NiDaqMeter(Meter):
+    """NI-DAQmx acquisition (reference bench: NI PCI-6251).
+
+    Args:
+        settings: Channels, rate, shunt, trigger.
+        daq: The ``nidaqmx`` module; injected by the tests, imported otherwise.
+
+    Raises:
+        EnergyError: when the NI-DAQmx driver or the device is missing, saying what to install or connect.
+    """
+
+    def __init__(self, settings: MeterSettings, daq: Any = None):
+        self.s = settings
+        if daq is None:
+            try:
+                import nidaqmx as daq
+            except ImportError:
+                raise EnergyError("the nidaqmx Python package is missing: pip install nidaqmx") from None
+        self.daq = daq
+        self._check_device()
+        self._tasks: list = []
+        self._n = 0
+
+    def _check_device(self) -> None:
+        try:
+            devices = [d.name for d in self.daq.system.System.local().devices]
+        except Exception as e:  # DaqNotFoundError when the driver is absent
+            raise EnergyError(
+                f"NI-DAQmx driver not usable ({type(e).__name__}: {e}). Install NI-DAQmx from ni.com "
+                "(Linux: python -m nidaqmx installdriver), or run with --energy none"
+            ) from None
+        if self.s.device not in devices:
+            raise EnergyError(
+                f"DAQ device {self.s.device!r} not found (present: {', '.join(devices) or 'none'}); "
+                "check the card in NI MAX and pass its name with --daq-device"
+            )
+
+    def _chan(self, name: str) -> str:
+        return name if "/" in name and name.startswith(self.s.device) else f"{self.s.device}/{name}"
+
+    @property
+    def marker_is_digital(self) -> bool:
+        return "line" in self.s.marker_channel or "port" in self.s.marker_channel
+
+    def start(self, expected_s: float, label: str) -> None:
+        c, s = self.daq.constants, self.s
+        total_s = s.pre_roll_s + expected_s + s.post_roll_s
+        self._n = int(math.ceil(total_s * s.sample_rate_hz))
+        ai = self.daq.Task(f"tinyhil-ai-{label}")
+        self._tasks = [ai]
+        for ch in (s.shunt_channel, s.supply_channel):
+            ai.ai_channels.add_ai_voltage_chan(
+                self._chan(ch),
+                terminal_config=c.TerminalConfiguration.DIFF,
+                min_val=-s.voltage_range,
+                max_val=s.voltage_range,
+            )
+        if not self.marker_is_digital:
+            ai.ai_channels.add_ai_voltage_chan(
+                self._chan(s.marker_channel), terminal_config=c.TerminalConfiguration.RSE, min_val=0.0, max_val=5.0
+            )
+        ai.timing.cfg_samp_clk_timing(s.sample_rate_hz, sample_mode=c.AcquisitionType.FINITE, samps_per_chan=self._n)
+        if s.trigger == "marker":
+            pre = int(s.pre_roll_s * s.sample_rate_hz)
+            ai.triggers.reference_trigger.cfg_dig_edge_ref_trig(s.trigger_source, pre, trigger_edge=c.Edge.RISING)
+        if self.marker_is_digital:
+            di = self.daq.Task(f"tinyhil-di-{label}")
+            di.di_channels.add_di_chan(self._chan(s.marker_channel), line_grouping=c.LineGrouping.CHAN_PER_LINE)
+            di.timing.cfg_samp_clk_timing(
+                s.sample_rate_hz,
+                source=f"/{s.device}/ai/SampleClock",
+                sample_mode=c.AcquisitionType.FINITE,
+                samps_per_chan=self._n,
+            )
+            di.start()  # armed: it samples on the analog task's clock
+            self._tasks.append(di)
+        ai.start()
+
+    def finish(self, window_hint_s: float) -> Trace:
+        s = self.s
+        timeout = self._n / s.sample_rate_hz + 10.0
+        try:
+            data = self._tasks[0].read(number_of_samples_per_channel=self._n, timeout=timeout)
+            marker = (
+                np.asarray(self._tasks[1].read(number_of_samples_per_channel=self._n, timeout=timeout), dtype=bool)
+                if self.marker_is_digital
+                else np.asarray(data[2])
+            )
+        finally:
+            for task in self._tasks:
+                task.close()
+            self._tasks = []
+        return Trace(
+            s.sample_rate_hz,
+            np.asarray(data[0], float),
+            np.asarray(data[1], float),
+            marker,
+            {"source": "measured", "shunt_ohms": s.shunt_ohms, "device": s.device},
+        )
+
+
+class ReplayMeter(Meter):
+    """Reads ``<replay-dir>/<label>.npz`` (or ``.csv``) instead of acquiring."""
+
+    source = "replayed"
+
+    def __init__(self, settings: MeterSettings):
+        self.dir = Path(settings.replay_dir)
+        if not self.dir.is_dir():
+            raise EnergyError(f"--replay-dir {self.dir} is not a folder of traces (written by --save-traces)")
+        self._label = ""
+
+    def start(self, expected_s: float, label: str) -> None:
+        self._label = label
+
+    def finish(self, window_hint_s: float) -> Trace:
+        for suffix in (".npz", ".csv"):
+            path = self.dir / f"{self._label}{suffix}"
+            if path.exists():
+                trace = Trace.load(path)
+                trace.meta["original_source"] = trace.meta.get("source", "unknown")
+                trace.meta["source"] = "replayed"
+                return trace
+        raise EnergyError(f"no trace {self._label}.npz or .csv in {self.dir}")
+
+
+class SimulatedMeter(Meter):
+    """A power model for the virtual board: idle and active current, white noise.
+
+    The marker window lasts what the board reported (the simulated cycle counts); the
+    current is ``active_current_ma`` inside it and ``idle_current_ma`` outside.
+    """
+
+    source = "simulated"
+
+    def __init__(self, settings: MeterSettings, model: dict, seed: int = 0):
+        self.s = settings
+        self.idle_a = model.get("idle_current_ma", 40.0) / 1e3
+        self.active_a = model.get("active_current_ma", 60.0) / 1e3
+        self.rng = np.random.default_rng(seed)
+
+    def start(self, expected_s: float, label: str) -> None:
+        self.label = label
+
+    def finish(self, window_hint_s: float) -> Trace:
+        s = self.s
+        rate = s.sample_rate_hz
+        if window_hint_s <= 0:  # an idle capture: no marker window
+            n = max(2, int(round((s.pre_roll_s + s.post_roll_s) * rate)))
+            current = np.full(n, self.idle_a)
+            return Trace(
+                rate,
+                current * s.shunt_ohms + self.rng.normal(0, 1e-4, n),
+                s.supply_volts - current * s.shunt_ohms + self.rng.normal(0, 1e-3, n),
+                np.zeros(n, bool),
+                {"source": "simulated", "shunt_ohms": s.shunt_ohms},
+            )
+        n_pre, n_win, n_post = (max(1, int(round(v * rate))) for v in (s.pre_roll_s, window_hint_s, s.post_roll_s))
+        current = np.concatenate(
+            [np.full(n_pre, self.idle_a), np.full(n_win, self.active_a), np.full(n_post, self.idle_a)]
+        )
+        marker = np.concatenate([np.zeros(n_pre, bool), np.ones(n_win, bool), np.zeros(n_post, bool)])
+        v_shunt = current * s.shunt_ohms + self.rng.normal(0, 1e-4, len(current))
+        v_dut = s.supply_volts - current * s.shunt_ohms + self.rng.normal(0, 1e-3, len(current))
+        return Trace(rate, v_shunt, v_dut, marker, {"source": "simulated", "shunt_ohms": s.shunt_ohms})
+
+
+def make_meter(
+    settings: MeterSettings, simulation_model: dict | None = None, daq: Any = None, seed: int = 0
+) -> Meter | None:
+    """The meter ``settings.kind`` names, or None for ``none``."""
+    if settings.kind == "none":
+        return None
+    if settings.kind == "nidaqmx":
+        return NiDaqMeter(settings, daq)
+    if settings.kind == "replay":
+        return ReplayMeter(settings)
+    if settings.kind == "simulated":
+        return SimulatedMeter(settings, simulation_model or {}, seed)
+    raise EnergyError(f"unknown --energy {settings.kind!r}; known: none, nidaqmx, replay, simulated")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m plugins.energy TRACE --inferences N``: analyse a saved trace again."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m plugins.energy", description="analyse a saved tinyhil trace")
+    parser.add_argument("trace", type=Path, help="a .npz or .csv written by --save-traces")
+    parser.add_argument("--inferences", type=int, default=10, help="N inferences in the marker window (Default: 10)")
+    parser.add_argument("--shunt-ohms", type=float, default=None, help="(Default: the value recorded in the trace)")
+    parser.add_argument(
+        "--idle-trace", type=Path, help="idle capture for the baseline (Default: samples around the window)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        trace = Trace.load(args.trace)
+        shunt = args.shunt_ohms or float(trace.meta.get("shunt_ohms", 9.8))
+        idle = idle_power(Trace.load(args.idle_trace), shunt) if args.idle_trace else None
+        r = analyse(trace, args.inferences, shunt, idle)
+    except EnergyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    source = trace.meta.get("source", "unknown")
+    print(f"source {source}; window {r.window_ms:.4f} ms; {r.n_inferences} inferences")
+    print(f"energy per inference: gross {r.energy_mj_gross:.6f} mJ, net {r.energy_mj_net:.6f} mJ")
+    print(f"mean power {r.power_mw_mean:.3f} mW; idle {r.idle_power_mw:.3f} mW")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Energy analysis against waveforms with known integrals, and the meters at their seams."""
+
+import types
+
+import numpy as np
+import pytest
+
+from plugins.energy import (
+    EnergyError,
+    MeterSettings,
+    NiDaqMeter,
+    ReplayMeter,
+    SimulatedMeter,
+    Trace,
+    analyse,
+    check_window,
+    idle_power,
+    main,
+)
+
+R = 9.8
+V = 3.3
+
+
+def make_trace(rate, t_total, t_on, t_off, current, marker_analog=False, noise=0.0, seed=0):
+    """Trace with the given current(t) function, supply 3.3 V before the shunt."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(t_total * rate))) / rate
+    i = current(t)
+    v_shunt = i * R + rng.normal(0, noise, len(t))
+    v_dut = V - i * R + rng.normal(0, noise * 10, len(t))
+    if marker_analog:  # a 3.3 V GPIO sampled on an analog input: edges fall between samples
+        marker = np.clip((t - t_on) * rate + 0.5, 0, 1) * np.clip((t_off - t) * rate + 0.5, 0, 1) * 3.3
+    else:
+        marker = (t >= t_on) & (t < t_off)
+    return Trace(rate, v_shunt, v_dut, marker, {"source": "test", "shunt_ohms": R})
+
+
+def power(i):
+    return (V - i * R) * i
+
+
+def test_rectangular_pulse_recovers_the_known_energy():
+    idle, active, t_on, t_off = 0.040, 0.060, 0.0123, 0.0523
+    tr = make_trace(100_000, 0.07, t_on, t_off, lambda t: np.where((t >= t_on) & (t < t_off), active, idle))
+    r = analyse(tr, 10, R)
+    expected_gross = power(active) * (t_off - t_on) / 10 * 1e3
+    expected_net = (power(active) - power(idle)) * (t_off - t_on) / 10 * 1e3
+    assert r.energy_mj_gross == pytest.approx(expected_gross, rel=0.005)
+    assert r.energy_mj_net == pytest.approx(expected_net, rel=0.005)
+    assert r.power_mw_mean == pytest.approx(power(active) * 1e3, rel=0.005)
+    assert r.idle_power_mw == pytest.approx(power(idle) * 1e3, rel=0.001)
+
+
+def test_ramp_with_analog_marker_edges_between_samples():
+    t_on, t_off = 0.010_004_3, 0.030_007_7
+    slope = 1.0  # A/s: current ramps from 40 mA inside the window
+
+    def current(t):
+        return np.where((t >= t_on) & (t < t_off), 0.040 + slope * (t - t_on), 0.040)
+
+    tr = make_trace(50_000, 0.05, t_on, t_off, current, marker_analog=True)
+    r = analyse(tr, 4, R)
+    # ∫ (V - R i) i dt with i = a + b s, s in [0, T]
+    a, b, T = 0.040, slope, t_off - t_on
+    exact = V * (a * T + b * T**2 / 2) - R * (a**2 * T + a * b * T**2 + b**2 * T**3 / 3)
+    assert r.energy_mj_gross == pytest.approx(exact / 4 * 1e3, rel=0.005)
+    assert r.window_ms == pytest.approx(T * 1e3, rel=0.005)
+
+
+def test_noise_averages_out():
+    idle, active, t_on, t_off = 0.040, 0.080, 0.02, 0.07
+    tr = make_trace(200_000, 0.1, t_on, t_off, lambda t: np.where((t >= t_on) & (t < t_off), active, idle), noise=2e-3)
+    r = analyse(tr, 10, R)
+    assert r.energy_mj_net == pytest.approx((power(active) - power(idle)) * 0.05 / 10 * 1e3, rel=0.005)
+
+
+def test_marker_jitter_and_glitches_are_merged():
+    rate, t_on, t_off = 100_000, 0.01, 0.04
+    tr = make_trace(rate, 0.05, t_on, t_off, lambda t: np.where((t >= t_on) & (t < t_off), 0.06, 0.04))
+    marker = tr.marker.copy()
+    marker[int(0.02 * rate) : int(0.02 * rate) + 2] = False  # a 20 µs drop inside the window
+    marker[int(0.03 * rate)] = False
+    tr.marker = marker
+    r = analyse(tr, 10, R)
+    assert r.window_ms == pytest.approx(30.0, rel=0.005)
+    assert r.energy_mj_gross == pytest.approx(power(0.06) * 0.03 / 10 * 1e3, rel=0.005)
+
+
+def test_given_idle_baseline_is_used():
+    tr = make_trace(100_000, 0.05, 0.01, 0.04, lambda t: np.full_like(t, 0.05))
+    r = analyse(tr, 1, R, idle_power_w=0.1)
+    assert r.energy_mj_net == pytest.approx((power(0.05) - 0.1) * 0.03 * 1e3, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    "t_on, t_off, message",
+    [
+        (0.0, 0.02, "already high when the trace starts: increase the pre-roll"),
+        (0.01, 0.06, "still high when the trace ends: capture longer"),
+        (0.07, 0.08, "no marker window in the trace: is the marker GPIO wired"),
+    ],
+)
+def test_windows_at_the_edges_of_the_trace_are_refused(t_on, t_off, message):
+    tr = make_trace(10_000, 0.05, t_on, t_off, lambda t: np.full_like(t, 0.05))
+    with pytest.raises(EnergyError, match=message):
+        analyse(tr, 10, R)
+
+
+def test_window_check_against_cycle_counts():
+    assert check_window(10.05, [1.0] * 10, 0.1).startswith("ok: window 10.050 ms vs cycle counts 10.000 ms (+0.5%)")
+    assert check_window(12.0, [1.0] * 10, 0.1).startswith("mismatch beyond 10%")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_saved_trace_replays_to_the_same_figures(tmp_path, suffix):
+    meter = SimulatedMeter(MeterSettings(kind="simulated"), {"idle_current_ma": 40, "active_current_ma": 70}, seed=3)
+    meter.start(0.01, "case")
+    live = meter.finish(0.01)
+    live_result = analyse(live, 10, R)
+    (tmp_path / "traces").mkdir()
+    live.save(tmp_path / "traces" / f"C_1-lite-x{suffix}")
+    replay = ReplayMeter(MeterSettings(kind="replay", replay_dir=str(tmp_path / "traces")))
+    replay.start(0.01, "C_1-lite-x")
+    again = replay.finish(0.0)
+    assert again.meta["source"] == "replayed" and again.meta["original_source"] == "simulated"
+    replayed = analyse(again, 10, R)
+    tol = 0 if suffix == ".npz" else 1e-6
+    assert replayed.energy_mj_gross == pytest.approx(live_result.energy_mj_gross, rel=tol)
+    assert replayed.energy_mj_net == pytest.approx(live_result.energy_mj_net, rel=tol)
+
+
+def test_replay_names_the_missing_trace(tmp_path):
+    with pytest.raises(EnergyError, match="not a folder of traces"):
+        ReplayMeter(MeterSettings(kind="replay", replay_dir=str(tmp_path / "none")))
+    m = ReplayMeter(MeterSettings(kind="replay", replay_dir=str(tmp_path)))
+    m.start(0.01, "C_9-lite")
+    with pytest.raises(EnergyError, match="no trace C_9-lite.npz or .csv"):
+        m.finish(0.0)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(EnergyError, match="not a tinyhil trace"):
+        Trace.load(tmp_path / "bad.csv")
+
+
+def test_offline_analysis_command(tmp_path, capsys):
+    meter = SimulatedMeter(MeterSettings(kind="simulated"), {}, seed=1)
+    meter.start(0.005, "x")
+    meter.finish(0.005).save(tmp_path / "t.npz")
+    assert main([str(tmp_path / "t.npz"), "--inferences", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "source simulated" in out and "gross" in out
+    assert main([str(tmp_path / "missing.npz")]) == 2
+
+
+def test_simulated_idle_capture_has_no_window():
+    meter = SimulatedMeter(MeterSettings(kind="simulated"), {"idle_current_ma": 40}, seed=0)
+    meter.start(0.2, "idle")
+    tr = meter.finish(0.0)
+    assert not tr.marker.any()
+    assert idle_power(tr, R) == pytest.approx(power(0.040), rel=1e-3)
+
+
+class FakeTask:
+    """Records what NiDaqMeter asks of an nidaqmx.Task."""
+
+    instances: list = []
+
+    def __init__(self, name=""):
+        self.name, self.calls, self.closed, self.started = name, [], False, False
+        rec = self.calls
+
+        def recorder(kind):
+            return lambda *a, **k: rec.append((kind, a, k))
+
+        self.ai_channels = types.SimpleNamespace(add_ai_voltage_chan=recorder("ai"))
+        self.di_channels = types.SimpleNamespace(add_di_chan=recorder("di"))
+        self.timing = types.SimpleNamespace(cfg_samp_clk_timing=recorder("timing"))
+        self.triggers = types.SimpleNamespace(
+            reference_trigger=types.SimpleNamespace(cfg_dig_edge_ref_trig=recorder("ref_trig"))
+        )
+        FakeTask.instances.append(self)
+
+    def start(self):
+        self.started = True
+
+    def read(self, number_of_samples_per_channel, timeout):
+        n = number_of_samples_per_channel
+        marker = np.zeros(n, bool)
+        marker[n // 3 : 2 * n // 3] = True
+        if self.name.startswith("tinyhil-di"):
+            return marker.tolist()
+        i = np.where(marker, 0.06, 0.04)
+        return [(i * R).tolist(), (V - i * R).tolist()]
+
+    def close(self):
+        self.closed = True
+
+
+def fake_nidaqmx(devices=("Dev1",), driver=True):
+    constants = types.SimpleNamespace(
+        TerminalConfiguration=types.SimpleNamespace(DIFF="DIFF", RSE="RSE"),
+        AcquisitionType=types.SimpleNamespace(FINITE="FINITE"),
+        Edge=types.SimpleNamespace(RISING="RISING"),
+        LineGrouping=types.SimpleNamespace(CHAN_PER_LINE="CHAN_PER_LINE"),
+    )
+
+    def local():
+        if not driver:
+            raise RuntimeError("Could not find an installation of NI-DAQmx")
+        return types.SimpleNamespace(devices=[types.SimpleNamespace(name=d) for d in devices])
+
+    system = types.SimpleNamespace(System=types.SimpleNamespace(local=local))
+    return types.SimpleNamespace(Task=FakeTask, constants=constants, system=system)
+
+
+def test_nidaqmx_task_configuration_through_the_seam():
+    FakeTask.instances = []
+    s = MeterSettings(kind="nidaqmx", sample_rate_hz=50_000, pre_roll_s=0.01, post_roll_s=0.01)
+    meter = NiDaqMeter(s, daq=fake_nidaqmx())
+    meter.start(0.02, "C_1-lite")
+    ai, di = FakeTask.instances
+    assert [c for c in ai.calls if c[0] == "ai"] == [
+        ("ai", ("Dev1/ai0",), {"terminal_config": "DIFF", "min_val": -5.0, "max_val": 5.0}),
+        ("ai", ("Dev1/ai1",), {"terminal_config": "DIFF", "min_val": -5.0, "max_val": 5.0}),
+    ]
+    assert ("timing", (50_000,), {"sample_mode": "FINITE", "samps_per_chan": 2000}) in ai.calls
+    assert di.calls[0] == ("di", ("Dev1/port0/line0",), {"line_grouping": "CHAN_PER_LINE"})
+    assert di.calls[1][2]["source"] == "/Dev1/ai/SampleClock"  # marker sampled on the analog clock
+    assert di.started and ai.started
+    trace = meter.finish(0.0)
+    assert ai.closed and di.closed and trace.meta["source"] == "measured"
+    r = analyse(trace, 10, R)
+    assert r.power_mw_mean == pytest.approx(power(0.06) * 1e3, rel=1e-3)
+
+
+def test_nidaqmx_analog_marker_and_reference_trigger():
+    FakeTask.instances = []
+    s = MeterSettings(kind="nidaqmx", marker_channel="ai2", trigger="marker", sample_rate_hz=10_000, pre_roll_s=0.01)
+    NiDaqMeter(s, daq=fake_nidaqmx()).start(0.01, "x")
+    (ai,) = FakeTask.instances
+    assert ("ai", ("Dev1/ai2",), {"terminal_config": "RSE", "min_val": 0.0, "max_val": 5.0}) in ai.calls
+    assert ("ref_trig", ("/Dev1/PFI0", 100), {"trigger_edge": "RISING"}) in ai.calls
+
+
+def test_missing_driver_or_device_says_what_to_do():
+    with pytest.raises(EnergyError, match="Install NI-DAQmx.*--energy none"):
+        NiDaqMeter(MeterSettings(kind="nidaqmx"), daq=fake_nidaqmx(driver=False))
+    with pytest.raises(EnergyError, match=r"DAQ device 'Dev1' not found \(present: Dev2\).*--daq-device"):
+        NiDaqMeter(MeterSettings(kind="nidaqmx"), daq=fake_nidaqmx(devices=("Dev2",)))
+
+
+def test_the_real_nidaqmx_package_without_driver_gives_the_install_hint():
+    pytest.importorskip("nidaqmx")
+    try:
+        NiDaqMeter(MeterSettings(kind="nidaqmx"))
+    except EnergyError as e:
+        assert "NI-DAQmx" in str(e)
+    else:
+        pytest.skip("an NI-DAQmx driver and device are present on this machine")
