@@ -4,6 +4,7 @@ pytest_plugins = [
     "plugins.matrix",
     "plugins.report",
     "plugins.verdicts",
+    "plugins.regression",
     "plugins.targets.host",
     "plugins.hil",
     "pytester",

@@ -16,6 +16,8 @@ import pytest
 from plugins.csv_report import CsvReport, done_case_ids
 from plugins.environment import host_environment
 from plugins.matrix import option, study_config
+from plugins.plots import make_plots
+from plugins.report_page import write_report
 from plugins.results import COLUMN_NAMES, PROPERTY_PREFIX, build_row, derive_energy_savings, format_value
 from plugins.summary import render
 
@@ -41,6 +43,9 @@ class Reporter:
         self.controller = not hasattr(config, "workerinput")
         self.csv: CsvReport | None = None
         self.rows_written = 0
+        self.extra_sections: list = []  # callables rows -> Markdown, added by other plugins
+        self.page: Path | None = None
+        self.text: str | None = None  # the summary, rendered once at session finish
         if self.controller:
             try:
                 self.csv = CsvReport(self.report_dir / "results.csv", resume=config.getoption("resume"))
@@ -80,23 +85,30 @@ class Reporter:
         if self.csv is None or not self.csv.started:
             return None
         rows = self.csv.rows()
-        return render(rows) if rows else None
+        if not rows:
+            return None
+        return "\n".join([render(rows), *(section(rows) for section in self.extra_sections)])
 
     def pytest_sessionfinish(self) -> None:
         if self.csv is not None and self.csv.started:
             self.csv.rewrite(derive_energy_savings(self.csv.rows()))
-        text = self.summary()
+        text = self.text = self.summary()
         if text:
             (self.report_dir / "summary.md").write_text(text + "\n")
+            rows = self.csv.rows()
+            plots = make_plots(rows, self.report_dir / "plots")
+            self.page = write_report(rows, text, plots, self.report_dir / "report.html")
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        text = self.summary()
+        text = self.text if self.text is not None else self.summary()
         if text:
             terminalreporter.section("tinyhil summary")
             terminalreporter.write_line(text)
             terminalreporter.write_line(
                 f"tinyhil: {self.rows_written} rows written to {self.csv.path}; summary in {self.report_dir / 'summary.md'}"
             )
+            if self.page is not None:
+                terminalreporter.write_line(f"tinyhil: report with figures: {self.page}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

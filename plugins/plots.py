@@ -1,0 +1,215 @@
+"""The paper's figures, regenerated from result rows (PNG, matplotlib).
+
+- ``fig2_accuracy_<target>.png``: accuracy per network size per technique (Fig. 2);
+- ``fig3_latency_energy_<target>.png``: latency and net energy per network size (Fig. 3);
+- ``fig4_energy_saving_<target>.png``: net energy saved against the lite model (Fig. 4);
+- ``pareto_<target>.png``: accuracy against cost (energy where it was obtained, model bytes
+  otherwise), Pareto-optimal cases marked.
+
+Every title says the dataset (and that generated data is not UCI-HAR) and every axis
+says whether its figure was measured, simulated or estimated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from models.networks import NETWORKS
+
+MARKERS = {"lite": "o", "dynamic": "s", "full_int": "^"}
+
+
+def _f(v) -> float | None:
+    try:
+        return float(v) if v not in ("", None) else None
+    except ValueError:
+        return None
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _families(rows: list[dict]) -> dict[str, list[str]]:
+    fams: dict[str, list[str]] = defaultdict(list)
+    for net in NETWORKS.names():
+        if any(r["network"] == net for r in rows):
+            fams[NETWORKS.get(net).family].append(net)
+    return fams
+
+
+def _dataset_note(rows: list[dict]) -> str:
+    r = rows[0]
+    gen = " (generated data, not UCI-HAR)" if r.get("dataset_generated") == "true" else ""
+    return f"{r['dataset']}{gen}, {r['profile']} profile, board {r['board']}"
+
+
+def accuracy_source(r: dict) -> tuple[float | None, str]:
+    """The accuracy a row contributes to Fig. 2, and where it comes from."""
+    if _f(r.get("acc_device")) is not None:
+        return _f(r["acc_device"]), f"on target ({r.get('acc_device_source') or 'measured'})"
+    if _f(r.get("acc_tflm")) is not None:
+        return _f(r["acc_tflm"]), "host TFLM (measured)"
+    if _f(r.get("acc_tflite")) is not None:
+        return _f(r["acc_tflite"]), "TFLite interpreter (measured; TFLM cannot run it)"
+    return None, ""
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both lower cost and higher accuracy."""
+    front = []
+    for i, (c, a) in enumerate(points):
+        dominated = any((c2 <= c and a2 >= a) and (c2 < c or a2 > a) for j, (c2, a2) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
+    """Writes every figure the rows support; returns their paths."""
+    plt = _plt()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    by_target: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_target[r["target"]].append(r)
+    for target, trows in by_target.items():
+        fams = _families(trows)
+        techniques = list(dict.fromkeys(r["technique"] for r in trows))
+        cell = {(r["network"], r["technique"]): r for r in trows}
+        note = _dataset_note(trows)
+
+        # Fig. 2: accuracy per network size
+        fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 4.2), squeeze=False)
+        for ax, (fam, nets) in zip(axes[0], fams.items(), strict=True):
+            base = [_f(cell.get((n, techniques[0]), {}).get("acc_keras")) for n in nets]
+            ax.plot(nets, base, "k--", label="base (Keras)")
+            for t in techniques:
+                vals = [accuracy_source(cell[(n, t)]) if (n, t) in cell else (None, "") for n in nets]
+                source = "; ".join(sorted({src for _, src in vals if src})) or "not run"
+                hollow = "TFLite interpreter" in source
+                ax.plot(
+                    nets,
+                    [v for v, _ in vals],
+                    marker=MARKERS.get(t, "d"),
+                    label=f"{t}: {source}",
+                    markerfacecolor="none" if hollow else None,
+                )
+            ax.set_title(f"{fam} on {target}")
+            ax.set_xlabel("network (increasing size)")
+            ax.set_ylabel("accuracy on the test windows")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle(f"Accuracy per network and technique (Fig. 2 analogue)\n{note}", fontsize=10)
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / f"fig2_accuracy_{target}.png", plt))
+
+        # Fig. 3 and Fig. 4 need timing (and energy) from a board
+        timed = [r for r in trows if _f(r.get("latency_ms_median")) is not None]
+        if timed:
+            written.append(_fig3(plt, fams, techniques, cell, target, note, out_dir))
+        if any(_f(r.get("energy_saving_pct")) is not None for r in trows):
+            written.append(_fig4(plt, fams, techniques, cell, target, note, out_dir))
+        written.append(_pareto(plt, trows, target, note, out_dir))
+    return written
+
+
+def _save(fig, path: Path, plt) -> Path:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _fig3(plt, fams, techniques, cell, target, note, out_dir) -> Path:
+    fig, axes = plt.subplots(2, len(fams), figsize=(6 * len(fams), 7), squeeze=False)
+    for col, (fam, nets) in enumerate(fams.items()):
+        for row_i, (key, label, src_key) in enumerate(
+            [
+                ("latency_ms_median", "latency per inference, ms", "latency_source"),
+                ("energy_mj_net", "net energy per inference, mJ", "energy_source"),
+            ]
+        ):
+            ax = axes[row_i][col]
+            sources = set()
+            for t in techniques:
+                ys = [_f(cell.get((n, t), {}).get(key)) for n in nets]
+                sources |= {cell[(n, t)].get(src_key) for n in nets if (n, t) in cell and cell[(n, t)].get(src_key)}
+                if any(y is not None for y in ys):
+                    ax.plot(nets, ys, marker=MARKERS.get(t, "d"), label=t)
+            ax.set_ylabel(label)
+            ax.set_xlabel(f"network; {', '.join(sorted(sources)) or 'not measured'}")
+            ax.set_title(f"{fam} on {target}")
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend(fontsize=8)
+            else:
+                ax.text(0.5, 0.5, "not measured on this target", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"Latency and energy per network and technique (Fig. 3 analogue)\n{note}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out_dir / f"fig3_latency_energy_{target}.png", plt)
+
+
+def _fig4(plt, fams, techniques, cell, target, note, out_dir) -> Path:
+    import numpy as np
+
+    others = [t for t in techniques if t != "lite"]
+    fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 4.2), squeeze=False)
+    for ax, (fam, nets) in zip(axes[0], fams.items(), strict=True):
+        x = np.arange(len(nets))
+        width = 0.8 / max(1, len(others))
+        sources = set()
+        for k, t in enumerate(others):
+            ys = [_f(cell.get((n, t), {}).get("energy_saving_pct")) for n in nets]
+            sources |= {
+                cell[(n, t)].get("energy_source") for n in nets if (n, t) in cell and cell[(n, t)].get("energy_source")
+            }
+            ax.bar(x + k * width, [y if y is not None else 0 for y in ys], width, label=t)
+        ax.set_xticks(x + width * (len(others) - 1) / 2, nets)
+        ax.set_ylabel("net energy saved vs lite, %")
+        ax.set_xlabel(f"network; energy {', '.join(sorted(s for s in sources if s)) or 'not measured'}")
+        ax.set_title(f"{fam} on {target}")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Energy saving against the float model (Fig. 4 analogue)\n{note}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out_dir / f"fig4_energy_saving_{target}.png", plt)
+
+
+def cost_of(rows: list[dict]) -> tuple[str, str]:
+    """The cost axis: net energy when every ok row has it, else model bytes."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    if ok and all(_f(r.get("energy_mj_net")) is not None for r in ok):
+        return "energy_mj_net", f"net energy per inference, mJ ({', '.join(sorted({r['energy_source'] for r in ok}))})"
+    return "model_bytes", "model size, bytes (measured)"
+
+
+def _pareto(plt, trows, target, note, out_dir) -> Path:
+    key, label = cost_of(trows)
+    pts, names = [], []
+    for r in trows:
+        acc, _ = accuracy_source(r)
+        cost = _f(r.get(key))
+        if r["status"] == "ok" and acc is not None and cost is not None:
+            pts.append((cost, acc))
+            names.append(f"{r['network']}-{r['technique']}")
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    if pts:
+        front = pareto_front(pts)
+        ax.scatter([c for c, _ in pts], [a for _, a in pts], color="0.6", label="cases that run")
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r-o", label="Pareto front")
+        for i in front:
+            ax.annotate(names[i], pts[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(label)
+    ax.set_ylabel("accuracy (as in Fig. 2)")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Accuracy against cost on {target}\n{note}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out_dir / f"pareto_{target}.png", plt)
