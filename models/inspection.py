@@ -69,13 +69,14 @@ def check_flatbuffer(data: bytes, source: str = "model") -> None:
 
 
 def _schema():
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+    # The schema module moved between tflite-micro releases; the runtime always imports it.
+    from tflite_micro.python.tflite_micro import runtime
 
-    return fb
+    return runtime.schema_fb
 
 
 def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
-    """Parses a flatbuffer with the TFLite schema shipped in ``tflite-micro``.
+    """Parses a flatbuffer with the TFLite schema that ``tflite-micro`` ships.
 
     Raises:
         ModelFileError: when ``data`` is not a readable TFLite model.

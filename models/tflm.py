@@ -35,6 +35,25 @@ class LoadResult:
         return self.interpreter is not None
 
 
+class RuntimeUnavailable(RuntimeError):
+    """The installed tflite-micro cannot load its native runtime on this Python."""
+
+
+def ensure_runtime() -> None:
+    """Imports the TFLM runtime once, so a broken install stops a run before its first case.
+
+    Raises:
+        RuntimeUnavailable: naming the release and what to do.
+    """
+    try:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401
+    except ImportError as e:
+        raise RuntimeUnavailable(
+            f"tflite-micro {tflm_version()} cannot load its runtime on this Python ({e}); "
+            "install a release built for it, e.g. pip install tflite-micro==0.dev20261023182759"
+        ) from None
+
+
 def tflm_version() -> str:
     """The installed ``tflite-micro`` release (the version users pin with pip)."""
     from importlib import metadata

@@ -60,7 +60,12 @@ class ExpectationsState:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from models.tflm import tflm_version
+    from models.tflm import RuntimeUnavailable, ensure_runtime, tflm_version
+
+    try:
+        ensure_runtime()
+    except RuntimeUnavailable as e:
+        raise pytest.UsageError(str(e)) from None
 
     root = Path(config.getoption("expectations_dir") or DEFAULT_DIR)
     state = ExpectationsState(config, ExpectationStore(root, option(config, "board"), tflm_version()))
