@@ -58,9 +58,10 @@ class CaseArtifacts:
 class Study:
     """Lazily loads the dataset and trains each network at most once per process."""
 
-    def __init__(self, config: StudyConfig):
+    def __init__(self, config: StudyConfig, progress=None):
         PROFILES.get(config.profile)  # fail fast on a bad profile
         self.config = config
+        self.progress = progress  # receives training progress lines; None: stderr
         self._dataset: Dataset | None = None
         self._trained: dict[str, TrainedModel] = {}
 
@@ -74,7 +75,8 @@ class Study:
     def trained(self, network: str) -> TrainedModel:
         if network not in self._trained:
             c = self.config
-            self._trained[network] = train(get_network(network), self.dataset, c.profile, c.seed, c.cache_dir)
+            extra = {"progress": self.progress} if self.progress else {}
+            self._trained[network] = train(get_network(network), self.dataset, c.profile, c.seed, c.cache_dir, **extra)
         return self._trained[network]
 
     def artifacts(self, network: str, technique: str, export_dir: Path | None = None) -> CaseArtifacts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,31 +77,36 @@ def _seed_everything(seed: int) -> None:
         pass
 
 
-class _Progress:
-    """Keras callback printing one line per epoch to the real stderr (visible under capture)."""
+def _print_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
-    def __new__(cls, label: str, epochs: int):
-        import tf_keras
 
-        class Progress(tf_keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.t0 = time.monotonic()
+def _progress_callback(label: str, epochs: int, report: Callable[[str], None]):
+    """A Keras callback that reports one line per epoch."""
+    import tf_keras
 
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                extra = f" val_acc={logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
-                print(
-                    f"[train {label}] epoch {epoch + 1}/{epochs} loss={logs.get('loss', 0):.3f} "
-                    f"acc={logs.get('accuracy', 0):.3f}{extra} ({time.monotonic() - self.t0:.1f} s)",
-                    file=sys.__stderr__,
-                    flush=True,
-                )
+    class Progress(tf_keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.t0 = time.monotonic()
 
-        return Progress()
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            extra = f" val_acc={logs['val_accuracy']:.3f}" if "val_accuracy" in logs else ""
+            report(
+                f"[train {label}] epoch {epoch + 1}/{epochs} loss={logs.get('loss', 0):.3f} "
+                f"acc={logs.get('accuracy', 0):.3f}{extra} ({time.monotonic() - self.t0:.1f} s)"
+            )
+
+    return Progress()
 
 
 def train(
-    spec: NetworkSpec, dataset: Dataset, profile: str = "quick", seed: int = 0, cache_dir: Path = Path(".tinyhil-cache")
+    spec: NetworkSpec,
+    dataset: Dataset,
+    profile: str = "quick",
+    seed: int = 0,
+    cache_dir: Path = Path(".tinyhil-cache"),
+    progress: Callable[[str], None] = _print_progress,
 ) -> TrainedModel:
     """Returns the trained model of ``spec`` on ``dataset``, training only on a cache miss.
 
@@ -112,6 +118,8 @@ def train(
         profile: Training profile name (``quick`` or ``paper``).
         seed: Seeds weight initialisation, shuffling and dropout.
         cache_dir: Cache root.
+        progress: Receives one line per epoch (stderr by default; the pytest plugin
+            sends them to the terminal, past pytest's output capture).
 
     Raises:
         UnknownNameError: for an unknown profile.
@@ -129,7 +137,7 @@ def train(
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-        callbacks = [_Progress(f"{spec.id} {profile}", prof["epochs"])]
+        callbacks = [_progress_callback(f"{spec.id} {profile}", prof["epochs"], progress)]
         if prof["early_stopping_patience"]:
             callbacks.append(
                 tf_keras.callbacks.EarlyStopping(

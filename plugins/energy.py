@@ -405,22 +405,17 @@ class SimulatedMeter(Meter):
         rate = s.sample_rate_hz
         if window_hint_s <= 0:  # an idle capture: no marker window
             n = max(2, int(round((s.pre_roll_s + s.post_roll_s) * rate)))
-            current = np.full(n, self.idle_a)
-            return Trace(
-                rate,
-                current * s.shunt_ohms + self.rng.normal(0, 1e-4, n),
-                s.supply_volts - current * s.shunt_ohms + self.rng.normal(0, 1e-3, n),
-                np.zeros(n, bool),
-                {"source": "simulated", "shunt_ohms": s.shunt_ohms},
-            )
+            return self._trace(np.full(n, self.idle_a), np.zeros(n, bool))
         n_pre, n_win, n_post = (max(1, int(round(v * rate))) for v in (s.pre_roll_s, window_hint_s, s.post_roll_s))
-        current = np.concatenate(
-            [np.full(n_pre, self.idle_a), np.full(n_win, self.active_a), np.full(n_post, self.idle_a)]
-        )
         marker = np.concatenate([np.zeros(n_pre, bool), np.ones(n_win, bool), np.zeros(n_post, bool)])
+        return self._trace(np.where(marker, self.active_a, self.idle_a), marker)
+
+    def _trace(self, current: np.ndarray, marker: np.ndarray) -> Trace:
+        """Shunt and DUT voltages for a current, with 0.1 mV and 1 mV of white noise."""
+        s = self.s
         v_shunt = current * s.shunt_ohms + self.rng.normal(0, 1e-4, len(current))
         v_dut = s.supply_volts - current * s.shunt_ohms + self.rng.normal(0, 1e-3, len(current))
-        return Trace(rate, v_shunt, v_dut, marker, {"source": "simulated", "shunt_ohms": s.shunt_ohms})
+        return Trace(s.sample_rate_hz, v_shunt, v_dut, marker, {"source": "simulated", "shunt_ohms": s.shunt_ohms})
 
 
 def make_meter(

@@ -156,9 +156,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def study(pytestconfig: pytest.Config) -> Study:
-    """The run's shared dataset and trained models (one per xdist worker, cache on disk)."""
+    """The run's shared dataset and trained models (one per xdist worker, cache on disk).
+
+    The dataset loads here, so a wrong path or layout stops the run once, with the fix,
+    instead of failing every case.
+    """
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    progress = None
+    if reporter is not None and capture is not None and not hasattr(pytestconfig, "workerinput"):
+
+        def progress(line: str) -> None:
+            # Training happens inside a test call, where output is captured: step past it.
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+
     try:
-        return Study(study_config(pytestconfig))
+        study = Study(study_config(pytestconfig), progress=progress)
+        study.dataset  # noqa: B018 - load now
+        return study
     except TinyhilError as e:
         pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
 

@@ -36,22 +36,19 @@ def test_hil_without_a_board_stops_at_once(project):
     assert "passed" not in res.stdout.str()
 
 
-def test_wrong_data_dir_names_the_fix(project, tmp_path):
+def test_wrong_data_dir_stops_once_with_the_fix(project, tmp_path):
     res = run(
-        project,
-        "-m",
-        "offline",
-        "--dataset",
-        "uci-har",
-        "--data-dir",
-        str(tmp_path / "nope"),
-        "--networks",
-        "C_1",
-        "--techniques",
-        "lite",
+        project, "-m", "offline", "--dataset", "uci-har", f"--data-dir={tmp_path / 'nope'}", "--networks", "C_1,C_2"
     )
-    res.stdout.fnmatch_lines(["*UCI-HAR:*does not exist*python -m models.uci_har download*"])
-    assert res.ret != 0
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stdout.fnmatch_lines(["*tinyhil: UCI-HAR:*nope does not exist*python -m models.uci_har download*"])
+    assert "failed" not in res.stdout.str()
+
+
+def test_training_progress_reaches_the_terminal(project):
+    res = run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite", "--seed", "5")
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["[[]train C_1 quick[]] epoch 1/10 loss=* acc=* s)", "[[]train C_1 quick[]] epoch 10/10*"])
 
 
 def test_study_records_properties_csv_summary_and_expectations(project):
