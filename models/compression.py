@@ -1,17 +1,33 @@
-"""Compression techniques: each a named, registered function ``(model, context) -> .tflite bytes``.
+"""Compression techniques and pipelines of them.
 
-A new technique plugs in with ``@register_technique("name")``; callers only use
-:func:`convert`, which turns any converter failure into a ``convert_error`` verdict that
-carries the converter's own message, and caches the result by content hash.
+A technique is a registered step of one of three kinds:
+
+- ``transform``: Keras model -> Keras model (pruning, quantization-aware training,
+  distillation, filter pruning; :mod:`models.transforms`);
+- ``convert``: Keras model -> .tflite (``lite``, ``dynamic``, ``full_int``, ``float16``,
+  ``int16x8``, and ``qat`` and ``int4``, which train first);
+- ``post``: .tflite -> .tflite (TFLM's LUT weight compression; :mod:`models.tflm_compression`).
+
+A technique id is a ``+``-joined pipeline of steps, hyper-parameters in the step names
+so ``-k`` selects them and the cache keys them: ``prune50+full_int`` (50 % sparsity),
+``distill_t4+filter_prune50+full_int`` (temperature 4, half the filters),
+``full_int+lut4`` (4-bit LUT). A pipeline without a converter ends in ``lite``. Steps
+run in cascade, each on the previous step's output; a converter after a converter gets
+a .tflite, which the TFLite converter does not take, so such a case ends in
+``convert_error`` (the reference study's "cascading compression" finding).
+
+Callers use :func:`convert`, which turns any failure into a ``convert_error`` verdict
+that carries the tool's own message, and caches the result by content hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +35,96 @@ import numpy as np
 
 from models.cache import cached_dir, content_key
 from models.cstderr import capture_c_stderr
+from models.errors import UnknownNameError
 from models.registry import Registry
 
 REPRESENTATIVE_WINDOWS = 300
-COMPRESSION_CODE_VERSION = 1
+COMPRESSION_CODE_VERSION = 3
+KINDS = ("transform", "convert", "post")
+# Named sets for --techniques: the reference study's three, and everything beyond it.
+PAPER_SET = ["lite", "dynamic", "full_int"]
+EXTENDED_SET = [
+    "float16",
+    "int16x8",
+    "int4",
+    "prune50",
+    "prune50+full_int",
+    "qat",
+    "distill_t4+full_int",
+    "filter_prune50+full_int",
+    "full_int+lut4",
+    "distill_t4+filter_prune50+full_int",
+]
 
 
 @dataclass(frozen=True)
 class ConversionContext:
-    """What a technique may use besides the model.
+    """What a step may use besides the model.
 
     Attributes:
         input_shape: ``(timesteps, channels)`` of one window.
-        representative: Standardised training windows for calibration (full-integer).
+        representative: Standardised training windows for calibration.
+        x_train, y_train: The training split (fine-tuning, distillation).
+        spec: The network being compressed (structured pruning rebuilds it).
+        profile: Training profile settings (epochs, fine-tune epochs, batch size).
+        seed: Seeds every step that trains.
+        teacher: Returns the teacher model for distillation.
+        key_extras: Anything else the result depends on (the teacher's weights key).
     """
 
     input_shape: tuple[int, int]
     representative: np.ndarray
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    spec: Any = None
+    profile: dict = field(default_factory=dict)
+    seed: int = 0
+    teacher: Callable[[], Any] | None = None
+    key_extras: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Technique:
+    """One registered step.
+
+    Attributes:
+        name: Step name (``prune``).
+        kind: ``transform``, ``convert`` or ``post``.
+        description: One line for ``--help`` and the README.
+        fn: ``transform(model, ctx, value)``, ``convert(model, ctx, value)``, ``post(tflite, ctx, value)``.
+        param: ``(name, default, prefix)`` of the hyper-parameter in the id, or None.
+    """
+
     name: str
+    kind: str
     description: str
-    convert: Callable[[Any, ConversionContext], bytes]
+    fn: Callable
+    param: tuple[str, int, str] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    technique: Technique
+    value: int | None
+
+    @property
+    def label(self) -> str:
+        p = self.technique.param
+        return f"{self.technique.name}({p[0]}={self.value})" if p else self.technique.name
 
 
 @dataclass
 class Conversion:
-    """The outcome of one conversion.
+    """The outcome of one pipeline.
 
     Attributes:
-        technique: Technique name.
-        tflite: The flatbuffer, or None when conversion failed.
-        error: The converter's message when it failed.
-        seconds: Conversion wall time (of the process that converted).
+        technique: The technique id.
+        tflite: The flatbuffer, or None when a step failed.
+        error: The failing step's message.
+        seconds: Wall time of the pipeline (in the process that ran it).
         from_cache: True when the result came from the cache.
+        steps: The steps, as ``name(param=value)``.
+        meta: What the steps reported (sparsity reached, filters kept, teacher, ...).
     """
 
     technique: str
@@ -62,6 +132,8 @@ class Conversion:
     error: str | None
     seconds: float
     from_cache: bool = False
+    steps: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -71,14 +143,95 @@ class Conversion:
 TECHNIQUES: Registry[Technique] = Registry("technique")
 
 
-def register_technique(name: str, description: str) -> Callable[[Callable], Callable]:
-    """Registers ``fn(model, ctx) -> bytes`` as technique ``name``."""
+def register_technique(
+    name: str, description: str, kind: str = "convert", param: tuple[str, int, str] | None = None
+) -> Callable[[Callable], Callable]:
+    """Registers a step; ``param`` is ``(name, default, prefix)`` as in ``prune50`` or ``distill_t4``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
-    def deco(fn: Callable[[Any, ConversionContext], bytes]) -> Callable:
-        TECHNIQUES.add(name, Technique(name, description, fn))
+    def deco(fn: Callable) -> Callable:
+        TECHNIQUES.add(name, Technique(name, kind, description, fn, param))
         return fn
 
     return deco
+
+
+def _step_forms() -> list[str]:
+    forms = []
+    for name in TECHNIQUES.names():
+        t = TECHNIQUES.get(name)
+        forms.append(f"{name}{t.param[2]}<{t.param[0]}>" if t.param else name)
+    return forms
+
+
+def parse_step(token: str) -> Step:
+    """One step of a technique id.
+
+    Raises:
+        UnknownNameError: listing the step forms that exist.
+    """
+    for name in sorted(TECHNIQUES.names(), key=len, reverse=True):
+        t = TECHNIQUES.get(name)
+        if token == name:
+            return Step(t, t.param[1] if t.param else None)
+        if t.param:
+            m = re.fullmatch(re.escape(name + t.param[2]) + r"(\d+)", token)
+            if m:
+                return Step(t, int(m.group(1)))
+    raise UnknownNameError("technique", token, _step_forms())
+
+
+def parse_technique(technique_id: str) -> list[Step]:
+    """The steps of a ``+``-joined technique id, with ``lite`` appended when no step converts.
+
+    Raises:
+        UnknownNameError: for an unknown step.
+        ValueError: for a Keras transform after the conversion.
+    """
+    steps = [parse_step(tok) for tok in technique_id.split("+") if tok]
+    if not steps:
+        raise UnknownNameError("technique", technique_id, _step_forms())
+    kinds = [s.technique.kind for s in steps]
+    if "convert" in kinds and "transform" in kinds[kinds.index("convert") :]:
+        raise ValueError(f"{technique_id}: a Keras transform cannot follow a conversion; put transforms first")
+    if "convert" not in kinds:
+        first_post = kinds.index("post") if "post" in kinds else len(steps)
+        steps.insert(first_post, Step(TECHNIQUES.get("lite"), None))
+    return steps
+
+
+def standalone(technique_ids: list[str]) -> list[str]:
+    """Stand-alone compression: every step of every pipeline on its own, on the base model."""
+    out = []
+    for tid in technique_ids:
+        out += [tok for tok in tid.split("+") if tok]
+    return list(dict.fromkeys(out))
+
+
+class CascadeError(Exception):
+    pass
+
+
+def run_pipeline(steps: list[Step], model: Any, ctx: ConversionContext) -> tuple[bytes, dict]:
+    """Applies the steps in cascade; returns the flatbuffer and what the steps reported."""
+    current: Any = model
+    meta: dict = {}
+    for step in steps:
+        kind = step.technique.kind
+        if kind == "transform":
+            current = step.technique.fn(current, ctx, step.value)
+            meta.update(getattr(current, "_tinyhil_meta", {}))
+        elif kind == "convert":
+            if isinstance(current, bytes | bytearray):
+                raise CascadeError(
+                    f"cascading {step.label} onto an already converted model: the TFLite converter takes a Keras "
+                    "model or SavedModel, not a .tflite flatbuffer"
+                )
+            current = step.technique.fn(current, ctx, step.value)
+        else:
+            current = step.technique.fn(bytes(current), ctx, step.value)
+    return bytes(current), meta
 
 
 def _converter(model: Any, ctx: ConversionContext) -> Any:
@@ -94,13 +247,23 @@ def _converter(model: Any, ctx: ConversionContext) -> Any:
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
 
 
+def _representative(ctx: ConversionContext):
+    rep = ctx.representative
+
+    def gen():
+        for i in range(len(rep)):
+            yield [rep[i : i + 1]]
+
+    return gen
+
+
 @register_technique("lite", "float32 TFLite conversion, no quantization (the paper's 'lite')")
-def lite(model: Any, ctx: ConversionContext) -> bytes:
+def lite(model: Any, ctx: ConversionContext, value=None) -> bytes:
     return _converter(model, ctx).convert()
 
 
 @register_technique("dynamic", "post-training dynamic-range quantization: int8 weights, float activations")
-def dynamic(model: Any, ctx: ConversionContext) -> bytes:
+def dynamic(model: Any, ctx: ConversionContext, value=None) -> bytes:
     import tensorflow as tf
 
     conv = _converter(model, ctx)
@@ -109,21 +272,38 @@ def dynamic(model: Any, ctx: ConversionContext) -> bytes:
 
 
 @register_technique("full_int", "post-training full-integer quantization: int8 weights, activations, input, output")
-def full_int(model: Any, ctx: ConversionContext) -> bytes:
+def full_int(model: Any, ctx: ConversionContext, value=None) -> bytes:
     import tensorflow as tf
 
     conv = _converter(model, ctx)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    rep = ctx.representative
-
-    def representative():
-        for i in range(len(rep)):
-            yield [rep[i : i + 1]]
-
-    conv.representative_dataset = representative
+    conv.representative_dataset = _representative(ctx)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+@register_technique("float16", "post-training float16 quantization of the weights (float activations)")
+def float16(model: Any, ctx: ConversionContext, value=None) -> bytes:
+    import tensorflow as tf
+
+    conv = _converter(model, ctx)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_types = [tf.float16]
+    return conv.convert()
+
+
+@register_technique("int16x8", "post-training quantization: int16 activations, int8 weights, int16 input and output")
+def int16x8(model: Any, ctx: ConversionContext, value=None) -> bytes:
+    import tensorflow as tf
+
+    conv = _converter(model, ctx)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = _representative(ctx)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    conv.inference_input_type = tf.int16
+    conv.inference_output_type = tf.int16
     return conv.convert()
 
 
@@ -137,10 +317,10 @@ def representative_windows(x_train: np.ndarray, seed: int, n: int = REPRESENTATI
 def convert(
     technique: str, model: Any, model_key: str, ctx: ConversionContext, cache_dir: Path, label: str = "model"
 ) -> Conversion:
-    """Applies ``technique`` to ``model``; never raises for a converter failure.
+    """Runs the pipeline ``technique`` on ``model``; never raises for a step's failure.
 
     Args:
-        technique: Registered technique name.
+        technique: A technique id (``full_int``, ``prune50+full_int``).
         model: Trained Keras model.
         model_key: Cache key of the trained weights.
         ctx: Conversion context.
@@ -148,16 +328,19 @@ def convert(
         label: Readable prefix of the cache entry (network id).
 
     Raises:
-        UnknownNameError: for an unknown technique (a user error, not a verdict).
+        UnknownNameError: for an unknown step (a user error, not a verdict).
     """
     import tensorflow as tf
 
-    tech = TECHNIQUES.get(technique)
+    steps = parse_technique(technique)
     key = content_key(
         {
             "model": model_key,
-            "technique": technique,
+            "technique": [s.label for s in steps],
             "representative": hashlib.sha256(np.ascontiguousarray(ctx.representative).tobytes()).hexdigest(),
+            "profile": ctx.profile if any(s.technique.kind == "transform" for s in steps) else None,
+            "seed": ctx.seed,
+            "extras": ctx.key_extras if any(s.technique.name == "distill" for s in steps) else None,
             "tensorflow": tf.__version__,
             "code": COMPRESSION_CODE_VERSION,
         }
@@ -165,22 +348,31 @@ def convert(
 
     def build(tmp: Path) -> None:
         t0 = time.monotonic()
+        meta: dict = {}
         try:
             with capture_c_stderr() as cap:
-                flatbuffer = tech.convert(model, ctx)
+                flatbuffer, meta = run_pipeline(steps, model, ctx)
             (tmp / "model.tflite").write_bytes(flatbuffer)
             error = None
-        except Exception as e:  # the converter raises many types; all become a verdict
+        except Exception as e:  # converters and trainers raise many types; all become a verdict
             error = f"{type(e).__name__}: {e}".strip()
             if cap.text.strip() and cap.text.strip() not in error:
                 error += "\n" + cap.text.strip()
-            (tmp / "error.txt").write_text(error)
-        (tmp / "meta.json").write_text(json.dumps({"seconds": round(time.monotonic() - t0, 3), "error": error}))
+        record = {"seconds": round(time.monotonic() - t0, 3), "error": error, "meta": meta}
+        (tmp / "meta.json").write_text(json.dumps(record, default=str))
 
     path, hit = cached_dir(cache_dir, "tflite", f"{label}-{technique}", key, build)
-    meta = json.loads((path / "meta.json").read_text())
+    record = json.loads((path / "meta.json").read_text())
     flatbuffer = (path / "model.tflite").read_bytes() if (path / "model.tflite").exists() else None
-    return Conversion(technique, flatbuffer, meta["error"], meta["seconds"], from_cache=hit)
+    return Conversion(
+        technique,
+        flatbuffer,
+        record["error"],
+        record["seconds"],
+        from_cache=hit,
+        steps=[s.label for s in steps],
+        meta=record.get("meta", {}),
+    )
 
 
 def summarize_error(error: str, limit: int = 300) -> str:
@@ -190,3 +382,7 @@ def summarize_error(error: str, limit: int = 300) -> str:
     ]
     text = " | ".join(dict.fromkeys(lines)) or error.strip().splitlines()[0]
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Register the steps that live in their own modules.
+from models import tflm_compression, transforms  # noqa: E402,F401

@@ -96,20 +96,32 @@ def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
         buf = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
         return bool(buf is not None and ((buf.data is not None and len(buf.data)) or getattr(buf, "size", 0)))
 
+    # Outputs of DEQUANTIZE / DECODE fed only by constants are weights stored in another
+    # dtype (float16, LUT indices): count them as weights of that stored dtype.
+    stored: dict[int, str] = {}
     for op in sg.operators or []:
         code = model.operatorCodes[op.opcodeIndex]
-        name = op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"CUSTOM:{code.customCode}")
+        name = op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "UNKNOWN")
+        if name == "CUSTOM":
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            name = f"CUSTOM:{custom}"
         tensors = [sg.tensors[i] if i >= 0 else None for i in op.inputs]
         acts = [t for t in tensors if t is not None and not is_const(t)]
         consts = [t for t in tensors if t is not None and is_const(t)]
+        if name in ("DEQUANTIZE", "CUSTOM:TFLM_DECODE") and not acts and consts:
+            for o in op.outputs:
+                stored[int(o)] = type_names[consts[0].type]
+        derived = [(i, sg.tensors[i]) for i in op.inputs if i >= 0 and int(i) in stored]
         weight_dtype = None
-        if name in COMPUTE_OPS and consts:
-            weight_dtype = type_names[consts[0].type]
-            info.params += sum(int(np.prod(t.shape)) if t.shape is not None else 0 for t in consts)
+        if name in COMPUTE_OPS and (consts or derived):
+            weight_dtype = stored[int(derived[0][0])] if derived else type_names[consts[0].type]
+            weights = consts + [t for _, t in derived]
+            info.params += sum(int(np.prod(t.shape)) if t.shape is not None else 0 for t in weights)
         out = sg.tensors[op.outputs[0]] if op.outputs is not None and len(op.outputs) else None
         macs = _macs(name, tensors, out)
         info.macs += macs
-        info.ops.append(OpInfo(name, type_names[acts[0].type] if acts else "-", weight_dtype, macs))
+        first = acts[0] if acts else (consts[0] if consts else None)
+        info.ops.append(OpInfo(name, type_names[first.type] if first is not None else "-", weight_dtype, macs))
     info.input_dtype = type_names[sg.tensors[sg.inputs[0]].type]
     info.output_dtype = type_names[sg.tensors[sg.outputs[0]].type]
     return info

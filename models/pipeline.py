@@ -10,11 +10,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.compression import TECHNIQUES, Conversion, ConversionContext, convert, representative_windows
+from models.compression import Conversion, ConversionContext, convert, parse_technique, representative_windows
 from models.datasets import Dataset, load_dataset
 from models.export import ExportInfo, export_c
 from models.inspection import ModelInfo, inspect_tflite
-from models.networks import NetworkSpec, get_network
+from models.networks import NETWORKS, NetworkSpec, get_network
 from models.training import PROFILES, TrainedModel, library_versions, train
 
 
@@ -29,6 +29,9 @@ class StudyConfig:
         profile: Training profile.
         seed: Seeds data generation, split, training and calibration sampling.
         cache_dir: Cache root for trained models and conversions.
+        teacher: Distillation teacher: ``largest`` (the largest network of the same
+            family in Table 1) or a network id.
+        compression_mode: ``cascading`` or ``standalone`` (recorded with the results).
     """
 
     dataset: str = "synthetic-har"
@@ -37,6 +40,8 @@ class StudyConfig:
     profile: str = "quick"
     seed: int = 0
     cache_dir: Path = Path(".tinyhil-cache")
+    teacher: str = "largest"
+    compression_mode: str = "cascading"
 
 
 @dataclass
@@ -91,15 +96,37 @@ class Study:
             UnknownNameError: for an unknown network or technique.
         """
         spec = get_network(network)
-        TECHNIQUES.get(technique)
+        steps = parse_technique(technique)
         tm = self.trained(network)
         ds = self.dataset
-        ctx = ConversionContext(ds.input_shape, representative_windows(ds.x_train, self.config.seed))
-        conv = convert(technique, tm.model, tm.key, ctx, self.config.cache_dir, label=network)
+        c = self.config
+        teacher_id = self.teacher_for(spec)
+        distills = any(s.technique.name == "distill" for s in steps)
+        ctx = ConversionContext(
+            ds.input_shape,
+            representative_windows(ds.x_train, c.seed),
+            x_train=ds.x_train,
+            y_train=ds.y_train,
+            spec=spec,
+            profile=PROFILES.get(c.profile),
+            seed=c.seed,
+            teacher=lambda: self.trained(teacher_id).model,
+            key_extras={"teacher": self.trained(teacher_id).key} if distills else {},
+        )
+        conv = convert(technique, tm.model, tm.key, ctx, c.cache_dir, label=network)
+        if distills:
+            conv.meta.setdefault("teacher", teacher_id)
         art = CaseArtifacts(spec, technique, tm, conv, inspect_tflite(conv.tflite, network) if conv.ok else None)
         if export_dir is not None and conv.ok:
             art.files = self.export(art, export_dir)
         return art
+
+    def teacher_for(self, spec: NetworkSpec) -> str:
+        """The distillation teacher of ``spec``: ``--teacher`` or the family's largest network."""
+        if self.config.teacher != "largest":
+            return get_network(self.config.teacher).id
+        family = [NETWORKS.get(n) for n in NETWORKS.names() if NETWORKS.get(n).family == spec.family]
+        return max(family, key=lambda n: n.size_rank).id
 
     def export(self, art: CaseArtifacts, out_dir: Path) -> dict[str, Path]:
         """Writes ``<case>.tflite`` and the C source/header pair for the firmware."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from models.boards import BOARDS, get_board
-from models.compression import TECHNIQUES
+from models.compression import EXTENDED_SET, PAPER_SET, parse_technique, standalone
 from models.datasets import DATASETS, SPLITS
 from models.errors import TinyhilError, UnknownNameError
 from models.networks import NETWORKS
@@ -24,7 +24,17 @@ from plugins.targets import TARGETS
 _OPTIONS = [
     # name, help, ini default
     ("networks", "comma-separated Table 1 ids, a family (1D_CNN, 1D_CNN_LSTM) or 'all'", "all"),
-    ("techniques", "comma-separated compression techniques or 'all'", "lite,dynamic,full_int"),
+    (
+        "techniques",
+        "comma-separated technique ids (steps joined by +, e.g. prune50+full_int), or the sets paper, extended, all",
+        "paper",
+    ),
+    (
+        "compression-mode",
+        "cascading (each step on the previous step's output) or standalone (each step alone on the base model)",
+        "cascading",
+    ),
+    ("teacher", "distillation teacher: largest (the family's largest network) or a network id", "largest"),
     ("dataset", "dataset name: synthetic-har (generated, built in) or uci-har", "synthetic-har"),
     ("data-dir", "where a recorded dataset lives (uci-har: its folder or zip)", ""),
     ("split", "paper (pooled 75/25, stratified) or subjects (official)", "paper"),
@@ -99,7 +109,23 @@ def selected_networks(config: pytest.Config) -> list[str]:
 
 
 def selected_techniques(config: pytest.Config) -> list[str]:
-    return _expand("technique", option(config, "techniques"), TECHNIQUES.names(), {})
+    """Technique ids from --techniques, validated; stand-alone mode splits pipelines into steps."""
+    sets = {"paper": PAPER_SET, "extended": EXTENDED_SET, "all": PAPER_SET + EXTENDED_SET}
+    out: list[str] = []
+    for token in [t.strip() for t in option(config, "techniques").split(",") if t.strip()]:
+        ids = sets.get(token, [token])
+        for tid in ids:
+            try:
+                parse_technique(tid)
+            except ValueError as e:
+                raise pytest.UsageError(str(e)) from None
+        out += ids
+    if not out:
+        raise pytest.UsageError("--techniques selects nothing; give technique ids or one of: paper, extended, all")
+    mode = option(config, "compression-mode")
+    if mode not in ("cascading", "standalone"):
+        raise pytest.UsageError(f"unknown --compression-mode {mode!r}; known: cascading, standalone")
+    return standalone(out) if mode == "standalone" else list(dict.fromkeys(out))
 
 
 def study_config(config: pytest.Config) -> StudyConfig:
@@ -113,12 +139,16 @@ def study_config(config: pytest.Config) -> StudyConfig:
         raise pytest.UsageError(f"unknown --split {split!r}; known splits: {', '.join(SPLITS)}")
     DATASETS.get(option(config, "dataset"))
     PROFILES.get(option(config, "profile"))
+    if option(config, "teacher") != "largest":
+        NETWORKS.get(option(config, "teacher"))
     return StudyConfig(
         dataset=option(config, "dataset"),
         split=split,
         data_dir=Path(data_dir).expanduser() if data_dir else None,
         profile=option(config, "profile"),
         seed=seed,
+        teacher=option(config, "teacher"),
+        compression_mode=option(config, "compression-mode"),
         cache_dir=Path(option(config, "model-cache")),
     )
 

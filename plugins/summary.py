@@ -146,4 +146,28 @@ def render(rows: list[dict]) -> str:
                 "energy source",
             ]
             lines += _table(header, body) + [""]
+        lines += pareto_section(trows, target)
     return "\n".join(lines)
+
+
+def pareto_section(trows: list[dict], target: str) -> list[str]:
+    """The Pareto-optimal cases on accuracy against model bytes, arena bytes and (where obtained) energy."""
+    from plugins.plots import accuracy_source, pareto_front
+
+    ok = [r for r in trows if r["status"] == "ok" and accuracy_source(r)[0] is not None]
+    if not ok:
+        return []
+    lines = [f"## Pareto-optimal cases on target `{target}`", ""]
+    lines.append("A case is listed when no other case that runs is both at least as accurate and at most as costly.")
+    lines.append("")
+    costs = [("model_bytes", "model bytes"), ("arena_bytes", "arena bytes"), ("energy_mj_net", "net energy mJ")]
+    for key, label in costs:
+        rows = [r for r in ok if r.get(key)]
+        if not rows:
+            continue
+        pts = [(float(r[key]), accuracy_source(r)[0]) for r in rows]
+        front = pareto_front(pts)
+        body = [[rows[i]["network"], rows[i]["technique"], f"{pts[i][0]:g}", f"{pts[i][1]:.3f}"] for i in front]
+        lines += [f"Accuracy against {label}:", ""]
+        lines += _table(["network", "technique", label, "accuracy"], body) + [""]
+    return lines

@@ -11,8 +11,8 @@ import numpy as np
 
 from models.boards import Board, check_fit
 from models.compression import summarize_error
+from models.host_eval import evaluate_isolated
 from models.pipeline import CaseArtifacts, Study
-from models.tflm import InvokeError, minimum_arena, predict, predict_litert
 from models.verdict import Verdict
 from plugins.targets import TARGETS, Outcome
 
@@ -34,8 +34,12 @@ class HostTarget:
         if not conv.ok:
             return Outcome(Verdict("convert_error", f"converter: {summarize_error(conv.error)}", None, False), figures)
         model = conv.tflite
-        figures["acc_tflite"] = accuracy(predict_litert(model, ds.x_test), ds.y_test)
-        arena = minimum_arena(model)
+        ev = evaluate_isolated(model, ds.x_test)
+        if ev.crash:
+            return Outcome(Verdict("device_error", f"the host TFLM runtime crashed: {ev.crash}", None, False), figures)
+        if ev.litert_scores is not None:
+            figures["acc_tflite"] = accuracy(ev.litert_scores, ds.y_test)
+        arena = ev.arena
         if arena.status != "ok":
             # A refusal at prepare can still be told apart from a size problem: check flash.
             fit = check_fit(board, len(model), 0)
@@ -44,11 +48,9 @@ class HostTarget:
         figures["arena_bytes"] = arena.min_arena_bytes
         figures["arena_source"] = "measured-host"
         fit = check_fit(board, len(model), arena.min_arena_bytes)
-        try:
-            scores = predict(model, ds.x_test, arena.min_arena_bytes)
-        except InvokeError as e:
-            return Outcome(Verdict("device_error", f"TFLM invoke: {e}", fit.fits, False), figures)
-        figures["acc_tflm"] = accuracy(scores, ds.y_test)
+        if ev.invoke_error:
+            return Outcome(Verdict("device_error", f"TFLM invoke: {ev.invoke_error}", fit.fits, False), figures)
+        figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
         if not fit.fits:
             return Outcome(Verdict(fit.status, fit.reason, False, False), figures)
         return Outcome(Verdict("ok", f"TFLM runs it; {fit.reason}", True, True), figures)

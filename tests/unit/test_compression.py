@@ -31,7 +31,7 @@ def test_a_failing_conversion_becomes_an_error_not_a_crash(cnn, tiny_data, tmp_p
     if name not in TECHNIQUES:
 
         @register_technique(name, "raises like a converter would")
-        def _fails(model, ctx):
+        def _fails(model, ctx, value=None):
             raise ValueError("converter says: op FOO is not supported")
 
     conv = convert(name, cnn, "k", ConversionContext((128, 9), tiny_data[0][:4]), tmp_path)

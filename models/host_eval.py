@@ -1,0 +1,110 @@
+"""Host evaluation of a .tflite (LiteRT accuracy, TFLM minimum arena, TFLM outputs) in a child process.
+
+TFLM is native code: a model can crash it (seen here: a full-integer CNN-LSTM whose conv
+layer has one filter segfaults ``tflite-micro``'s interpreter at load). Running the
+evaluation in a child turns such a crash into a verdict for that case instead of the end
+of the run, as a panicking board is for the bench target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.tflm import ArenaResult, InvokeError, minimum_arena, predict, predict_litert
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class HostEvaluation:
+    """What the host runtimes made of a model.
+
+    Attributes:
+        litert_scores: LiteRT outputs, or None when LiteRT cannot load the model.
+        arena: TFLM's verdict on loading and the exact minimum arena.
+        tflm_scores: TFLM outputs at the minimum arena, or None.
+        invoke_error: TFLM's message when an invoke failed.
+        crash: How the runtime process died (``SIGSEGV ...``), or None.
+    """
+
+    litert_scores: np.ndarray | None
+    arena: ArenaResult | None
+    tflm_scores: np.ndarray | None = None
+    invoke_error: str | None = None
+    crash: str | None = None
+
+
+def evaluate(model: bytes, x: np.ndarray) -> HostEvaluation:
+    """In this process."""
+    try:
+        litert = predict_litert(model, x)
+    except (ValueError, RuntimeError):
+        litert = None  # LiteRT cannot load TFLM-only models (DECODE, LUT-compressed tensors)
+    arena = minimum_arena(model)
+    result = HostEvaluation(litert, arena)
+    if arena.status == "ok":
+        try:
+            result.tflm_scores = predict(model, x, arena.min_arena_bytes)
+        except InvokeError as e:
+            result.invoke_error = str(e)
+    return result
+
+
+def evaluate_isolated(model: bytes, x: np.ndarray, timeout_s: float = 1800) -> HostEvaluation:
+    """In a child process; a crash or hang of the native runtimes becomes ``crash``."""
+    with tempfile.TemporaryDirectory(prefix="tinyhil-host-") as tmp:
+        d = Path(tmp)
+        (d / "model.tflite").write_bytes(model)
+        np.save(d / "x.npy", x)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "models.host_eval", str(d)],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                env=env,
+            )
+        except subprocess.TimeoutExpired:
+            return HostEvaluation(None, None, crash=f"the host runtime did not finish within {timeout_s:g} s")
+        if proc.returncode != 0:
+            how = (
+                f"{signal.Signals(-proc.returncode).name} (signal {-proc.returncode})"
+                if proc.returncode < 0
+                else f"exit code {proc.returncode}"
+            )
+            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip() and not ln.startswith("INFO:")]
+            tail = " | ".join(lines[-3:])
+            return HostEvaluation(None, None, crash=how + (f": {tail}" if tail else ""))
+        r = json.loads((d / "result.json").read_text())
+        return HostEvaluation(
+            np.load(d / "litert.npy") if (d / "litert.npy").exists() else None,
+            ArenaResult(**r["arena"]),
+            np.load(d / "tflm.npy") if (d / "tflm.npy").exists() else None,
+            r["invoke_error"],
+        )
+
+
+def _child(folder: Path) -> int:
+    result = evaluate((folder / "model.tflite").read_bytes(), np.load(folder / "x.npy"))
+    if result.litert_scores is not None:
+        np.save(folder / "litert.npy", result.litert_scores)
+    if result.tflm_scores is not None:
+        np.save(folder / "tflm.npy", result.tflm_scores)
+    a = result.arena
+    arena = {"min_arena_bytes": a.min_arena_bytes, "status": a.status, "reason": a.reason, "probes": a.probes}
+    (folder / "result.json").write_text(json.dumps({"arena": arena, "invoke_error": result.invoke_error}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(Path(sys.argv[1])))
