@@ -117,6 +117,10 @@ def selected_techniques(config: pytest.Config) -> list[str]:
         for tid in ids:
             try:
                 parse_technique(tid)
+            except UnknownNameError as e:
+                raise pytest.UsageError(
+                    f"{e}; or one of the sets paper, extended, all; join steps with +, as in prune50+full_int"
+                ) from None
             except ValueError as e:
                 raise pytest.UsageError(str(e)) from None
         out += ids

@@ -18,8 +18,9 @@ import numpy as np
 
 from models.boards import Board
 from models.compression import summarize_error
+from models.host_eval import evaluate_isolated
 from models.pipeline import CaseArtifacts, Study
-from models.tflm import QuantParams, classify_failure, dequantize, minimum_arena, predict, quantize
+from models.tflm import QuantParams, classify_failure, dequantize, quantize
 from models.verdict import Verdict
 from plugins.device import (
     DeviceClient,
@@ -232,7 +233,7 @@ class Esp32Target:
         ds = study.dataset
         idx = window_subset(len(ds.x_test), s.device_windows, s.seed)
         x, y = ds.x_test[idx], ds.y_test[idx]
-        host_scores = predict(model, x, minimum_arena(model).min_arena_bytes)
+        host = evaluate_isolated(model, x)  # a model that crashes TFLM must not take the run down
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
         qout = QuantParams(dm.output_dtype, dm.output_scale, dm.output_zero_point)
         device_scores = []
@@ -244,7 +245,11 @@ class Esp32Target:
             acc_device=float(np.mean(device_classes == y)),
             acc_device_source=self.source,
             device_windows=len(idx),
-            device_agreement=float(np.mean(device_classes == np.argmax(host_scores, axis=1))),
+            device_agreement=(
+                float(np.mean(device_classes == np.argmax(host.tflm_scores, axis=1)))
+                if host.tflm_scores is not None
+                else None  # host TFLM could not run it: nothing to agree with
+            ),
         )
 
         client.send_data("input", quantize(x[:1], qin).tobytes())

@@ -62,3 +62,12 @@ def test_c_export_compiles_and_holds_the_bytes(tmp_path, converted):
     for b in model:
         expect = (expect * 31 + b) & 0xFFFFFFFF
     assert int(n) == len(model) and int(s) == expect and align == "0"
+
+
+def test_board_profiles_match_the_firmware_partition_table():
+    from plugins.targets.esp32 import model_partition
+
+    offset, size = model_partition()
+    assert offset % 0x10000 == 0  # esp_partition_mmap maps 64 KiB pages
+    for name in BOARDS.names():
+        assert get_board(name).model_partition_bytes == size

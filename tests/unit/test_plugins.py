@@ -14,7 +14,10 @@ from tests.unit.subrun import ROOT, read_csv, run
     "args, message",
     [
         (["--networks", "C_9"], "unknown network 'C_9'; known networks: *C_1*"),
-        (["--techniques", "int3"], "unknown technique 'int3'; known techniques: all, dynamic, full_int, lite*"),
+        (
+            ["--techniques", "int3"],
+            "unknown technique 'int3'; known techniques: *full_int*lite*prune<sparsity_pct>*; or one of the sets paper, extended, all*",
+        ),
         (["--board", "esp8266"], "unknown board 'esp8266'; known boards: esp32-wroom-32*"),
         (["--seed", "x"], "*--seed must be an integer*"),
         (["--split", "random"], "*unknown --split 'random'*"),
