@@ -271,17 +271,24 @@ def dynamic(model: Any, ctx: ConversionContext, value=None) -> bytes:
     return conv.convert()
 
 
-@register_technique("full_int", "post-training full-integer quantization: int8 weights, activations, input, output")
-def full_int(model: Any, ctx: ConversionContext, value=None) -> bytes:
+def _calibrated(model: Any, ctx: ConversionContext, ops, io_dtype) -> bytes:
+    """Post-training quantization calibrated on the representative windows."""
     import tensorflow as tf
 
     conv = _converter(model, ctx)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = _representative(ctx)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    conv.target_spec.supported_ops = [ops]
+    conv.inference_input_type = io_dtype
+    conv.inference_output_type = io_dtype
     return conv.convert()
+
+
+@register_technique("full_int", "post-training full-integer quantization: int8 weights, activations, input, output")
+def full_int(model: Any, ctx: ConversionContext, value=None) -> bytes:
+    import tensorflow as tf
+
+    return _calibrated(model, ctx, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8)
 
 
 @register_technique("float16", "post-training float16 quantization of the weights (float activations)")
@@ -298,13 +305,7 @@ def float16(model: Any, ctx: ConversionContext, value=None) -> bytes:
 def int16x8(model: Any, ctx: ConversionContext, value=None) -> bytes:
     import tensorflow as tf
 
-    conv = _converter(model, ctx)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = _representative(ctx)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-    conv.inference_input_type = tf.int16
-    conv.inference_output_type = tf.int16
-    return conv.convert()
+    return _calibrated(model, ctx, tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.int16)
 
 
 def representative_windows(x_train: np.ndarray, seed: int, n: int = REPRESENTATIVE_WINDOWS) -> np.ndarray:

@@ -86,31 +86,40 @@ def prune(model: Any, ctx: ConversionContext, value: int) -> Any:
     return _with_meta(out, sparsity_target=value / 100.0, sparsity_reached=round(sparsity(out), 4))
 
 
+def _qat_convert(
+    model: Any, ctx: ConversionContext, annotate, scope: dict | None = None, low_bit: bool = False
+) -> bytes:
+    """Annotates layers for quantization-aware training, fine-tunes, converts with int8 input and output."""
+    import tensorflow as tf
+
+    k = _keras()
+    qk = _tfmot().quantization.keras
+    annotated = k.models.clone_model(model, clone_function=annotate)
+    annotated.set_weights(model.get_weights())
+    with qk.quantize_scope(scope or {}):
+        q = qk.quantize_apply(annotated)
+    _fit(q, ctx, ctx.profile.get("finetune_epochs", 3))
+    conv = _converter(q, ctx)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if low_bit:
+        conv._experimental_low_bit_qat = True  # keep sub-8-bit fake-quant as INT4 tensors
+    else:
+        conv.representative_dataset = _representative(ctx)
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
 @register_technique(
     "qat",
     "quantization-aware training to int8 (tensorflow-model-optimization) of the layers it supports (Dense; it has "
     "no Conv1D or LSTM support), fine-tuned, then full-integer conversion calibrating the rest",
 )
 def qat(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    import tensorflow as tf
-
-    tfmot = _tfmot()
-    k = _keras()
-    qk = tfmot.quantization.keras
-
-    def annotate(layer):
-        return qk.quantize_annotate_layer(layer) if isinstance(layer, k.layers.Dense) else layer
-
-    annotated = k.models.clone_model(model, clone_function=annotate)
-    annotated.set_weights(model.get_weights())
-    q = qk.quantize_apply(annotated)
-    _fit(q, ctx, ctx.profile.get("finetune_epochs", 3))
-    conv = _converter(q, ctx)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = _representative(ctx)
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    k, qk = _keras(), _tfmot().quantization.keras
+    return _qat_convert(
+        model, ctx, lambda layer: qk.quantize_annotate_layer(layer) if isinstance(layer, k.layers.Dense) else layer
+    )
 
 
 @register_technique(
@@ -228,10 +237,7 @@ def _int4_configs():
     "converter's low-bit mode; conv weights and activations int8",
 )
 def int4(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    import tensorflow as tf
-
-    k = _keras()
-    qk = _tfmot().quantization.keras
+    k, qk = _keras(), _tfmot().quantization.keras
     int4_dense, int8_conv = _int4_configs()
 
     def annotate(layer):
@@ -241,14 +247,4 @@ def int4(model: Any, ctx: ConversionContext, value=None) -> bytes:
             return qk.quantize_annotate_layer(layer, int8_conv())
         return layer
 
-    annotated = k.models.clone_model(model, clone_function=annotate)
-    annotated.set_weights(model.get_weights())
-    with qk.quantize_scope({"Int4Dense": int4_dense, "Int8Conv": int8_conv}):
-        q = qk.quantize_apply(annotated)
-    _fit(q, ctx, ctx.profile.get("finetune_epochs", 3))
-    conv = _converter(q, ctx)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv._experimental_low_bit_qat = True  # keep the 4-bit fake-quant as INT4 tensors
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    return _qat_convert(model, ctx, annotate, {"Int4Dense": int4_dense, "Int8Conv": int8_conv}, low_bit=True)
