@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("TINYHIL_CACHE_DIR", ".tinyhil-cache"))
+DEFAULT_CACHE_DIR = Path(".tinyhil-cache")
 
 
 def content_key(inputs: Any) -> str:

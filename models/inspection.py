@@ -39,6 +39,7 @@ class ModelInfo:
         params: Elements of the constant inputs of compute ops (weights and biases).
         macs: Multiply-accumulates of one inference (conv, fully connected, LSTM gates).
         input_dtype, output_dtype: Of the model's first input and output.
+        input_quant, output_quant: ``(scale, zero_point)`` of them; scale 0 means float.
         subgraphs: Number of subgraphs (WHILE/IF bodies show up here).
     """
 
@@ -48,6 +49,8 @@ class ModelInfo:
     macs: int = 0
     input_dtype: str = ""
     output_dtype: str = ""
+    input_quant: tuple[float, int] = (0.0, 0)
+    output_quant: tuple[float, int] = (0.0, 0)
     subgraphs: int = 1
 
     @property
@@ -124,7 +127,16 @@ def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
         info.ops.append(OpInfo(name, type_names[first.type] if first is not None else "-", weight_dtype, macs))
     info.input_dtype = type_names[sg.tensors[sg.inputs[0]].type]
     info.output_dtype = type_names[sg.tensors[sg.outputs[0]].type]
+    info.input_quant = _quant(sg.tensors[sg.inputs[0]])
+    info.output_quant = _quant(sg.tensors[sg.outputs[0]])
     return info
+
+
+def _quant(tensor) -> tuple[float, int]:
+    q = tensor.quantization
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return (0.0, 0)
+    return (float(q.scale[0]), int(q.zeroPoint[0]) if q.zeroPoint is not None and len(q.zeroPoint) else 0)
 
 
 def _macs(name: str, inputs: list, out) -> int:

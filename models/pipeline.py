@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.cache import DEFAULT_CACHE_DIR
 from models.compression import Conversion, ConversionContext, convert, parse_technique, representative_windows
 from models.datasets import Dataset, load_dataset
 from models.export import ExportInfo, export_c
@@ -39,7 +40,7 @@ class StudyConfig:
     data_dir: Path | None = None
     profile: str = "quick"
     seed: int = 0
-    cache_dir: Path = Path(".tinyhil-cache")
+    cache_dir: Path = DEFAULT_CACHE_DIR
     teacher: str = "largest"
     compression_mode: str = "cascading"
 
@@ -130,30 +131,26 @@ class Study:
 
     def export(self, art: CaseArtifacts, out_dir: Path) -> dict[str, Path]:
         """Writes ``<case>.tflite`` and the C source/header pair for the firmware."""
-        from models.tflm import io_quantization, load, tflm_version
+        from models.tflm import QuantParams, tflm_version
 
         out_dir.mkdir(parents=True, exist_ok=True)
         tfl = out_dir / f"{art.case_id}.tflite"
         tfl.write_bytes(art.conversion.tflite)
-        res = load(art.conversion.tflite, 16 << 20)
+        info, ds, v = art.info, self.dataset, library_versions()
+        export = ExportInfo(
+            art.spec.id,
+            art.technique,
+            ds.input_shape,
+            ds.n_classes,
+            QuantParams(info.input_dtype, *info.input_quant),
+            QuantParams(info.output_dtype, *info.output_quant),
+            ds.standardizer.mean,
+            ds.standardizer.std,
+            generator=f"tensorflow {v['tensorflow']}, tf_keras {v['tf_keras']}, tflite-micro {tflm_version()}, "
+            f"dataset {ds.name} ({ds.split} split, seed {self.config.seed}), profile {self.config.profile}",
+        )
         files = {"tflite": tfl}
-        if res.ok:
-            qin, qout = io_quantization(res.interpreter)
-            ds = self.dataset
-            v = library_versions()
-            info = ExportInfo(
-                art.spec.id,
-                art.technique,
-                ds.input_shape,
-                ds.n_classes,
-                qin,
-                qout,
-                ds.standardizer.mean,
-                ds.standardizer.std,
-                generator=f"tensorflow {v['tensorflow']}, tf_keras {v['tf_keras']}, tflite-micro {tflm_version()}, "
-                f"dataset {ds.name} ({ds.split} split, seed {self.config.seed}), profile {self.config.profile}",
-            )
-            files["header"], files["source"] = export_c(art.conversion.tflite, info, out_dir / art.case_id, "g_model")
+        files["header"], files["source"] = export_c(art.conversion.tflite, export, out_dir / art.case_id, "g_model")
         (out_dir / f"{art.case_id}.json").write_text(
             json.dumps({"training": art.trained.meta, "conversion_error": art.conversion.error}, indent=1)
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from models.cache import cached_dir, content_key
+from models.cache import DEFAULT_CACHE_DIR, cached_dir, content_key
 from models.datasets import Dataset
 from models.networks import NetworkSpec, build_model
 from models.registry import Registry
@@ -105,7 +105,7 @@ def train(
     dataset: Dataset,
     profile: str = "quick",
     seed: int = 0,
-    cache_dir: Path = Path(".tinyhil-cache"),
+    cache_dir: Path = DEFAULT_CACHE_DIR,
     progress: Callable[[str], None] = _print_progress,
 ) -> TrainedModel:
     """Returns the trained model of ``spec`` on ``dataset``, training only on a cache miss.

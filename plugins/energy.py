@@ -50,10 +50,6 @@ class Trace:
     marker: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    @property
-    def duration_s(self) -> float:
-        return len(self.v_shunt) / self.sample_rate_hz
-
     def save(self, path: Path) -> Path:
         """Writes ``.npz`` (default) or ``.csv`` (columns t_s, v_shunt_v, v_dut_v, marker)."""
         path = Path(path)

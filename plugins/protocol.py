@@ -23,7 +23,6 @@ VECTORS = Path(__file__).resolve().parent.parent / "firmware" / "core" / "test" 
 READY = "m-ready"
 BOOT = "m-boot-tinyhil"
 ERROR_RE = re.compile(r"^e-\[(.*)\]$")
-PANIC_RE = re.compile(r"Guru Meditation Error|abort\(\) was called|Backtrace:|Rebooting\.\.\.|\bpanic\b", re.I)
 
 
 def crc32(data: bytes) -> int:

@@ -8,7 +8,6 @@ cases it already holds for the same settings.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -136,7 +135,3 @@ def record_case(record_property, pytestconfig: pytest.Config):
         return row
 
     return record
-
-
-def case_timer() -> float:
-    return time.monotonic()

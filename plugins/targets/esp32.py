@@ -21,7 +21,7 @@ from models.compression import summarize_error
 from models.host_eval import evaluate_isolated
 from models.pipeline import CaseArtifacts, Study
 from models.tflm import QuantParams, classify_failure, dequantize, quantize
-from models.verdict import Verdict
+from models.verdict import MEMORY_STATUSES, Verdict
 from plugins.device import (
     DeviceClient,
     DeviceError,
@@ -225,7 +225,7 @@ class Esp32Target:
             dm = client.load_model("partition", model, "auto", board.model_location)
         except DeviceErrorResponse as e:
             status = _error_status(e.error, e.log)
-            fits = False if status in ("arena_overflow", "ram_overflow", "flash_overflow") else None
+            fits = False if status in MEMORY_STATUSES else None
             return Outcome(Verdict(status, _reason("device", e.error, e.log), fits, False), figures)
         figures["arena_bytes"] = dm.arena_used_bytes
         figures["arena_source"] = "simulated" if self.simulated else "measured-device"

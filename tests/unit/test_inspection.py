@@ -25,3 +25,14 @@ def test_truncated_model_is_named(converted):
         inspect_tflite(data[:12], "cut.tflite")
     with pytest.raises(ModelFileError, match="cut.tflite"):
         inspect_tflite(b"junk" * 10, "cut.tflite")
+
+
+def test_io_quantization_read_from_the_flatbuffer_matches_tflm(converted):
+    from models.tflm import io_quantization, load
+
+    for tech in ("lite", "full_int"):
+        model = converted[("CL_1", tech)].tflite
+        info = inspect_tflite(model)
+        qin, qout = io_quantization(load(model, 1 << 20).interpreter)
+        assert info.input_quant == pytest.approx((qin.scale, qin.zero_point))
+        assert info.output_quant == pytest.approx((qout.scale, qout.zero_point))
