@@ -1,11 +1,11 @@
 """Root conftest: registers tinyhil's plugins; no logic of its own."""
 
 pytest_plugins = [
-    "plugins.matrix",
-    "plugins.report",
+    "plugins.options",
+    "plugins.study",
+    "plugins.reporting",
     "plugins.verdicts",
     "plugins.regression",
-    "plugins.targets.host",
     "plugins.hil",
     "pytester",
 ]

@@ -70,14 +70,22 @@ class Fit:
         return self.status == "ok"
 
 
-def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> Fit:
-    """Checks a model and its arena against a board's budgets; the reason gives the numbers."""
-    est = " (estimated budget)" if board.budget_is_estimate else ""
+def check_flash(board: Board, model_bytes: int) -> Fit | None:
+    """A ``flash_overflow`` fit when the model does not fit the model partition, else None."""
     if model_bytes > board.model_partition_bytes:
         return Fit(
             "flash_overflow",
             f"model {model_bytes} B > model partition {board.model_partition_bytes} B on {board.name}",
         )
+    return None
+
+
+def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> Fit:
+    """Checks a model and its arena against a board's budgets; the reason gives the numbers."""
+    est = " (estimated budget)" if board.budget_is_estimate else ""
+    flash = check_flash(board, model_bytes)
+    if flash is not None:
+        return flash
     if arena_bytes > board.largest_heap_block_bytes:
         return Fit(
             "arena_overflow",

@@ -45,6 +45,11 @@ class StudyConfig:
     compression_mode: str = "cascading"
 
 
+def case_key(network: str, technique: str) -> str:
+    """``network-technique``: what a case is, whatever the target (the expectations file's key)."""
+    return f"{network}-{technique}"
+
+
 @dataclass
 class CaseArtifacts:
     """Everything a target needs to judge one network x technique."""
@@ -57,8 +62,9 @@ class CaseArtifacts:
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def case_id(self) -> str:
-        return f"{self.spec.id}-{self.technique}"
+    def key(self) -> str:
+        """``network-technique``: the case id without its target."""
+        return case_key(self.spec.id, self.technique)
 
 
 class Study:
@@ -114,7 +120,7 @@ class Study:
             teacher=lambda: self.trained(teacher_id).model,
             key_extras={"teacher": self.trained(teacher_id).key} if distills else {},
         )
-        conv = convert(technique, tm.model, tm.key, ctx, c.cache_dir, label=network)
+        conv = convert(technique, tm.model, tm.key, ctx, c.cache_dir, label=network, steps=steps)
         if distills:
             conv.meta.setdefault("teacher", teacher_id)
         art = CaseArtifacts(spec, technique, tm, conv, inspect_tflite(conv.tflite, network) if conv.ok else None)
@@ -134,7 +140,7 @@ class Study:
         from models.tflm import QuantParams, tflm_version
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        tfl = out_dir / f"{art.case_id}.tflite"
+        tfl = out_dir / f"{art.key}.tflite"
         tfl.write_bytes(art.conversion.tflite)
         info, ds, v = art.info, self.dataset, library_versions()
         export = ExportInfo(
@@ -150,8 +156,8 @@ class Study:
             f"dataset {ds.name} ({ds.split} split, seed {self.config.seed}), profile {self.config.profile}",
         )
         files = {"tflite": tfl}
-        files["header"], files["source"] = export_c(art.conversion.tflite, export, out_dir / art.case_id, "g_model")
-        (out_dir / f"{art.case_id}.json").write_text(
+        files["header"], files["source"] = export_c(art.conversion.tflite, export, out_dir / art.key, "g_model")
+        (out_dir / f"{art.key}.json").write_text(
             json.dumps({"training": art.trained.meta, "conversion_error": art.conversion.error}, indent=1)
         )
         return files

@@ -8,56 +8,28 @@ disappeared.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from plugins.baseline import Tolerances, diff, read_rows, regressions, render_diff
-from plugins.matrix import Case, add_ini_option, option
-from plugins.report import STATE_KEY as REPORTER_KEY
-from plugins.results import format_value
+from plugins.options import settings_of
+from plugins.report.baseline import diff, read_rows, regressions, render_diff
+from plugins.report.columns import format_value
+from plugins.reporting import STATE_KEY as REPORTER_KEY
+from plugins.targets import Case
 
 BASELINE_KEY = pytest.StashKey[dict]()
-_TOLERANCES = [
-    ("tol-accuracy", "allowed absolute accuracy drop against the baseline", "0.01"),
-    ("tol-arena", "allowed relative arena growth", "0.05"),
-    ("tol-model", "allowed relative model size growth", "0.05"),
-    ("tol-latency", "allowed relative latency growth", "0.10"),
-    ("tol-energy", "allowed relative energy growth", "0.10"),
-]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("tinyhil").addoption(
-        "--baseline",
-        default=None,
-        help="results.csv of an earlier run to compare every case with (Default: none)",
-    )
-    for name, text, default in _TOLERANCES:
-        add_ini_option(parser, name, text, default)
-
-
-def tolerances(config: pytest.Config) -> Tolerances:
-    values = {}
-    for name, _, _ in _TOLERANCES:
-        raw = option(config, name)
-        try:
-            values[name.removeprefix("tol-")] = float(raw)
-        except ValueError:
-            raise pytest.UsageError(f"--{name} must be a number, got {raw!r}") from None
-    return Tolerances(**values)
-
-
-@pytest.hookimpl(trylast=True)  # after plugins.report has registered its reporter
+@pytest.hookimpl(trylast=True)  # after plugins.reporting has registered its reporter
 def pytest_configure(config: pytest.Config) -> None:
-    path = config.getoption("baseline")
-    state = {"path": None, "rows": {}, "tolerances": tolerances(config)}
+    settings = settings_of(config)
+    path = settings["baseline"]
+    state = {"path": None, "rows": {}, "tolerances": settings.tolerances}
     if path:
         try:
-            rows = read_rows(Path(path))
+            rows = read_rows(path)
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
-        state.update(path=Path(path), rows={r["case_id"]: r for r in rows})
+        state.update(path=path, rows={r["case_id"]: r for r in rows})
         reporter = config.stash.get(REPORTER_KEY, None)
         if reporter is not None:
             reporter.extra_sections.append(lambda current: render_diff(diff(rows, current), path, "this run"))

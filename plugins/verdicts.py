@@ -7,26 +7,12 @@ from pathlib import Path
 import pytest
 
 from models.verdict import Verdict
-from plugins.expectations import DEFAULT_DIR, ExpectationStore, Expected
-from plugins.matrix import Case, option
-from plugins.results import PROPERTY_PREFIX
+from plugins.options import settings_of
+from plugins.report.columns import PROPERTY_PREFIX
+from plugins.report.expectations import ExpectationStore, Expected
+from plugins.targets import Case
 
 STATE_KEY = pytest.StashKey["ExpectationsState"]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("tinyhil")
-    group.addoption(
-        "--update-expectations",
-        action="store_true",
-        default=False,
-        help="rewrite the expectations file of this board and TFLM version from this run (Default: off)",
-    )
-    group.addoption(
-        "--expectations-dir",
-        default=None,
-        help=f"folder of expectations files, one sub-folder per board (Default: {DEFAULT_DIR})",
-    )
 
 
 class ExpectationsState:
@@ -35,7 +21,7 @@ class ExpectationsState:
     def __init__(self, config: pytest.Config, store: ExpectationStore):
         self.config = config
         self.store = store
-        self.updating = bool(config.getoption("update_expectations"))
+        self.updating = bool(settings_of(config)["update-expectations"])
         self.seen: dict[str, Expected] = {}
         self.written: Path | None = None
 
@@ -67,8 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except RuntimeUnavailable as e:
         raise pytest.UsageError(str(e)) from None
 
-    root = Path(config.getoption("expectations_dir") or DEFAULT_DIR)
-    state = ExpectationsState(config, ExpectationStore(root, option(config, "board"), tflm_version()))
+    settings = settings_of(config)
+    store = ExpectationStore(settings["expectations-dir"], settings.board.name, tflm_version())
+    state = ExpectationsState(config, store)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "tinyhil-expectations")
 

@@ -12,7 +12,6 @@ def test_case(case, case_target, study, board, report_dir, record_case, check_ba
     t0 = time.monotonic()
     art = study.artifacts(case.network, case.technique, export_dir=report_dir / "models")
     outcome = case_target.run(art, study, board)
-    device_env = getattr(case_target, "device_env", None)
-    row = record_case(case, art, outcome, study, board, time.monotonic() - t0, device_env=device_env)
+    row = record_case(case, art, outcome, study, board, time.monotonic() - t0)
     check_baseline(case, row)
     expect_verdict(case, outcome.verdict)

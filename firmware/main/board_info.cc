@@ -8,6 +8,7 @@
 #include "esp_idf_version.h"
 #include "esp_rom_sys.h"
 #include "esp_system.h"
+#include "memory_caps.h"
 #include "sdkconfig.h"
 #include "tinyhil_core.h"
 #if CONFIG_SPIRAM
@@ -18,7 +19,6 @@ namespace tinyhil {
 namespace {
 
 constexpr esp_partition_subtype_t kModelSubtype = static_cast<esp_partition_subtype_t>(0x40);
-constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
 
 const char* ResetReason() {
   switch (esp_reset_reason()) {

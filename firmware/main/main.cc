@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <initializer_list>
 
 #include "board_info.h"
 #include "driver/gpio.h"
@@ -13,6 +12,7 @@
 #include "esp_system.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
+#include "memory_caps.h"
 #include "model_runner.h"
 #include "sdkconfig.h"
 #include "tinyhil_core.h"
@@ -22,16 +22,38 @@ namespace {
 
 constexpr uart_port_t kUart = UART_NUM_0;
 constexpr gpio_num_t kMarker = static_cast<gpio_num_t>(CONFIG_TINYHIL_MARKER_GPIO);
-constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
 constexpr int kMaxTimedRuns = 1000;
 
-ModelRunner g_runner;
-uint8_t* g_upload = nullptr;  // last "db model" payload
-size_t g_upload_len = 0;
-esp_partition_mmap_handle_t g_map = 0;
-bool g_mapped = false;
-uint32_t g_laps[kMaxTimedRuns];
-char g_line[1024];
+// Everything the commands change between one command and the next.
+struct FirmwareState {
+  ModelRunner runner;
+  uint8_t* upload = nullptr;  // last "db model" payload
+  size_t upload_len = 0;
+  esp_partition_mmap_handle_t map = 0;
+  bool mapped = false;
+  uint32_t laps[kMaxTimedRuns];
+  char line[1024];
+};
+
+using Handler = void (*)(FirmwareState& s, const Command& c);
+
+struct CommandSpec {
+  const char* name;
+  Handler handler;
+  const char* help;
+};
+
+// Declared from the table so that a handler named there with the wrong signature, or
+// never written, fails to build.
+#define TINYHIL_COMMAND(name, handler, help) void handler(FirmwareState& s, const Command& c);
+#include "commands.def"
+#undef TINYHIL_COMMAND
+
+constexpr CommandSpec kCommands[] = {
+#define TINYHIL_COMMAND(name, handler, help) {#name, handler, help},
+#include "commands.def"
+#undef TINYHIL_COMMAND
+};
 
 void Ready() {
   printf("m-ready\r\n");
@@ -59,7 +81,23 @@ size_t ReadExact(uint8_t* dst, size_t len) {
   return got;
 }
 
-void CmdDb(const Command& c) {
+void CmdName(FirmwareState&, const Command&) {
+  printf("m-name-tinyhil-%s\r\n", CONFIG_IDF_TARGET);
+}
+
+void CmdVersion(FirmwareState&, const Command&) {
+  printf("m-protocol-%d\r\nm-fw-%s\r\n", kProtocolVersion, "tinyhil-firmware");
+}
+
+void CmdInfo(FirmwareState&, const Command&) {
+  PrintInfo();
+}
+
+void CmdHelp(FirmwareState&, const Command&) {
+  for (const CommandSpec& spec : kCommands) printf("m-help-%s\r\n", spec.name);
+}
+
+void CmdDb(FirmwareState& s, const Command& c) {
   unsigned long len = 0, want = 0;
   if (c.argc != 3 || !ParseUnsigned(c.argv[1], &len) || !ParseUnsigned(c.argv[2], &want, 16) ||
       (strcmp(c.argv[0], "input") != 0 && strcmp(c.argv[0], "model") != 0)) {
@@ -68,34 +106,34 @@ void CmdDb(const Command& c) {
   }
   uint8_t* buf = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, len, kInternal8Bit));
   if (buf == nullptr) {
-    snprintf(g_line, sizeof(g_line), "db: %lu bytes do not fit: buffer holds %u", len,
+    snprintf(s.line, sizeof(s.line), "db: %lu bytes do not fit: buffer holds %u", len,
              static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
-    Error(g_line);
+    Error(s.line);
     return;
   }
   printf("m-db-ready-%lu\r\n", len);
   fflush(stdout);
   const size_t got = ReadExact(buf, len);
   if (got < len) {
-    snprintf(g_line, sizeof(g_line), "db: timeout after %u of %lu bytes", static_cast<unsigned>(got), len);
-    Error(g_line);
+    snprintf(s.line, sizeof(s.line), "db: timeout after %u of %lu bytes", static_cast<unsigned>(got), len);
+    Error(s.line);
     heap_caps_free(buf);
     return;
   }
   const uint32_t crc = Crc32(buf, len);
   if (crc != want) {
-    snprintf(g_line, sizeof(g_line), "db: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
-    Error(g_line);
+    snprintf(s.line, sizeof(s.line), "db: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
+    Error(s.line);
     heap_caps_free(buf);
     return;
   }
   if (strcmp(c.argv[0], "model") == 0) {
-    heap_caps_free(g_upload);
-    g_upload = buf;
-    g_upload_len = len;
+    heap_caps_free(s.upload);
+    s.upload = buf;
+    s.upload_len = len;
   } else {
     char error[96];
-    const bool ok = g_runner.SetInput(buf, len, error, sizeof(error));
+    const bool ok = s.runner.SetInput(buf, len, error, sizeof(error));
     heap_caps_free(buf);
     if (!ok) {
       Error(error);
@@ -112,7 +150,7 @@ void PrintTensor(const char* what, const TfLiteTensor* t, size_t count_or_bytes)
          static_cast<double>(t->params.scale), static_cast<long>(t->params.zero_point));
 }
 
-void CmdModel(const Command& c) {
+void CmdModel(FirmwareState& s, const Command& c) {
   unsigned long len = 0, want = 0, arena = 0;
   const bool from_partition = c.argc == 5 && strcmp(c.argv[0], "partition") == 0;
   const bool from_upload = c.argc == 5 && strcmp(c.argv[0], "upload") == 0;
@@ -123,148 +161,140 @@ void CmdModel(const Command& c) {
     Error("bad arguments for model: expected model <partition|upload> <len> <crc32> <arena|auto> <flash|ram>");
     return;
   }
-  g_runner.Unload();
-  if (g_mapped) {
-    esp_partition_munmap(g_map);
-    g_mapped = false;
+  s.runner.Unload();
+  if (s.mapped) {
+    esp_partition_munmap(s.map);
+    s.mapped = false;
   }
   const uint8_t* data = nullptr;
   if (from_partition) {
     const esp_partition_t* part = ModelPartition();
     if (part == nullptr || len > part->size) {
-      snprintf(g_line, sizeof(g_line), "model: %lu bytes > partition %lu", len,
+      snprintf(s.line, sizeof(s.line), "model: %lu bytes > partition %lu", len,
                part ? static_cast<unsigned long>(part->size) : 0UL);
-      Error(g_line);
+      Error(s.line);
       return;
     }
     const void* ptr = nullptr;
-    if (esp_partition_mmap(part, 0, len, ESP_PARTITION_MMAP_DATA, &ptr, &g_map) != ESP_OK) {
+    if (esp_partition_mmap(part, 0, len, ESP_PARTITION_MMAP_DATA, &ptr, &s.map) != ESP_OK) {
       Error("model: cannot map the model partition");
       return;
     }
-    g_mapped = true;
+    s.mapped = true;
     data = static_cast<const uint8_t*>(ptr);
   } else {
-    if (g_upload == nullptr || g_upload_len < len) {
+    if (s.upload == nullptr || s.upload_len < len) {
       Error("model: no uploaded model of that length; send db model first");
       return;
     }
-    data = g_upload;
+    data = s.upload;
   }
   const uint32_t crc = Crc32(data, len);
   if (crc != want) {
-    snprintf(g_line, sizeof(g_line), "model: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
-    Error(g_line);
+    snprintf(s.line, sizeof(s.line), "model: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
+    Error(s.line);
     return;
   }
   char error[128];
-  if (!g_runner.Load(data, len, ram, arena, error, sizeof(error))) {
+  if (!s.runner.Load(data, len, ram, arena, error, sizeof(error))) {
     Error(error);
     return;
   }
-  const TfLiteTensor* in = g_runner.input_tensor();
-  const TfLiteTensor* out = g_runner.output_tensor();
+  const TfLiteTensor* in = s.runner.input_tensor();
+  const TfLiteTensor* out = s.runner.output_tensor();
   size_t out_count = 1;
   for (int i = 0; i < out->dims->size; ++i) out_count *= out->dims->data[i];
   printf("m-model-bytes-%lu\r\n", len);
-  printf("m-arena-bytes-%u\r\n", static_cast<unsigned>(g_runner.arena_bytes()));
-  printf("m-arena-used-bytes-%u\r\n", static_cast<unsigned>(g_runner.arena_used_bytes()));
+  printf("m-arena-bytes-%u\r\n", static_cast<unsigned>(s.runner.arena_bytes()));
+  printf("m-arena-used-bytes-%u\r\n", static_cast<unsigned>(s.runner.arena_used_bytes()));
   PrintTensor("input", in, in->bytes);
   PrintTensor("output", out, out_count);
   printf("m-heap-free-%u\r\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
   printf("m-heap-largest-%u\r\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
 }
 
-void PrintResults() {
-  const TfLiteTensor* out = g_runner.output_tensor();
+void PrintResults(FirmwareState& s) {
+  const TfLiteTensor* out = s.runner.output_tensor();
   size_t n = 1;
   for (int i = 0; i < out->dims->size; ++i) n *= out->dims->data[i];
   if (out->type == kTfLiteFloat32) {
-    FormatResultsFloat(out->data.f, n, g_line, sizeof(g_line));
+    FormatResultsFloat(out->data.f, n, s.line, sizeof(s.line));
   } else {
     int32_t values[64];
     n = n > 64 ? 64 : n;
     for (size_t i = 0; i < n; ++i) values[i] = out->type == kTfLiteInt16 ? out->data.i16[i] : out->data.int8[i];
-    FormatResultsInt(values, n, g_line, sizeof(g_line));
+    FormatResultsInt(values, n, s.line, sizeof(s.line));
   }
-  printf("%s\r\n", g_line);
+  printf("%s\r\n", s.line);
 }
 
-void CmdInfer(const Command& c) {
+void CmdInfer(FirmwareState& s, const Command& c) {
   unsigned long n = 0, w = 0;
   if (c.argc != 2 || !ParseUnsigned(c.argv[0], &n) || !ParseUnsigned(c.argv[1], &w) || n < 1 || n > kMaxTimedRuns) {
     Error("bad arguments for infer: expected infer <n 1..1000> <warm-up runs>");
     return;
   }
-  if (!g_runner.loaded()) return Error("infer: no model");
-  if (!g_runner.has_input()) return Error("infer: no input");
+  if (!s.runner.loaded()) return Error("infer: no model");
+  if (!s.runner.has_input()) return Error("infer: no input");
   char error[64];
   uint32_t cycles = 0;
   for (unsigned long i = 0; i < w; ++i) {
-    if (!g_runner.Invoke(&cycles, error, sizeof(error))) return Error(error);
+    if (!s.runner.Invoke(&cycles, error, sizeof(error))) return Error(error);
   }
   gpio_set_level(kMarker, 1);
   bool ok = true;
-  for (unsigned long i = 0; i < n && ok; ++i) ok = g_runner.Invoke(&g_laps[i], error, sizeof(error));
+  for (unsigned long i = 0; i < n && ok; ++i) ok = s.runner.Invoke(&s.laps[i], error, sizeof(error));
   gpio_set_level(kMarker, 0);
   if (!ok) return Error(error);
-  for (unsigned long i = 0; i < n; ++i) printf("m-lap-cycles-%lu-%lu\r\n", i, static_cast<unsigned long>(g_laps[i]));
+  for (unsigned long i = 0; i < n; ++i) printf("m-lap-cycles-%lu-%lu\r\n", i, static_cast<unsigned long>(s.laps[i]));
   printf("m-cpu-mhz-%u\r\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
-  PrintResults();
+  PrintResults(s);
 }
 
-void CmdProfile() {
-  if (!g_runner.loaded() || !g_runner.has_input()) return Error("profile: no model or input");
+void CmdProfile(FirmwareState& s, const Command&) {
+  if (!s.runner.loaded() || !s.runner.has_input()) return Error("profile: no model or input");
   char error[64];
   uint32_t cycles = 0;
-  g_runner.profiler().Start();
-  const bool ok = g_runner.Invoke(&cycles, error, sizeof(error));
-  g_runner.profiler().Stop();
+  s.runner.profiler().Start();
+  const bool ok = s.runner.Invoke(&cycles, error, sizeof(error));
+  s.runner.profiler().Stop();
   if (!ok) return Error(error);
-  const CycleProfiler& p = g_runner.profiler();
+  const CycleProfiler& p = s.runner.profiler();
   for (int i = 0; i < p.count(); ++i) printf("m-op-%d-%s-%lu\r\n", i, p.tag(i), static_cast<unsigned long>(p.cycles(i)));
 }
 
-void Dispatch(const char* text) {
+void CmdIdle(FirmwareState&, const Command& c) {
+  unsigned long ms = 0;
+  if (c.argc != 1 || !ParseUnsigned(c.argv[0], &ms)) return Error("bad arguments for idle: expected idle <ms>");
+  gpio_set_level(kMarker, 0);
+  vTaskDelay(pdMS_TO_TICKS(ms));
+  printf("m-idle-ms-%lu\r\n", ms);
+}
+
+void CmdReset(FirmwareState&, const Command&) {
+  printf("m-reset\r\n");
+  Ready();
+  vTaskDelay(pdMS_TO_TICKS(50));
+  esp_restart();
+}
+
+const CommandSpec* FindCommand(const char* name) {
+  for (const CommandSpec& spec : kCommands) {
+    if (strcmp(spec.name, name) == 0) return &spec;
+  }
+  return nullptr;
+}
+
+void Dispatch(FirmwareState& s, const char* text) {
   Command c;
   char error[64];
   if (!ParseCommand(text, &c, error, sizeof(error))) {
     Error(error);
-  } else if (strcmp(c.name, "name") == 0) {
-    printf("m-name-tinyhil-%s\r\n", CONFIG_IDF_TARGET);
-  } else if (strcmp(c.name, "version") == 0) {
-    printf("m-protocol-%d\r\nm-fw-%s\r\n", kProtocolVersion, "tinyhil-firmware");
-  } else if (strcmp(c.name, "info") == 0) {
-    PrintInfo();
-  } else if (strcmp(c.name, "help") == 0) {
-    for (const char* h : {"name", "version", "info", "help", "db", "model", "infer", "profile", "idle", "reset"}) {
-      printf("m-help-%s\r\n", h);
-    }
-  } else if (strcmp(c.name, "db") == 0) {
-    CmdDb(c);
-  } else if (strcmp(c.name, "model") == 0) {
-    CmdModel(c);
-  } else if (strcmp(c.name, "infer") == 0) {
-    CmdInfer(c);
-  } else if (strcmp(c.name, "profile") == 0) {
-    CmdProfile();
-  } else if (strcmp(c.name, "idle") == 0) {
-    unsigned long ms = 0;
-    if (c.argc != 1 || !ParseUnsigned(c.argv[0], &ms)) {
-      Error("bad arguments for idle: expected idle <ms>");
-    } else {
-      gpio_set_level(kMarker, 0);
-      vTaskDelay(pdMS_TO_TICKS(ms));
-      printf("m-idle-ms-%lu\r\n", ms);
-    }
-  } else if (strcmp(c.name, "reset") == 0) {
-    printf("m-reset\r\n");
-    Ready();
-    vTaskDelay(pdMS_TO_TICKS(50));
-    esp_restart();
+  } else if (const CommandSpec* spec = FindCommand(c.name)) {
+    spec->handler(s, c);
   } else {
-    snprintf(g_line, sizeof(g_line), "unknown command '%s'; send help%% for the list", c.name);
-    Error(g_line);
+    snprintf(s.line, sizeof(s.line), "unknown command '%s'; send help%% for the list", c.name);
+    Error(s.line);
   }
   Ready();
 }
@@ -274,6 +304,8 @@ void Dispatch(const char* text) {
 
 extern "C" void app_main(void) {
   using namespace tinyhil;
+  // Static: its laps, line and interpreter would take kilobytes of the stack TFLM runs on.
+  static FirmwareState state;
   gpio_reset_pin(kMarker);
   gpio_set_direction(kMarker, GPIO_MODE_OUTPUT);
   gpio_set_level(kMarker, 0);
@@ -293,7 +325,7 @@ extern "C" void app_main(void) {
     if (uart_read_bytes(kUart, &byte, 1, portMAX_DELAY) != 1) continue;
     switch (assembler.Feed(static_cast<char>(byte))) {
       case LineAssembler::Event::kCommand:
-        Dispatch(assembler.text());
+        Dispatch(state, assembler.text());
         break;
       case LineAssembler::Event::kTooLong:
         Error("line too long (more than 127 characters)");

@@ -6,11 +6,11 @@
 
 #include "esp_cpu.h"
 #include "esp_heap_caps.h"
+#include "memory_caps.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 namespace tinyhil {
 namespace {
-constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
 constexpr size_t kArenaSlack = 64;  // left in the largest block for the allocator's bookkeeping
 }  // namespace
 

@@ -1,29 +1,29 @@
-"""Targets a case deploys to. Each registers by name and declares its pytest marker."""
+"""Targets a case deploys to: host TFLM, the ESP32 on the bench, the virtual ESP32.
 
-from __future__ import annotations
+Each target module registers itself in :data:`~plugins.targets.base.TARGETS`; importing
+this package imports them all.
+"""
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from plugins.targets import esp32, host  # noqa: F401 - each registers its targets
+from plugins.targets.base import (
+    TARGETS,
+    Outcome,
+    Target,
+    TargetContext,
+    TargetKind,
+    register_target,
+    selected_targets,
+)
+from plugins.targets.cases import Case, matrix
 
-from models.boards import Board
-from models.pipeline import CaseArtifacts, Study
-from models.registry import Registry
-from models.verdict import Verdict
-
-
-@dataclass
-class Outcome:
-    """What a target found: the verdict and the figures it could obtain (CSV column -> value)."""
-
-    verdict: Verdict
-    figures: dict[str, Any] = field(default_factory=dict)
-
-
-class Target(Protocol):
-    name: str
-    marker: str  # "offline" or "hil"
-
-    def run(self, art: CaseArtifacts, study: Study, board: Board) -> Outcome: ...
-
-
-TARGETS: Registry[type] = Registry("target")
+__all__ = [
+    "TARGETS",
+    "Case",
+    "matrix",
+    "Outcome",
+    "Target",
+    "TargetContext",
+    "TargetKind",
+    "register_target",
+    "selected_targets",
+]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.boards import Board, check_fit
+from models.boards import Board, check_fit, check_flash
 from models.compression import summarize_error
 from models.host_eval import evaluate_isolated
 from models.pipeline import CaseArtifacts, Study
 from models.verdict import Verdict
-from plugins.targets import TARGETS, Outcome
+from plugins.targets.base import Outcome, TargetContext, register_target
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -23,9 +23,6 @@ def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
 
 class HostTarget:
     """TFLM on the host: what the board will do, minus timing and energy."""
-
-    name = "host"
-    marker = "offline"
 
     def run(self, art: CaseArtifacts, study: Study, board: Board) -> Outcome:
         ds = study.dataset
@@ -42,8 +39,7 @@ class HostTarget:
         arena = ev.arena
         if arena.status != "ok":
             # A refusal at prepare can still be told apart from a size problem: check flash.
-            fit = check_fit(board, len(model), 0)
-            fits = False if fit.status == "flash_overflow" else None
+            fits = False if check_flash(board, len(model)) is not None else None
             return Outcome(Verdict(arena.status, f"TFLM: {arena.reason}", fits, False), figures)
         figures["arena_bytes"] = arena.min_arena_bytes
         figures["arena_source"] = "measured-host"
@@ -56,4 +52,6 @@ class HostTarget:
         return Outcome(Verdict("ok", f"TFLM runs it; {fit.reason}", True, True), figures)
 
 
-TARGETS.add("host", HostTarget)
+@register_target("host", "offline", "the tflite-micro runtime on this machine, judged against the board's budgets")
+def host_target(ctx: TargetContext) -> HostTarget:
+    return HostTarget()

@@ -65,7 +65,7 @@ def test_c_export_compiles_and_holds_the_bytes(tmp_path, converted):
 
 
 def test_board_profiles_match_the_firmware_partition_table():
-    from plugins.targets.esp32 import model_partition
+    from plugins.bench.delivery import model_partition
 
     offset, size = model_partition()
     assert offset % 0x10000 == 0  # esp_partition_mmap maps 64 KiB pages

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -41,11 +43,30 @@ def test_a_failing_conversion_becomes_an_error_not_a_crash(cnn, tiny_data, tmp_p
     assert again.from_cache and again.error == conv.error
 
 
-def test_conversion_is_cached(converted, cnn, tiny_data):
-    first = converted[("C_2", "lite")]
-    assert not first.from_cache
+def test_conversion_is_cached(cnn, tiny_data, tmp_path, monkeypatch):
+    real = TECHNIQUES.get("lite")
+    calls = []
+
+    def counting_lite(model, ctx, value=None):
+        calls.append(model)
+        return real.fn(model, ctx, value)
+
+    # convert() looks the step up in the registry, so the spy stands in for the real converter there
+    monkeypatch.setitem(TECHNIQUES._items, "lite", dataclasses.replace(real, fn=counting_lite))
+    first = convert("lite", cnn, "key-C_2", ConversionContext((128, 9), tiny_data[0][:32]), tmp_path, label="C_2")
+    assert first.ok and not first.from_cache and len(calls) == 1
+    # an equal context (a new object with the same windows) and the same cache dir: a hit, no conversion
+    again = convert(
+        "lite", cnn, "key-C_2", ConversionContext((128, 9), tiny_data[0][:32].copy()), tmp_path, label="C_2"
+    )
+    assert again.from_cache
+    assert len(calls) == 1, "the converter ran again instead of the cache answering"
+    assert again.tflite == first.tflite and again.steps == first.steps == ["lite"]
+
+
+def test_unknown_technique_is_a_user_error(cnn, tiny_data, tmp_path):
     with pytest.raises(UnknownNameError, match="unknown technique 'int3'"):
-        convert("int3", cnn, "k", ConversionContext((128, 9), tiny_data[0][:4]), ".")
+        convert("int3", cnn, "k", ConversionContext((128, 9), tiny_data[0][:4]), tmp_path)
 
 
 def test_duplicate_technique_is_refused():

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from models.datasets import DatasetError, Windows, load_dataset, split_indices, validate_windows
+from models.datasets.synthetic_har import SAMPLE_RATE_HZ, generate
 from models.errors import UnknownNameError
-from models.synthetic_har import SAMPLE_RATE_HZ, generate
 
 
 @pytest.fixture(scope="module")

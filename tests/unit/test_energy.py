@@ -5,7 +5,7 @@ import types
 import numpy as np
 import pytest
 
-from plugins.energy import (
+from plugins.bench.energy import (
     EnergyError,
     MeterSettings,
     NiDaqMeter,

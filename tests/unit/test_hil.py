@@ -3,8 +3,9 @@
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from plugins.results import COLUMN_NAMES
-from plugins.targets.esp32 import EsptoolDelivery, _error_status, model_partition
+from plugins.bench.delivery import EsptoolDelivery, model_partition
+from plugins.bench.replies import error_status
+from plugins.report.columns import COLUMN_NAMES
 from tests.unit.subrun import ROOT, read_csv, run
 
 
@@ -108,19 +109,18 @@ def test_a_silent_board_is_a_timeout(project):
 
 
 def test_error_answers_map_to_verdicts():
-    assert _error_status("arena: cannot allocate 200000 bytes; largest free block 163840", []) == "arena_overflow"
+    assert error_status("arena: cannot allocate 200000 bytes; largest free block 163840", []) == "arena_overflow"
     assert (
-        _error_status("ram: cannot allocate 400000 bytes for the model copy; largest free block 1", [])
-        == "ram_overflow"
+        error_status("ram: cannot allocate 400000 bytes for the model copy; largest free block 1", []) == "ram_overflow"
     )
-    assert _error_status("model: 3000000 bytes > partition 2097152", []) == "flash_overflow"
+    assert error_status("model: 3000000 bytes > partition 2097152", []) == "flash_overflow"
     assert (
-        _error_status("tflm: AllocateTensors failed", ["Didn't find op for builtin opcode 'WHILE'"]) == "unsupported_op"
+        error_status("tflm: AllocateTensors failed", ["Didn't find op for builtin opcode 'WHILE'"]) == "unsupported_op"
     )
     assert (
-        _error_status("tflm: AllocateTensors failed", ["Failed to resize buffer. Requested: 16128"]) == "arena_overflow"
+        error_status("tflm: AllocateTensors failed", ["Failed to resize buffer. Requested: 16128"]) == "arena_overflow"
     )
-    assert _error_status("model: crc mismatch: got 1 expected 2", []) == "device_error"
+    assert error_status("model: crc mismatch: got 1 expected 2", []) == "device_error"
 
 
 class FakeEsp:
@@ -194,7 +194,7 @@ def test_energy_options_are_checked(project):
     res = run(project, "-m", "hil", "--virtual-board", "--energy", "replay")
     res.stderr.fnmatch_lines(["*--energy replay needs --replay-dir=FOLDER*"])
     res = run(project, "-m", "hil", "--virtual-board", "--shunt-ohms", "abc")
-    res.stderr.fnmatch_lines(["*--shunt-ohms must be a number, got 'abc'*"])
+    res.stderr.fnmatch_lines(["*argument --shunt-ohms: expected a number, got 'abc'"])
 
 
 def test_bench_without_the_nidaqmx_driver_stops_with_the_fix(project):

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from plugins.results import COLUMN_NAMES
+from plugins.report.columns import COLUMN_NAMES
 from tests.unit.subrun import ROOT, read_csv, run
 
 
@@ -19,15 +19,36 @@ from tests.unit.subrun import ROOT, read_csv, run
             "unknown technique 'int3'; known techniques: *full_int*lite*prune<sparsity_pct>*; or one of the sets paper, extended, all*",
         ),
         (["--board", "esp8266"], "unknown board 'esp8266'; known boards: esp32-wroom-32*"),
-        (["--seed", "x"], "*--seed must be an integer*"),
-        (["--split", "random"], "*unknown --split 'random'*"),
-        (["--profile", "slow"], "*unknown training profile 'slow'*"),
+        (["--seed", "x"], "*argument --seed: expected a whole number, got 'x'"),
+        (["--seed", "-1"], "*argument --seed: must be from 0 to 4294967295, got -1"),
+        (["--split", "random"], "*argument --split: unknown value 'random'; known: paper, subjects"),
+        (["--profile", "slow"], "*argument --profile: unknown value 'slow'; known: *quick*"),
+        (["--device-windows", "0"], "*argument --device-windows: must be >= 1, got 0"),
+        (["--device-timeout", "0"], "*argument --device-timeout: must be > 0, got 0"),
+        (["--hil-retries=-1"], "*argument --hil-retries: must be >= 0, got -1"),
     ],
 )
 def test_bad_options_stop_the_run_with_the_known_values(project, args, message):
     res = run(project, *args)
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*" + message])
+
+
+def test_a_bad_ini_value_is_refused_with_its_key(project):
+    ini = project.path / "pytest.ini"
+    ini.write_text(ini.read_text() + "tinyhil_inferences = 0\n")
+    res = run(project, "--co")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*ini option tinyhil_inferences = '0': must be >= 1, got 0; fix it in pytest.ini*"])
+
+
+def test_help_groups_options_by_concern(project):
+    res = run(project, "--help")
+    out = res.stdout.str()
+    positions = [out.index(f"tinyhil {group}:") for group in ("study", "report", "regression", "bench", "energy")]
+    assert positions == sorted(positions)
+    section = out[positions[3] : positions[4]]  # bench
+    assert "--device-windows" in section and "--shunt-ohms" not in section and "--networks" not in section
 
 
 def test_hil_without_a_board_stops_at_once(project):
@@ -44,7 +65,7 @@ def test_wrong_data_dir_stops_once_with_the_fix(project, tmp_path):
         project, "-m", "offline", "--dataset", "uci-har", f"--data-dir={tmp_path / 'nope'}", "--networks", "C_1,C_2"
     )
     assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stdout.fnmatch_lines(["*tinyhil: UCI-HAR:*nope does not exist*python -m models.uci_har download*"])
+    res.stdout.fnmatch_lines(["*tinyhil: UCI-HAR:*nope does not exist*python -m models.datasets.uci_har download*"])
     assert "failed" not in res.stdout.str()
 
 
@@ -117,7 +138,7 @@ def test_resume_skips_finished_cases_and_keeps_their_rows(project):
 
 def test_a_killed_run_keeps_finished_rows(project):
     """Simulates a kill after the first row: the partial line is dropped, the rest stays."""
-    from plugins.csv_report import CsvReport
+    from plugins.report.csv_file import CsvReport
 
     run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite").assert_outcomes(passed=1)
     path = project.path / "reports" / "results.csv"

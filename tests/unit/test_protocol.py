@@ -1,4 +1,4 @@
-"""Both sides of the protocol against the same vectors (firmware/core/test/vectors.tsv)."""
+"""Both sides of the protocol against the same vectors (firmware/components/tinyhil_core/test/vectors.tsv)."""
 
 import math
 import shutil
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.protocol import (
+from plugins.bench.protocol import (
     VECTORS,
     LineAssembler,
     ProtocolError,
@@ -21,7 +21,7 @@ from plugins.protocol import (
     parse_results,
 )
 
-CORE = Path(__file__).resolve().parents[2] / "firmware" / "core"
+CORE = Path(__file__).resolve().parents[2] / "firmware" / "components" / "tinyhil_core"
 
 
 def _check(kind, f):
@@ -92,3 +92,19 @@ def test_results_and_info_round_trip():
         ["m-info-fw-sha256-abc", "m-info-heap-free-1234", "m-info-idf-v5.3.1", "m-info-reset-reason-panic"]
     )
     assert info == {"fw-sha256": "abc", "heap-free": "1234", "idf": "v5.3.1", "reset-reason": "panic"}
+
+
+def test_command_table_parser_refuses_what_it_cannot_read(tmp_path):
+    from plugins.bench.firmware_commands import firmware_commands
+
+    good = tmp_path / "good.def"
+    good.write_text('// comment\nTINYHIL_COMMAND(name, CmdName, "board name")\nTINYHIL_COMMAND(db, CmdDb, "data")\n')
+    assert firmware_commands(good) == [("name", "board name"), ("db", "data")]
+    empty = tmp_path / "empty.def"
+    empty.write_text("// nothing\n")
+    with pytest.raises(ValueError, match="empty.def"):
+        firmware_commands(empty)
+    broken = tmp_path / "broken.def"
+    broken.write_text("TINYHIL_COMMAND(name, CmdName)\n")
+    with pytest.raises(ValueError, match="broken.def"):
+        firmware_commands(broken)

@@ -4,10 +4,10 @@ import csv
 
 import pytest
 
-from plugins.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
-from plugins.plots import make_plots, pareto_front
-from plugins.report_page import markdown_to_html, write_report
-from plugins.results import COLUMN_NAMES, derive_energy_savings
+from plugins.report.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
+from plugins.report.columns import COLUMN_NAMES, derive_energy_savings
+from plugins.report.page import markdown_to_html, write_report
+from plugins.report.plots import make_plots, pareto_front
 from tests.unit.subrun import ROOT, read_csv, run
 
 

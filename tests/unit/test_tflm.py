@@ -54,7 +54,8 @@ def test_each_window_starts_from_zero_lstm_state(cnn_lstm, tiny_data):
     """The fused LSTM keeps its state in variable tensors; without a reset, windows leak into each other."""
     import tf_keras
 
-    from models.compression import ConversionContext, lite
+    from models.compression import ConversionContext
+    from models.compression.converters import lite
 
     model = tf_keras.models.clone_model(cnn_lstm)
     model.set_weights(cnn_lstm.get_weights())

@@ -3,8 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from models import uci_har
-from models.datasets import load_dataset
+from models.datasets import load_dataset, uci_har
 from models.errors import DatasetError
 from tests.unit.uci_layout import FileServer, write_layout, zip_layout
 
@@ -38,7 +37,9 @@ def test_parent_folder_works_and_both_splits_load(layout):
 
 def test_missing_file_is_named_with_the_fix(layout):
     (layout / "test" / "Inertial Signals" / "body_gyro_z_test.txt").unlink()
-    with pytest.raises(DatasetError, match=r"missing .*body_gyro_z_test.txt.*python -m models.uci_har download"):
+    with pytest.raises(
+        DatasetError, match=r"missing .*body_gyro_z_test.txt.*python -m models.datasets.uci_har download"
+    ):
         uci_har.load(layout)
 
 

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 import serial
 
+from models.inspection import inspect_tflite
 from models.tflm import minimum_arena, predict, quantize
-from plugins.device import (
+from plugins.bench.device import (
     DeviceClient,
     DeviceErrorResponse,
     DeviceGarbage,
     DeviceRebooted,
     DeviceTimeout,
 )
-from plugins.hil import start_virtual_board
-from plugins.protocol import crc32
+from plugins.bench.protocol import crc32
+from plugins.bench.virtual_process import start_virtual_board
 
 
 class PySerialLink:
@@ -58,7 +59,12 @@ def test_boot_banner_and_basic_commands(board_factory):
     vb, client = board_factory()
     assert client.info["simulated"] == "1" and client.info["cpu-mhz"] == "240"
     assert client.command("name").messages == ["m-name-tinyhil-esp32"]
-    assert "m-help-infer" in client.command("help").messages
+    # help% lists the firmware's own command table (firmware/components/tinyhil_core/commands.def)
+    from plugins.bench.firmware_commands import firmware_commands
+
+    names = [name for name, _ in firmware_commands()]
+    assert names[:3] == ["name", "version", "info"] and "infer" in names
+    assert client.command("help").messages == [f"m-help-{name}" for name in names]
     with pytest.raises(DeviceErrorResponse, match="unknown command 'fly'; send help% for the list"):
         client.command("fly")
     with pytest.raises(DeviceErrorResponse, match="bad arguments for infer"):
@@ -90,7 +96,13 @@ def test_model_runs_as_on_host_tflm(board_factory, converted, tiny_data):
     vb.flash_file.write_bytes(model)
     dm = client.load_model("partition", model, "auto", "flash")
     assert dm.arena_used_bytes == minimum_arena(model).min_arena_bytes
-    assert dm.input_dtype == "int8" and dm.input_zero_point != 0 or dm.input_scale > 0
+    # the device reports the quantization written in the flatbuffer (read here by the schema, not by TFLM)
+    info = inspect_tflite(model)
+    (in_scale, in_zp), (out_scale, out_zp) = info.input_quant, info.output_quant
+    assert dm.input_dtype == info.input_dtype == "int8" and dm.input_scale > 0
+    assert dm.input_scale == pytest.approx(in_scale, rel=1e-6) and dm.input_zero_point == in_zp
+    assert dm.output_dtype == info.output_dtype == "int8" and dm.output_scale > 0
+    assert dm.output_scale == pytest.approx(out_scale, rel=1e-6) and dm.output_zero_point == out_zp
     x = tiny_data[0][:5]
     host = predict(model, x, dm.arena_used_bytes)
     from models.tflm import QuantParams, dequantize

@@ -6,7 +6,7 @@ import csv
 import os
 from pathlib import Path
 
-from plugins.results import COLUMN_NAMES, format_value
+from plugins.report.columns import COLUMN_NAMES, format_value
 
 # Rows of an earlier run count as done for --resume only when these match this run.
 RESUME_KEYS = ("dataset", "split", "profile", "seed", "board", "tflite_micro")

@@ -16,15 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from models.networks import NETWORKS
+from plugins.report.columns import cell_number
 
 MARKERS = {"lite": "o", "dynamic": "s", "full_int": "^"}
-
-
-def _f(v) -> float | None:
-    try:
-        return float(v) if v not in ("", None) else None
-    except ValueError:
-        return None
 
 
 def _plt():
@@ -52,12 +46,12 @@ def _dataset_note(rows: list[dict]) -> str:
 
 def accuracy_source(r: dict) -> tuple[float | None, str]:
     """The accuracy a row contributes to Fig. 2, and where it comes from."""
-    if _f(r.get("acc_device")) is not None:
-        return _f(r["acc_device"]), f"on target ({r.get('acc_device_source') or 'measured'})"
-    if _f(r.get("acc_tflm")) is not None:
-        return _f(r["acc_tflm"]), "host TFLM (measured)"
-    if _f(r.get("acc_tflite")) is not None:
-        return _f(r["acc_tflite"]), "TFLite interpreter (measured; TFLM cannot run it)"
+    if cell_number(r.get("acc_device")) is not None:
+        return cell_number(r["acc_device"]), f"on target ({r.get('acc_device_source') or 'measured'})"
+    if cell_number(r.get("acc_tflm")) is not None:
+        return cell_number(r["acc_tflm"]), "host TFLM (measured)"
+    if cell_number(r.get("acc_tflite")) is not None:
+        return cell_number(r["acc_tflite"]), "TFLite interpreter (measured; TFLM cannot run it)"
     return None, ""
 
 
@@ -88,7 +82,7 @@ def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
         # Fig. 2: accuracy per network size
         fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 4.2), squeeze=False)
         for ax, (fam, nets) in zip(axes[0], fams.items(), strict=True):
-            base = [_f(cell.get((n, techniques[0]), {}).get("acc_keras")) for n in nets]
+            base = [cell_number(cell.get((n, techniques[0]), {}).get("acc_keras")) for n in nets]
             ax.plot(nets, base, "k--", label="base (Keras)")
             for t in techniques:
                 vals = [accuracy_source(cell[(n, t)]) if (n, t) in cell else (None, "") for n in nets]
@@ -111,10 +105,10 @@ def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
         written.append(_save(fig, out_dir / f"fig2_accuracy_{target}.png", plt))
 
         # Fig. 3 and Fig. 4 need timing (and energy) from a board
-        timed = [r for r in trows if _f(r.get("latency_ms_median")) is not None]
+        timed = [r for r in trows if cell_number(r.get("latency_ms_median")) is not None]
         if timed:
             written.append(_fig3(plt, fams, techniques, cell, target, note, out_dir))
-        if any(_f(r.get("energy_saving_pct")) is not None for r in trows):
+        if any(cell_number(r.get("energy_saving_pct")) is not None for r in trows):
             written.append(_fig4(plt, fams, techniques, cell, target, note, out_dir))
         written.append(_pareto(plt, trows, target, note, out_dir))
     return written
@@ -138,7 +132,7 @@ def _fig3(plt, fams, techniques, cell, target, note, out_dir) -> Path:
             ax = axes[row_i][col]
             sources = set()
             for t in techniques:
-                ys = [_f(cell.get((n, t), {}).get(key)) for n in nets]
+                ys = [cell_number(cell.get((n, t), {}).get(key)) for n in nets]
                 sources |= {cell[(n, t)].get(src_key) for n in nets if (n, t) in cell and cell[(n, t)].get(src_key)}
                 if any(y is not None for y in ys):
                     ax.plot(nets, ys, marker=MARKERS.get(t, "d"), label=t)
@@ -165,7 +159,7 @@ def _fig4(plt, fams, techniques, cell, target, note, out_dir) -> Path:
         width = 0.8 / max(1, len(others))
         sources = set()
         for k, t in enumerate(others):
-            ys = [_f(cell.get((n, t), {}).get("energy_saving_pct")) for n in nets]
+            ys = [cell_number(cell.get((n, t), {}).get("energy_saving_pct")) for n in nets]
             sources |= {
                 cell[(n, t)].get("energy_source") for n in nets if (n, t) in cell and cell[(n, t)].get("energy_source")
             }
@@ -184,7 +178,7 @@ def _fig4(plt, fams, techniques, cell, target, note, out_dir) -> Path:
 def cost_of(rows: list[dict]) -> tuple[str, str]:
     """The cost axis: net energy when every ok row has it, else model bytes."""
     ok = [r for r in rows if r["status"] == "ok"]
-    if ok and all(_f(r.get("energy_mj_net")) is not None for r in ok):
+    if ok and all(cell_number(r.get("energy_mj_net")) is not None for r in ok):
         return "energy_mj_net", f"net energy per inference, mJ ({', '.join(sorted({r['energy_source'] for r in ok}))})"
     return "model_bytes", "model size, bytes (measured)"
 
@@ -194,7 +188,7 @@ def _pareto(plt, trows, target, note, out_dir) -> Path:
     pts, names = [], []
     for r in trows:
         acc, _ = accuracy_source(r)
-        cost = _f(r.get(key))
+        cost = cell_number(r.get(key))
         if r["status"] == "ok" and acc is not None and cost is not None:
             pts.append((cost, acc))
             names.append(f"{r['network']}-{r['technique']}")

@@ -1,7 +1,7 @@
 """Energy meters and the analysis of a current trace.
 
 Energy per inference = (1/N) ∫ V_dut(t) · V_shunt(t) / R_shunt dt over the window in
-which the firmware holds its marker GPIO high around N inferences (DESIGN.md, Energy).
+which the firmware holds its marker GPIO high around N inferences (README, Bench set-up).
 A meter produces a :class:`Trace`; :func:`analyse` turns it into figures. Meters:
 
 - :class:`NiDaqMeter`: NI-DAQmx (the reference bench: PCI-6251), shunt and supply on
@@ -26,6 +26,9 @@ import numpy as np
 
 MLPERF_MIN_WINDOW_S = 10.0
 MLPERF_REPEATS = 5
+ENERGY_KINDS = ("none", "nidaqmx", "replay", "simulated")
+TIMING_RULES = ("paper", "mlperf")  # N consecutive inferences | >= 10 s windows, median of 5
+TRIGGERS = ("software", "marker")  # start with pre-roll | reference trigger on the marker
 
 
 class EnergyError(Exception):
@@ -426,15 +429,15 @@ def make_meter(
         return ReplayMeter(settings)
     if settings.kind == "simulated":
         return SimulatedMeter(settings, simulation_model or {}, seed)
-    raise EnergyError(f"unknown --energy {settings.kind!r}; known: none, nidaqmx, replay, simulated")
+    raise EnergyError(f"unknown --energy {settings.kind!r}; known: {', '.join(ENERGY_KINDS)}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m plugins.energy TRACE --inferences N``: analyse a saved trace again."""
+    """``python -m plugins.bench.energy TRACE --inferences N``: analyse a saved trace again."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m plugins.energy", description="analyse a saved tinyhil trace")
+    parser = argparse.ArgumentParser(prog="python -m plugins.bench.energy", description="analyse a saved tinyhil trace")
     parser.add_argument("trace", type=Path, help="a .npz or .csv written by --save-traces")
     parser.add_argument("--inferences", type=int, default=10, help="N inferences in the marker window (Default: 10)")
     parser.add_argument("--shunt-ohms", type=float, default=None, help="(Default: the value recorded in the trace)")

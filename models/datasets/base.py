@@ -1,8 +1,7 @@
-"""Datasets of inertial windows, their splits and the standardisation carried with a model.
+"""Windows, splits, standardisation and the dataset registry.
 
-A dataset loader returns :class:`Windows` (all windows with labels and subjects, plus
-the official split if the dataset has one); :func:`load_dataset` splits them and fits
-the per-channel standardisation on the training part only.
+Loader modules (:mod:`~models.datasets.synthetic_har`, :mod:`~models.datasets.uci_har`)
+import this module and register here; the package's ``__init__`` imports them all.
 """
 
 from __future__ import annotations
@@ -218,7 +217,3 @@ def validate_windows(windows: Windows, source: str) -> None:
         raise DatasetError(f"{source}: labels must lie in 0..{n_classes - 1}, got {y.min()}..{y.max()}")
     if not np.isfinite(x).all():
         raise DatasetError(f"{source}: windows contain NaN or infinite values")
-
-
-# Register the built-in datasets.
-from models import synthetic_har, uci_har  # noqa: E402,F401

@@ -1,6 +1,6 @@
 // Portable core of the tinyhil firmware: framing, CRC-32, command parsing, latency
 // statistics and result formatting. No ESP-IDF or TFLM dependency: it builds with the
-// host's g++ and is tested against firmware/core/test/vectors.tsv (see PROTOCOL.md).
+// host's g++ and is tested against test/vectors.tsv (see PROTOCOL.md).
 #ifndef TINYHIL_CORE_H_
 #define TINYHIL_CORE_H_
 

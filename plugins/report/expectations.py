@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "tests" / "expectations"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tests" / "expectations"
 
 
 @dataclass(frozen=True)

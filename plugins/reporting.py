@@ -12,24 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from plugins.csv_report import CsvReport, done_case_ids
-from plugins.environment import host_environment
-from plugins.matrix import option, study_config
-from plugins.plots import make_plots
-from plugins.report_page import write_report
-from plugins.results import COLUMN_NAMES, PROPERTY_PREFIX, build_row, derive_energy_savings, format_value
-from plugins.summary import render
+from plugins.options import settings_of
+from plugins.report.columns import COLUMN_NAMES, PROPERTY_PREFIX, build_row, derive_energy_savings, format_value
+from plugins.report.csv_file import CsvReport, done_case_ids
+from plugins.report.environment import host_environment
+from plugins.report.page import write_report
+from plugins.report.plots import make_plots
+from plugins.report.summary import render
 
 STATE_KEY = pytest.StashKey["Reporter"]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("tinyhil").addoption(
-        "--resume",
-        action="store_true",
-        default=False,
-        help="keep <report-dir>/results.csv and skip the cases it holds for the same settings (Default: new file)",
-    )
 
 
 class Reporter:
@@ -37,7 +28,9 @@ class Reporter:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.report_dir = Path(option(config, "report-dir"))
+        self.settings = settings_of(config)
+        self.resume = bool(self.settings["resume"])
+        self.report_dir = self.settings.report_dir
         self.env = host_environment(Path(str(config.rootpath)))
         self.controller = not hasattr(config, "workerinput")
         self.csv: CsvReport | None = None
@@ -47,24 +40,16 @@ class Reporter:
         self.text: str | None = None  # the summary, rendered once at session finish
         if self.controller:
             try:
-                self.csv = CsvReport(self.report_dir / "results.csv", resume=config.getoption("resume"))
+                self.csv = CsvReport(self.report_dir / "results.csv", resume=self.resume)
             except ValueError as e:
                 raise pytest.UsageError(str(e)) from None
 
     def current_settings(self) -> dict:
-        cfg = study_config(self.config)
-        return {
-            "dataset": cfg.dataset,
-            "split": cfg.split,
-            "profile": cfg.profile,
-            "seed": cfg.seed,
-            "board": option(self.config, "board"),
-            "tflite_micro": self.env["tflite_micro"],
-        }
+        return {**self.settings.resume_keys, "tflite_micro": self.env["tflite_micro"]}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if not (self.config.getoption("resume") and self.csv):
+        if not (self.resume and self.csv):
             return
         done = done_case_ids(self.csv.rows(), self.current_settings())
         for item in items:
@@ -118,15 +103,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def record_case(record_property, pytestconfig: pytest.Config):
-    """Returns ``record(case, art, outcome, study, board, seconds, device_env=None) -> row``.
+    """Returns ``record(case, art, outcome, study, board, seconds) -> row``.
 
     Every column becomes a ``tinyhil.<column>`` property (JUnit XML) and, through the
-    report hook, a CSV row. Empty figures are not recorded as properties.
+    report hook, a CSV row; what the target reported about itself (``outcome.environment``)
+    joins the host's environment. Empty figures are not recorded as properties.
     """
     env = pytestconfig.stash[STATE_KEY].env
 
-    def record(case, art, outcome, study, board, seconds: float, device_env: dict | None = None) -> dict:
-        row = build_row(case, art, outcome, study, board, {**env, **(device_env or {})}, seconds)
+    def record(case, art, outcome, study, board, seconds: float) -> dict:
+        row = build_row(case, art, outcome, study, board, {**env, **outcome.environment}, seconds)
         record_property(PROPERTY_PREFIX + "case_key", case.key)
         for column in COLUMN_NAMES:
             value = row.get(column)

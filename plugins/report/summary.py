@@ -152,7 +152,7 @@ def render(rows: list[dict]) -> str:
 
 def pareto_section(trows: list[dict], target: str) -> list[str]:
     """The Pareto-optimal cases on accuracy against model bytes, arena bytes and (where obtained) energy."""
-    from plugins.plots import accuracy_source, pareto_front
+    from plugins.report.plots import accuracy_source, pareto_front
 
     ok = [r for r in trows if r["status"] == "ok" and accuracy_source(r)[0] is not None]
     if not ok:

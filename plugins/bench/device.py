@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from plugins.protocol import BOOT, ERROR_RE, READY, Response, crc32, format_command, parse_info, parse_results
+from plugins.bench.protocol import BOOT, ERROR_RE, READY, Response, crc32, format_command, parse_info, parse_results
 
 
 class Link(Protocol):

@@ -1,23 +1,8 @@
-"""Compression techniques and pipelines of them.
+"""The technique registry, technique ids, the cascade, and the cached :func:`convert`.
 
-A technique is a registered step of one of three kinds:
-
-- ``transform``: Keras model -> Keras model (pruning, quantization-aware training,
-  distillation, filter pruning; :mod:`models.transforms`);
-- ``convert``: Keras model -> .tflite (``lite``, ``dynamic``, ``full_int``, ``float16``,
-  ``int16x8``, and ``qat`` and ``int4``, which train first);
-- ``post``: .tflite -> .tflite (TFLM's LUT weight compression; :mod:`models.tflm_compression`).
-
-A technique id is a ``+``-joined pipeline of steps, hyper-parameters in the step names
-so ``-k`` selects them and the cache keys them: ``prune50+full_int`` (50 % sparsity),
-``distill_t4+filter_prune50+full_int`` (temperature 4, half the filters),
-``full_int+lut4`` (4-bit LUT). A pipeline without a converter ends in ``lite``. Steps
-run in cascade, each on the previous step's output; a converter after a converter gets
-a .tflite, which the TFLite converter does not take, so such a case ends in
-``convert_error`` (the reference study's "cascading compression" finding).
-
-Callers use :func:`convert`, which turns any failure into a ``convert_error`` verdict
-that carries the tool's own message, and caches the result by content hash.
+Step modules (:mod:`~models.compression.converters`, :mod:`~models.compression.keras_steps`,
+:mod:`~models.compression.lut`) import this module and register their steps here; the
+package's ``__init__`` imports them all, so importing :mod:`models.compression` is enough.
 """
 
 from __future__ import annotations
@@ -234,7 +219,7 @@ def run_pipeline(steps: list[Step], model: Any, ctx: ConversionContext) -> tuple
     return bytes(current), meta
 
 
-def _converter(model: Any, ctx: ConversionContext) -> Any:
+def tflite_converter(model: Any, ctx: ConversionContext) -> Any:
     """A TFLite converter over a batch-1 concrete function.
 
     A fixed batch of 1 is what a microcontroller runs; it also lets the LSTM's tensor
@@ -247,7 +232,8 @@ def _converter(model: Any, ctx: ConversionContext) -> Any:
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
 
 
-def _representative(ctx: ConversionContext):
+def representative_dataset(ctx: ConversionContext) -> Callable:
+    """The calibration windows as the converter's ``representative_dataset`` generator."""
     rep = ctx.representative
 
     def gen():
@@ -255,57 +241,6 @@ def _representative(ctx: ConversionContext):
             yield [rep[i : i + 1]]
 
     return gen
-
-
-@register_technique("lite", "float32 TFLite conversion, no quantization (the paper's 'lite')")
-def lite(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    return _converter(model, ctx).convert()
-
-
-@register_technique("dynamic", "post-training dynamic-range quantization: int8 weights, float activations")
-def dynamic(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    import tensorflow as tf
-
-    conv = _converter(model, ctx)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    return conv.convert()
-
-
-def _calibrated(model: Any, ctx: ConversionContext, ops, io_dtype) -> bytes:
-    """Post-training quantization calibrated on the representative windows."""
-    import tensorflow as tf
-
-    conv = _converter(model, ctx)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = _representative(ctx)
-    conv.target_spec.supported_ops = [ops]
-    conv.inference_input_type = io_dtype
-    conv.inference_output_type = io_dtype
-    return conv.convert()
-
-
-@register_technique("full_int", "post-training full-integer quantization: int8 weights, activations, input, output")
-def full_int(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    import tensorflow as tf
-
-    return _calibrated(model, ctx, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8)
-
-
-@register_technique("float16", "post-training float16 quantization of the weights (float activations)")
-def float16(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    import tensorflow as tf
-
-    conv = _converter(model, ctx)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.target_spec.supported_types = [tf.float16]
-    return conv.convert()
-
-
-@register_technique("int16x8", "post-training quantization: int16 activations, int8 weights, int16 input and output")
-def int16x8(model: Any, ctx: ConversionContext, value=None) -> bytes:
-    import tensorflow as tf
-
-    return _calibrated(model, ctx, tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.int16)
 
 
 def representative_windows(x_train: np.ndarray, seed: int, n: int = REPRESENTATIVE_WINDOWS) -> np.ndarray:
@@ -316,7 +251,13 @@ def representative_windows(x_train: np.ndarray, seed: int, n: int = REPRESENTATI
 
 
 def convert(
-    technique: str, model: Any, model_key: str, ctx: ConversionContext, cache_dir: Path, label: str = "model"
+    technique: str,
+    model: Any,
+    model_key: str,
+    ctx: ConversionContext,
+    cache_dir: Path,
+    label: str = "model",
+    steps: list[Step] | None = None,
 ) -> Conversion:
     """Runs the pipeline ``technique`` on ``model``; never raises for a step's failure.
 
@@ -327,13 +268,15 @@ def convert(
         ctx: Conversion context.
         cache_dir: Cache root; results (and failures) are cached under ``tflite/``.
         label: Readable prefix of the cache entry (network id).
+        steps: ``technique`` already parsed by :func:`parse_technique`, so a caller that
+            parsed it does not parse it again.
 
     Raises:
         UnknownNameError: for an unknown step (a user error, not a verdict).
     """
     import tensorflow as tf
 
-    steps = parse_technique(technique)
+    steps = parse_technique(technique) if steps is None else steps
     key = content_key(
         {
             "model": model_key,
@@ -383,7 +326,3 @@ def summarize_error(error: str, limit: int = 300) -> str:
     ]
     text = " | ".join(dict.fromkeys(lines)) or error.strip().splitlines()[0]
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# Register the steps that live in their own modules.
-from models import tflm_compression, transforms  # noqa: E402,F401

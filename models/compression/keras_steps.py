@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from models.compression import ConversionContext, _converter, _representative, register_technique
+from models.compression.base import ConversionContext, register_technique, representative_dataset, tflite_converter
 from models.networks import NetworkSpec, build_model
 
 DISTILL_ALPHA = 0.7  # weight of the teacher's soft targets against the true labels
@@ -99,12 +99,12 @@ def _qat_convert(
     with qk.quantize_scope(scope or {}):
         q = qk.quantize_apply(annotated)
     _fit(q, ctx, ctx.profile.get("finetune_epochs", 3))
-    conv = _converter(q, ctx)
+    conv = tflite_converter(q, ctx)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if low_bit:
         conv._experimental_low_bit_qat = True  # keep sub-8-bit fake-quant as INT4 tensors
     else:
-        conv.representative_dataset = _representative(ctx)
+        conv.representative_dataset = representative_dataset(ctx)
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     return conv.convert()

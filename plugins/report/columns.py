@@ -92,6 +92,14 @@ def format_value(value) -> str:
     return str(value)
 
 
+def cell_number(value: str | None) -> float | None:
+    """A CSV cell as a number; None for an empty or non-numeric cell."""
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
 def build_row(case, art, outcome, study, board, env: dict, seconds: float) -> dict:
     """Assembles one CSV row (column -> value) from a finished case.
 
@@ -139,7 +147,7 @@ def build_row(case, art, outcome, study, board, env: dict, seconds: float) -> di
     row.update({k: v for k, v in env.items() if k in COLUMN_NAMES})
     unknown = set(row) - set(COLUMN_NAMES)
     if unknown:
-        raise ValueError(f"columns not in plugins/results.py COLUMNS: {sorted(unknown)}")
+        raise ValueError(f"columns not in plugins/report/columns.py COLUMNS: {sorted(unknown)}")
     return row
 
 

@@ -6,7 +6,7 @@ service, the device client, verdict mapping) runs end to end without hardware. I
 cycle counts come from a timing model (``simulation`` in the board profile) and it
 says ``m-info-simulated-1``: every figure it gives is simulated.
 
-Run by hand: ``python -m plugins.virtual_board --board esp32-wroom-32 --flash-file /tmp/flash.bin``;
+Run by hand: ``python -m plugins.bench.virtual_board --board esp32-wroom-32 --flash-file /tmp/flash.bin``;
 it prints the pty path on its first line. ``--fault`` injects a failure for tests.
 """
 
@@ -26,12 +26,13 @@ import numpy as np
 from models.boards import Board, get_board
 from models.inspection import inspect_tflite
 from models.tflm import io_quantization, load, minimum_arena, tflm_version
-from plugins.protocol import PROTOCOL_VERSION, LineAssembler, ProtocolError, crc32, format_results, parse_command
+from plugins.bench.firmware_commands import firmware_commands
+from plugins.bench.protocol import PROTOCOL_VERSION, LineAssembler, ProtocolError, crc32, format_results, parse_command
 
 FW_VERSION = "virtual-1"
 FAULTS = ("none", "panic-on-infer", "garbage-on-infer", "hang-on-infer")
 DB_TIMEOUT_S = 2.0
-COMMANDS = ("name", "version", "info", "help", "db", "model", "infer", "profile", "idle", "reset")
+COMMANDS = [name for name, _ in firmware_commands()]  # the firmware's own table
 
 
 class VirtualBoard:
@@ -328,7 +329,7 @@ def open_pty() -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plugins.virtual_board", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m plugins.bench.virtual_board", description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="esp32-wroom-32", help="board profile (Default: esp32-wroom-32)")
     parser.add_argument("--flash-file", type=Path, required=True, help="file standing for the model partition")
     parser.add_argument("--fault", choices=FAULTS, default="none", help="failure to inject (Default: none)")

@@ -1,7 +1,7 @@
 """The Python side of the tinyhil serial protocol (``firmware/PROTOCOL.md``, version 1).
 
-Shared by the host (:mod:`plugins.device`) and the virtual board
-(:mod:`plugins.virtual_board`). Checked against ``firmware/core/test/vectors.tsv``, the
+Shared by the host (:mod:`plugins.bench.device`) and the virtual board
+(:mod:`plugins.bench.virtual_board`). Checked against ``firmware/components/tinyhil_core/test/vectors.tsv``, the
 same vectors the firmware's C++ core is tested with.
 """
 
@@ -18,7 +18,7 @@ MAX_LINE = 127
 MAX_NAME = 15
 MAX_ARG = 31
 MAX_ARGS = 6
-VECTORS = Path(__file__).resolve().parent.parent / "firmware" / "core" / "test" / "vectors.tsv"
+VECTORS = Path(__file__).resolve().parents[2] / "firmware" / "components" / "tinyhil_core" / "test" / "vectors.tsv"
 
 READY = "m-ready"
 BOOT = "m-boot-tinyhil"

@@ -3,7 +3,7 @@
 Reads the raw inertial windows of ``UCI HAR Dataset/{train,test}/Inertial Signals`` from a
 folder or straight from the official zip, and downloads that zip into a cache directory::
 
-    python -m models.uci_har download --dest ~/.cache/tinyhil/uci-har
+    python -m models.datasets.uci_har download --dest ~/.cache/tinyhil/uci-har
 
 The download resumes a broken transfer (HTTP Range), retries with back-off, checks that
 the archive is a complete zip in the official layout (and its sha256 when given), then
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.datasets import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
+from models.datasets.base import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
 from models.errors import DatasetError
 
 OFFICIAL_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
 ROOT = "UCI HAR Dataset"
 TIMESTEPS = 128
 DEFAULT_DIR = Path(os.environ.get("TINYHIL_DATA_DIR", Path.home() / ".cache" / "tinyhil")) / "uci-har"
-FIX = "run `python -m models.uci_har download --dest DIR` and pass --data-dir DIR"
+FIX = "run `python -m models.datasets.uci_har download --dest DIR` and pass --data-dir DIR"
 
 
 def expected_files(part: str) -> list[str]:
@@ -263,7 +263,7 @@ def _unpack(zip_path: Path, dest: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.uci_har", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.datasets.uci_har", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     dl = sub.add_parser("download", help="download, verify and unpack the official zip")
     dl.add_argument("--dest", type=Path, default=DEFAULT_DIR, help=f"cache directory (Default: {DEFAULT_DIR})")

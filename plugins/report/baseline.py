@@ -3,7 +3,7 @@
 Used by ``--baseline`` (each case fails on a regression beyond the tolerances) and from
 the command line to diff two runs, e.g. the same study on two ``tflite-micro`` releases::
 
-    python -m plugins.baseline reports/tflm-prev/results.csv reports/tflm-current/results.csv
+    python -m plugins.report.baseline reports/tflm-prev/results.csv reports/tflm-current/results.csv
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from plugins.report.columns import cell_number
 
 # Figures compared between runs, with the direction that counts as worse.
 ACCURACY_COLUMNS = ("acc_keras", "acc_tflite", "acc_tflm", "acc_device")
@@ -81,24 +83,17 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def _num(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 def regressions(current: dict, base: dict, tol: Tolerances) -> list[str]:
     """What got worse in ``current`` than in ``base`` beyond the tolerances, one line per figure."""
     out = []
     if current.get("status") != base.get("status"):
         out.append(f"verdict changed: {base.get('status')} -> {current.get('status')} ({current.get('reason', '')})")
     for col in ACCURACY_COLUMNS:
-        old, new = _num(base.get(col)), _num(current.get(col))
+        old, new = cell_number(base.get(col)), cell_number(current.get(col))
         if old is not None and new is not None and old - new > tol.accuracy:
             out.append(f"{col} dropped {old:.4f} -> {new:.4f} ({new - old:+.4f} > tolerance {tol.accuracy})")
     for col, kind in GROWTH_COLUMNS.items():
-        old, new = _num(base.get(col)), _num(current.get(col))
+        old, new = cell_number(base.get(col)), cell_number(current.get(col))
         limit = getattr(tol, kind)
         if old and new is not None and (new - old) / old > limit:
             out.append(f"{col} grew {old:g} -> {new:g} ({(new - old) / old:+.1%} > tolerance {limit:.0%})")
@@ -153,7 +148,7 @@ def render_diff(d: Diff, old_name: str, new_name: str) -> str:
     if d.changes:
         lines += ["| case | figure | baseline | this run | change |", "|---|---|---|---|---|"]
         for case_id, col, a, b in d.changes:
-            x, y = _num(a), _num(b)
+            x, y = cell_number(a), cell_number(b)
             delta = f"{y - x:+.4g}" + (f" ({(y - x) / x:+.1%})" if x else "") if x is not None and y is not None else ""
             lines.append(f"| {case_id} | {col} | {a or '–'} | {b or '–'} | {delta} |")
     else:
@@ -168,7 +163,7 @@ def render_diff(d: Diff, old_name: str, new_name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m plugins.baseline", description="diff two tinyhil results.csv files"
+        prog="python -m plugins.report.baseline", description="diff two tinyhil results.csv files"
     )
     parser.add_argument("baseline", type=Path)
     parser.add_argument("current", type=Path)

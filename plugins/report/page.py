@@ -6,7 +6,7 @@ import html
 import re
 from pathlib import Path
 
-from plugins.baseline import ENV_COLUMNS
+from plugins.report.baseline import ENV_COLUMNS
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}

@@ -1,0 +1,72 @@
+"""How a model reaches the board's ``model`` partition before ``model%`` loads it."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from plugins.bench.device import DeviceClient
+
+PARTITIONS_CSV = Path(__file__).resolve().parents[2] / "firmware" / "partitions.csv"
+
+
+class ModelDelivery(Protocol):
+    def write(self, model: bytes, client: DeviceClient) -> None: ...
+
+
+def model_partition(csv_path: Path = PARTITIONS_CSV) -> tuple[int, int]:
+    """``(offset, size)`` of the ``model`` partition in the firmware's partition table.
+
+    Raises:
+        ValueError: when the table has no ``model`` partition or gives it no offset.
+    """
+    with open(csv_path) as f:
+        rows = list(csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#")))
+    for row in rows:
+        cells = [c.strip() for c in row]
+        if cells and cells[0] == "model":
+            if not cells[3]:
+                raise ValueError(f"{csv_path}: give the model partition an explicit offset so esptool can write it")
+            return int(cells[3], 0), int(cells[4], 0)
+    raise ValueError(f"{csv_path} has no partition named 'model'")
+
+
+class FlashFileDelivery:
+    """The virtual board's model partition is a file; writing it stands for esptool."""
+
+    def __init__(self, flash_file: Path):
+        self.flash_file = Path(flash_file)
+
+    def write(self, model: bytes, client: DeviceClient) -> None:
+        self.flash_file.write_bytes(model)
+
+
+class EsptoolDelivery:
+    """Writes the model into the ``model`` partition with esptool, through pytest-embedded's serial.
+
+    esptool resets the board into the bootloader and back; the firmware's boot banner
+    is read afterwards, so each case starts on a freshly booted board.
+    """
+
+    def __init__(self, serial, offset: int, size: int, boot_timeout_s: float = 15.0):
+        self.serial, self.offset, self.size, self.boot_timeout_s = serial, offset, size, boot_timeout_s
+
+    def write(self, model: bytes, client: DeviceClient) -> None:
+        import esptool
+        from pytest_embedded_serial_esp.serial import EspSerial
+
+        if len(model) > self.size:
+            raise ValueError(f"model {len(model)} B > model partition {self.size} B")
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(model)
+            f.flush()
+
+            @EspSerial.use_esptool()
+            def _write(serial):
+                esptool.main(["write-flash", hex(self.offset), f.name], esp=serial.esp)
+                serial.esp.hard_reset()
+
+            _write(self.serial)
+        client.wait_boot(self.boot_timeout_s)

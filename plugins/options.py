@@ -1,0 +1,90 @@
+"""Every tinyhil option, grouped by concern; the settings resolved once; a fixture per option.
+
+Options are declared from one table (:data:`plugins.settings.OPTIONS`): each has an ini
+default ``tinyhil_<name>`` and a parser type that checks numbers, ranges and choices.
+At configure time the values are resolved into one :class:`~plugins.settings.Settings`
+kept in ``config.stash``; a bad value stops the run there with the option and the fix.
+As in pytest-embedded, each option has a fixture of the same name (``--device-windows``
+-> ``device_windows``) whose value is the parametrized one when a test parametrizes it
+indirectly, and the resolved option value otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from plugins.settings import GROUPS, OPTIONS, Option, Settings, SettingsError, build_settings
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    groups = {key: parser.getgroup(f"tinyhil-{key}", text) for key, text in GROUPS.items()}
+    for opt in OPTIONS:
+        group = groups[opt.group]
+        if opt.is_flag:
+            group.addoption(
+                f"--{opt.name}", dest=opt.dest, action="store_true", default=False, help=f"{opt.help} (Default: off)"
+            )
+            continue
+        group.addoption(
+            f"--{opt.name}",
+            dest=opt.dest,
+            type=opt.parse,
+            default=None,
+            help=f"{opt.help} (Default: ini {opt.dest} = {opt.default!r})",
+        )
+        parser.addini(opt.dest, opt.help, default=opt.default)
+
+
+def _value(config: pytest.Config, opt: Option):
+    """Command line, then ini, then the table's default; the ini text goes through the same parser."""
+    value = config.getoption(opt.dest)
+    if opt.is_flag or value is not None:
+        return value
+    raw = str(config.getini(opt.dest))
+    try:
+        return opt.parse(raw)
+    except argparse.ArgumentTypeError as e:
+        raise pytest.UsageError(
+            f"ini option {opt.dest} = {raw!r}: {e}; fix it in pytest.ini or pass --{opt.name}"
+        ) from None
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The run's settings, resolved in ``pytest_configure``."""
+    return config.stash[SETTINGS_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    values = {opt.name: _value(config, opt) for opt in OPTIONS}
+    try:
+        config.stash[SETTINGS_KEY] = build_settings(values, port=config.getoption("port", default=None))
+    except SettingsError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> Settings:
+    """The run's resolved settings."""
+    return settings_of(pytestconfig)
+
+
+def _option_fixture(opt: Option):
+    @pytest.fixture(scope="session", name=opt.fixture)
+    def fixture(request: pytest.FixtureRequest):
+        if hasattr(request, "param"):
+            return request.param
+        return settings_of(request.config)[opt.name]
+
+    fixture.__doc__ = f"--{opt.name}: {opt.help}"
+    return fixture
+
+
+# One fixture per option, named like it (the pytest-embedded way); pytest collects
+# fixtures from a plugin module's attributes.
+for _opt in OPTIONS:
+    globals()[f"_fixture_{_opt.fixture}"] = _option_fixture(_opt)

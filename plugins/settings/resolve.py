@@ -1,0 +1,236 @@
+"""The run's settings: every option's typed value, resolved and cross-checked once.
+
+:func:`build_settings` turns the parsed options into one frozen :class:`Settings`
+object: names are looked up in their registries (board, dataset, networks,
+techniques), combinations are checked (a simulated meter needs the virtual board),
+and the objects the pipeline, the targets and the reports take are built from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from models.boards import Board, get_board
+from models.compression import EXTENDED_SET, PAPER_SET, parse_technique, standalone
+from models.datasets import DATASETS
+from models.errors import TinyhilError
+from models.networks import NETWORKS
+from models.pipeline import StudyConfig
+from plugins.bench.energy import MeterSettings
+from plugins.bench.measure import HilSettings
+from plugins.report.baseline import Tolerances
+from plugins.report.expectations import DEFAULT_DIR as DEFAULT_EXPECTATIONS_DIR
+
+TECHNIQUE_SETS = {"paper": PAPER_SET, "extended": EXTENDED_SET, "all": PAPER_SET + EXTENDED_SET}
+
+
+class SettingsError(TinyhilError):
+    """An option value that cannot be used; the message names the option and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the options decide, resolved once at configure time.
+
+    Attributes:
+        values: Option name (``device-windows``) -> resolved value; what the option
+            fixtures hand out (``--board`` gives the :class:`Board`, paths are Paths).
+        study: What the pipeline shares across cases.
+        board: The board profile the budgets come from.
+        networks: Network ids, in matrix order.
+        techniques: Technique ids, in matrix order (split into steps in standalone mode).
+        report_dir: Where the reports go.
+        hil: Bench settings of the ESP32 target.
+        meter: Energy meter settings.
+        tolerances: Regression tolerances against ``--baseline``.
+        port: pytest-embedded's ``--port`` (a board on the bench), or None.
+    """
+
+    values: MappingProxyType
+    study: StudyConfig
+    board: Board
+    networks: tuple[str, ...]
+    techniques: tuple[str, ...]
+    report_dir: Path
+    hil: HilSettings
+    meter: MeterSettings
+    tolerances: Tolerances
+    port: str | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def virtual_board(self) -> bool:
+        return bool(self.values["virtual-board"])
+
+    @property
+    def board_configured(self) -> bool:
+        """True when hil cases have something to run on: the virtual board or a port."""
+        return self.virtual_board or bool(self.port)
+
+    @property
+    def resume_keys(self) -> dict[str, Any]:
+        """The settings a kept row must share with this run for ``--resume`` to skip its case."""
+        c = self.study
+        return {"dataset": c.dataset, "split": c.split, "profile": c.profile, "seed": c.seed, "board": self.board.name}
+
+
+def expand_networks(raw: str) -> list[str]:
+    """Network ids from ``--networks``: ids, family names or ``all``.
+
+    Raises:
+        SettingsError: for an unknown name or an empty selection.
+    """
+    families: dict[str, list[str]] = {}
+    for net in NETWORKS.names():
+        families.setdefault(NETWORKS.get(net).family, []).append(net)
+    known = NETWORKS.names()
+    out: list[str] = []
+    for token in _tokens(raw):
+        if token == "all":
+            out += known
+        elif token in families:
+            out += families[token]
+        elif token in known:
+            out.append(token)
+        else:
+            choices = ", ".join(sorted(known) + sorted(families) + ["all"])
+            raise SettingsError(f"--networks: unknown network {token!r}; known networks: {choices}")
+    if not out:
+        raise SettingsError(f"--networks selects nothing; give at least one of: {', '.join(known)}")
+    return list(dict.fromkeys(out))
+
+
+def expand_techniques(raw: str, mode: str) -> list[str]:
+    """Technique ids from ``--techniques``, each parsed once; standalone mode splits pipelines.
+
+    Raises:
+        SettingsError: for an unknown step, a malformed pipeline or an empty selection.
+    """
+    out: list[str] = []
+    for token in _tokens(raw):
+        ids = TECHNIQUE_SETS.get(token, [token])
+        for tid in ids:
+            try:
+                parse_technique(tid)
+            except TinyhilError as e:
+                raise SettingsError(
+                    f"--techniques: {e}; or one of the sets {', '.join(TECHNIQUE_SETS)}; "
+                    "join steps with +, as in prune50+full_int"
+                ) from None
+            except ValueError as e:
+                raise SettingsError(f"--techniques: {e}") from None
+        out += ids
+    if not out:
+        raise SettingsError(f"--techniques selects nothing; give technique ids or one of: {', '.join(TECHNIQUE_SETS)}")
+    return standalone(out) if mode == "standalone" else list(dict.fromkeys(out))
+
+
+def _tokens(raw: str) -> list[str]:
+    return [t.strip() for t in raw.split(",") if t.strip()]
+
+
+def _path(raw: str) -> Path | None:
+    return Path(raw).expanduser() if raw else None
+
+
+def _check_energy(values: dict[str, Any]) -> None:
+    kind, virtual = values["energy"], values["virtual-board"]
+    if kind == "simulated" and not virtual:
+        raise SettingsError("--energy simulated only goes with --virtual-board: a real board needs --energy nidaqmx")
+    if kind == "nidaqmx" and virtual:
+        raise SettingsError("--energy nidaqmx measures a real board: drop --virtual-board, or use --energy simulated")
+    if kind == "replay" and not values["replay-dir"]:
+        raise SettingsError("--energy replay needs --replay-dir=FOLDER (traces written by --save-traces)")
+
+
+def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
+    """Resolves the parsed option values (option name -> typed value) into :class:`Settings`.
+
+    Raises:
+        SettingsError: naming the option, the value and what it accepts.
+    """
+    values = dict(values)
+    try:
+        board = get_board(values["board"])
+        DATASETS.get(values["dataset"])
+        if values["teacher"] != "largest":
+            NETWORKS.get(values["teacher"])
+    except TinyhilError as e:
+        raise SettingsError(str(e)) from None
+    networks = expand_networks(values["networks"])
+    techniques = expand_techniques(values["techniques"], values["compression-mode"])
+    _check_energy(values)
+    values.update(
+        board=board,
+        networks=networks,
+        techniques=techniques,
+        **{
+            "data-dir": _path(values["data-dir"]),
+            "model-cache": Path(values["model-cache"]),
+            "report-dir": Path(values["report-dir"]),
+            "expectations-dir": _path(values["expectations-dir"]) or DEFAULT_EXPECTATIONS_DIR,
+            "baseline": _path(values["baseline"]),
+            "replay-dir": _path(values["replay-dir"]),
+        },
+    )
+    study = StudyConfig(
+        dataset=values["dataset"],
+        split=values["split"],
+        data_dir=values["data-dir"],
+        profile=values["profile"],
+        seed=values["seed"],
+        teacher=values["teacher"],
+        compression_mode=values["compression-mode"],
+        cache_dir=values["model-cache"],
+    )
+    pre_roll_s = values["pre-roll-ms"] / 1000
+    meter = MeterSettings(
+        kind=values["energy"],
+        shunt_ohms=values["shunt-ohms"],
+        supply_volts=values["supply-volts"],
+        sample_rate_hz=values["sample-rate"],
+        device=values["daq-device"],
+        shunt_channel=values["daq-shunt-channel"],
+        supply_channel=values["daq-supply-channel"],
+        marker_channel=values["daq-marker-channel"],
+        trigger=values["daq-trigger"],
+        trigger_source=values["daq-trigger-source"],
+        pre_roll_s=pre_roll_s,
+        post_roll_s=pre_roll_s,
+        replay_dir=str(values["replay-dir"] or ""),
+        timing_rule=values["timing-rule"],
+        tolerance=values["energy-tolerance"],
+        idle_ms=values["idle-ms"],
+    )
+    hil = HilSettings(
+        device_windows=values["device-windows"],
+        inferences=values["inferences"],
+        warmup=values["warmup"],
+        retries=values["hil-retries"],
+        timeout_s=values["device-timeout"],
+        seed=values["seed"],
+    )
+    tolerances = Tolerances(
+        accuracy=values["tol-accuracy"],
+        arena=values["tol-arena"],
+        model=values["tol-model"],
+        latency=values["tol-latency"],
+        energy=values["tol-energy"],
+    )
+    return Settings(
+        values=MappingProxyType(values),
+        study=study,
+        board=board,
+        networks=tuple(networks),
+        techniques=tuple(techniques),
+        report_dir=values["report-dir"],
+        hil=hil,
+        meter=meter,
+        tolerances=tolerances,
+        port=port,
+    )
