@@ -3,7 +3,7 @@
 Reads the raw inertial windows of ``UCI HAR Dataset/{train,test}/Inertial Signals`` from a
 folder or straight from the official zip, and downloads that zip into a cache directory::
 
-    python -m models.datasets.uci_har download --dest ~/.cache/tinyhil/uci-har
+    python -m models.datasets.uci_har_cli download --dest ~/.cache/tinyhil/uci-har
 
 The download resumes a broken transfer (HTTP Range), retries with back-off, checks that
 the archive is a complete zip in the official layout (and its sha256 when given), then
@@ -12,7 +12,6 @@ unpacks it. The UCI archive's current zip nests ``UCI HAR Dataset.zip``; both fo
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import os
@@ -32,7 +31,7 @@ OFFICIAL_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+rec
 ROOT = "UCI HAR Dataset"
 TIMESTEPS = 128
 DEFAULT_DIR = Path(os.environ.get("TINYHIL_DATA_DIR", Path.home() / ".cache" / "tinyhil")) / "uci-har"
-FIX = "run `python -m models.datasets.uci_har download --dest DIR` and pass --data-dir DIR"
+FIX = "run `python -m models.datasets.uci_har_cli download --dest DIR` and pass --data-dir DIR"
 
 
 def expected_files(part: str) -> list[str]:
@@ -260,30 +259,3 @@ def _unpack(zip_path: Path, dest: Path) -> None:
                 inner.extractall(dest)
         else:
             zf.extractall(dest)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.datasets.uci_har", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    dl = sub.add_parser("download", help="download, verify and unpack the official zip")
-    dl.add_argument("--dest", type=Path, default=DEFAULT_DIR, help=f"cache directory (Default: {DEFAULT_DIR})")
-    dl.add_argument("--url", default=OFFICIAL_URL, help="where to fetch from (Default: the UCI archive)")
-    dl.add_argument("--sha256", help="expected sha256 of the zip (Default: not checked)")
-    dl.add_argument("--retries", type=int, default=5, help="attempts (Default: 5)")
-    chk = sub.add_parser("check", help="load a folder or zip and print what it holds")
-    chk.add_argument("path", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "download":
-            print(download(args.dest, args.url, args.sha256, args.retries))
-        else:
-            w = load(args.path)
-            print(f"{args.path}: {len(w.y)} windows, shape {w.x.shape[1:]}, {int(w.official_train.sum())} train")
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

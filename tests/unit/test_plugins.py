@@ -65,7 +65,7 @@ def test_wrong_data_dir_stops_once_with_the_fix(project, tmp_path):
         project, "-m", "offline", "--dataset", "uci-har", f"--data-dir={tmp_path / 'nope'}", "--networks", "C_1,C_2"
     )
     assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stdout.fnmatch_lines(["*tinyhil: UCI-HAR:*nope does not exist*python -m models.datasets.uci_har download*"])
+    res.stdout.fnmatch_lines(["*tinyhil: UCI-HAR:*nope does not exist*python -m models.datasets.uci_har_cli download*"])
     assert "failed" not in res.stdout.str()
 
 
@@ -145,6 +145,16 @@ def test_a_killed_run_keeps_finished_rows(project):
     with open(path, "a") as f:
         f.write("C_1-full_int-host,C_1,1D_CNN,full_int,ho")  # a write cut by the kill
     assert [r["case_id"] for r in CsvReport(path, resume=True).rows()] == ["C_1-lite-host"]
+    assert path.read_text().endswith("\n"), "resuming cuts the torn row back to the last complete line"
+
+    # The torn case runs again and its new row stands on a line of its own.
+    path.write_text(path.read_text() + "C_1-full_int-host,C_1,1D_CNN,full_int,ho")
+    res = run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite,full_int", "--resume")
+    res.assert_outcomes(passed=1, skipped=1)
+    res.stdout.fnmatch_lines(["*removed a torn last row (40 B cut by a crash)*"])
+    rows = read_csv(project)
+    assert [r["case_id"] for r in rows] == ["C_1-lite-host", "C_1-full_int-host"]
+    assert rows[1]["status"] == "ok" and rows[1]["run_started"]
 
 
 def test_parallel_run_writes_one_merged_csv_and_junit(project):

@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from models.datasets import load_dataset, uci_har
+from models.datasets import load_dataset, uci_har, uci_har_cli
 from models.errors import DatasetError
 from tests.unit.uci_layout import FileServer, write_layout, zip_layout
 
@@ -38,7 +38,7 @@ def test_parent_folder_works_and_both_splits_load(layout):
 def test_missing_file_is_named_with_the_fix(layout):
     (layout / "test" / "Inertial Signals" / "body_gyro_z_test.txt").unlink()
     with pytest.raises(
-        DatasetError, match=r"missing .*body_gyro_z_test.txt.*python -m models.datasets.uci_har download"
+        DatasetError, match=r"missing .*body_gyro_z_test.txt.*python -m models.datasets.uci_har_cli download"
     ):
         uci_har.load(layout)
 
@@ -102,7 +102,7 @@ def test_checksum_mismatch_is_refused(layout, tmp_path):
 def test_command_line(layout, tmp_path, capsys):
     payload = zip_layout(layout, tmp_path / "served.zip").read_bytes()
     with FileServer(payload) as srv:
-        assert uci_har.main(["download", "--dest", str(tmp_path / "c"), "--url", srv.url]) == 0
-    assert uci_har.main(["check", str(tmp_path / "c")]) == 0
+        assert uci_har_cli.main(["download", "--dest", str(tmp_path / "c"), "--url", srv.url]) == 0
+    assert uci_har_cli.main(["check", str(tmp_path / "c")]) == 0
     assert "18 windows" in capsys.readouterr().out
-    assert uci_har.main(["check", str(tmp_path / "missing")]) == 2
+    assert uci_har_cli.main(["check", str(tmp_path / "missing")]) == 2
