@@ -2,8 +2,11 @@
 
 An entry is a directory named by the hash of everything that determines its content.
 The first process to need an entry builds it under a file lock, into a temporary
-directory that is renamed into place when complete; the others wait on the lock and
-then reuse it. A crash mid-build leaves no half-written entry.
+directory; a manifest with the sha256 of every file is written last, then the
+directory is renamed into place. A read checks the files against the manifest: an
+entry that is partial, truncated, edited or missing a file is rebuilt, with one line
+on stderr naming it. Temporary directories left by a killed build are cleared by the
+next build of the same entry.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +23,7 @@ from typing import Any
 from filelock import FileLock
 
 DEFAULT_CACHE_DIR = Path(".tinyhil-cache")
+MANIFEST = "manifest.json"
 
 
 def content_key(inputs: Any) -> str:
@@ -26,8 +31,43 @@ def content_key(inputs: Any) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(entry: Path, key: str) -> None:
+    """Records the key and the sha256 of every file of ``entry``; written last, so it marks completion."""
+    files = {p.name: _sha256(p) for p in sorted(entry.iterdir()) if p.is_file() and p.name != MANIFEST}
+    (entry / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=1) + "\n")
+
+
+def damage(entry: Path, key: str) -> str | None:
+    """What is wrong with ``entry`` (None when it is complete and every file matches its manifest)."""
+    manifest = entry / MANIFEST
+    if not manifest.exists():
+        return "no manifest (partial or from an older tinyhil)"
+    try:
+        doc = json.loads(manifest.read_text())
+        files = doc["files"]
+    except (ValueError, KeyError, TypeError):
+        return "unreadable manifest"
+    if doc.get("key") != key:
+        return "manifest of another key"
+    for name, digest in files.items():
+        path = entry / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _sha256(path) != digest:
+            return f"{name} does not match its checksum"
+    return None
+
+
 def cached_dir(root: Path, kind: str, name: str, key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
-    """Returns the entry directory for ``key``, building it with ``build(tmpdir)`` if absent.
+    """Returns the entry directory for ``key``, building it with ``build(tmpdir)`` if absent or damaged.
 
     Args:
         root: Cache root.
@@ -37,22 +77,27 @@ def cached_dir(root: Path, kind: str, name: str, key: str, build: Callable[[Path
         build: Writes the entry's files into the directory it is given.
 
     Returns:
-        ``(path, hit)``: ``hit`` is True when the entry already existed.
+        ``(path, hit)``: ``hit`` is True when a verified entry already existed.
     """
     base = Path(root) / kind
     base.mkdir(parents=True, exist_ok=True)
-    entry = base / f"{name}-{key[:16]}"
-    if (entry / ".complete").exists():
+    stem = f"{name}-{key[:16]}"
+    entry = base / stem
+    if entry.exists() and damage(entry, key) is None:
         return entry, True
     with FileLock(str(entry) + ".lock"):
-        if (entry / ".complete").exists():
-            return entry, True
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=base))
+        if entry.exists():
+            problem = damage(entry, key)
+            if problem is None:
+                return entry, True
+            sys.stderr.write(f"tinyhil: cache entry {entry} is damaged ({problem}); rebuilding it\n")
+            shutil.rmtree(entry)
+        for stale in base.glob(f".{stem}-*"):  # left by a build that was killed; we hold its lock
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=base))
         try:
             build(tmp)
-            (tmp / ".complete").write_text(key + "\n")
-            if entry.exists():
-                shutil.rmtree(entry)
+            write_manifest(tmp, key)
             tmp.rename(entry)
         finally:
             if tmp.exists():

@@ -88,6 +88,10 @@ class Reporter:
         if text:
             terminalreporter.section("tinyhil summary")
             terminalreporter.write_line(text)
+            if self.csv.torn_bytes:
+                terminalreporter.write_line(
+                    f"tinyhil: removed a torn last row ({self.csv.torn_bytes} B cut by a crash) from {self.csv.path}"
+                )
             terminalreporter.write_line(
                 f"tinyhil: {self.rows_written} rows written to {self.csv.path}; summary in {self.report_dir / 'summary.md'}"
             )

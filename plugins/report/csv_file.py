@@ -27,11 +27,13 @@ class CsvReport:
     def __init__(self, path: Path, resume: bool = False):
         self.path = Path(path)
         self.started = False
+        self.torn_bytes = 0  # bytes of a row cut by a crash, removed before appending
         if resume and self.path.exists() and self.path.stat().st_size:
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), [])
             if header != COLUMN_NAMES:
                 raise ValueError(f"{self.path} was written with other columns; move it away or run without --resume")
+            self.torn_bytes = repair_torn_tail(self.path)
             self.started = True
 
     def _start(self) -> None:
@@ -68,6 +70,23 @@ class CsvReport:
             return []
         with open(self.path, newline="") as f:
             return [r for r in csv.DictReader(f) if None not in r.values() and r.get("run_started")]
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cuts ``path`` back to its last complete line; returns how many bytes were removed.
+
+    A crash during a write can leave a last row without its newline; appending to it
+    would glue the next row onto the broken one.
+    """
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep
 
 
 def done_case_ids(rows: list[dict], current: dict) -> set[str]:
