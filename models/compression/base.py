@@ -78,6 +78,7 @@ class Technique:
         description: One line for ``--help`` and the README.
         fn: ``transform(model, ctx, value)``, ``convert(model, ctx, value)``, ``post(tflite, ctx, value)``.
         param: ``(name, default, prefix)`` of the hyper-parameter in the id, or None.
+        param_range: ``(low, high)``: the values the step accepts, checked when an id is parsed.
     """
 
     name: str
@@ -85,6 +86,7 @@ class Technique:
     description: str
     fn: Callable
     param: tuple[str, int, str] | None = None
+    param_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,14 +131,19 @@ TECHNIQUES: Registry[Technique] = Registry("technique")
 
 
 def register_technique(
-    name: str, description: str, kind: str = "convert", param: tuple[str, int, str] | None = None
+    name: str,
+    description: str,
+    kind: str = "convert",
+    param: tuple[str, int, str] | None = None,
+    param_range: tuple[int, int] | None = None,
 ) -> Callable[[Callable], Callable]:
-    """Registers a step; ``param`` is ``(name, default, prefix)`` as in ``prune50`` or ``distill_t4``."""
+    """Registers a step; ``param`` is ``(name, default, prefix)`` as in ``prune50`` or ``distill_t4``,
+    ``param_range`` the ``(low, high)`` values it accepts."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
     def deco(fn: Callable) -> Callable:
-        TECHNIQUES.add(name, Technique(name, kind, description, fn, param))
+        TECHNIQUES.add(name, Technique(name, kind, description, fn, param, param_range))
         return fn
 
     return deco
@@ -151,19 +158,27 @@ def _step_forms() -> list[str]:
 
 
 def parse_step(token: str) -> Step:
-    """One step of a technique id.
+    """One step of a technique id; a hyper-parameter is written in the id and checked here.
 
     Raises:
         UnknownNameError: listing the step forms that exist.
+        ValueError: for a step whose hyper-parameter is missing or out of its range.
     """
     for name in sorted(TECHNIQUES.names(), key=len, reverse=True):
         t = TECHNIQUES.get(name)
         if token == name:
-            return Step(t, t.param[1] if t.param else None)
+            if t.param:
+                p_name, default, prefix = t.param
+                raise ValueError(f"{token}: write the {p_name} in the id, as in {name}{prefix}{default}")
+            return Step(t, None)
         if t.param:
             m = re.fullmatch(re.escape(name + t.param[2]) + r"(\d+)", token)
             if m:
-                return Step(t, int(m.group(1)))
+                value = int(m.group(1))
+                if t.param_range and not t.param_range[0] <= value <= t.param_range[1]:
+                    low, high = t.param_range
+                    raise ValueError(f"{token}: {t.param[0]} must be from {low} to {high}, got {value}")
+                return Step(t, value)
     raise UnknownNameError("technique", token, _step_forms())
 
 
@@ -174,7 +189,10 @@ def parse_technique(technique_id: str) -> list[Step]:
         UnknownNameError: for an unknown step.
         ValueError: for a Keras transform after the conversion.
     """
-    steps = [parse_step(tok) for tok in technique_id.split("+") if tok]
+    tokens = technique_id.split("+")
+    if technique_id and "" in tokens:
+        raise ValueError(f"{technique_id}: an empty step; join steps with a single +, as in prune50+full_int")
+    steps = [parse_step(tok) for tok in tokens if tok]
     if not steps:
         raise UnknownNameError("technique", technique_id, _step_forms())
     kinds = [s.technique.kind for s in steps]

@@ -72,6 +72,7 @@ def sparsity(model: Any) -> float:
     "magnitude pruning to a constant sparsity (tensorflow-model-optimization), fine-tuned; prune50 = 50 %",
     kind="transform",
     param=("sparsity_pct", 50, ""),
+    param_range=(0, 99),
 )
 def prune(model: Any, ctx: ConversionContext, value: int) -> Any:
     tfmot = _tfmot()
@@ -127,6 +128,7 @@ def qat(model: Any, ctx: ConversionContext, value=None) -> bytes:
     "knowledge distillation: the network trained on a teacher's soft targets (--teacher); distill_t4 = temperature 4",
     kind="transform",
     param=("temperature", 4, "_t"),
+    param_range=(1, 100),
 )
 def distill(model: Any, ctx: ConversionContext, value: int) -> Any:
     import tensorflow as tf
@@ -171,6 +173,7 @@ def _keep_filters(kernel: np.ndarray, pct: int) -> np.ndarray:
     "filter_prune50 = half the filters",
     kind="transform",
     param=("prune_pct", 50, ""),
+    param_range=(1, 99),
 )
 def filter_prune(model: Any, ctx: ConversionContext, value: int) -> Any:
     spec: NetworkSpec = ctx.spec

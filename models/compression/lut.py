@@ -44,6 +44,7 @@ _DTYPES = {"INT8": np.int8, "INT16": np.int16, "FLOAT32": np.float32}
     "TFLM weight compression: per-channel look-up tables of 2**bits values with DECODE ops; lut4 = 4-bit indices",
     kind="post",
     param=("bits", 4, ""),
+    param_range=(1, 7),
 )
 def lut(tflite: bytes, ctx: ConversionContext, value: int) -> bytes:
     import flatbuffers

@@ -138,6 +138,21 @@ def _path(raw: str) -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+def _check_report_dir(path: Path) -> None:
+    """Creates ``path`` and writes a probe there, so an unusable folder stops the run before any case."""
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"--report-dir {path} is a file; give a folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".tinyhil-write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise SettingsError(
+            f"--report-dir {path} cannot be written ({e.strerror or e}); give a folder you can write to"
+        ) from None
+
+
 def _check_energy(values: dict[str, Any]) -> None:
     kind, virtual = values["energy"], values["virtual-board"]
     if kind == "simulated" and not virtual:
@@ -178,6 +193,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
             "replay-dir": _path(values["replay-dir"]),
         },
     )
+    _check_report_dir(values["report-dir"])
     study = StudyConfig(
         dataset=values["dataset"],
         split=values["split"],

@@ -26,6 +26,20 @@ from tests.unit.subrun import ROOT, read_csv, run
         (["--device-windows", "0"], "*argument --device-windows: must be >= 1, got 0"),
         (["--device-timeout", "0"], "*argument --device-timeout: must be > 0, got 0"),
         (["--hil-retries=-1"], "*argument --hil-retries: must be >= 0, got -1"),
+        (["--seed=99999999999999999999"], "*argument --seed: must be from 0 to 4294967295, got 99999999999999999999"),
+        (["--techniques", "prune150"], "*--techniques: prune150: sparsity_pct must be from 0 to 99, got 150"),
+        (["--techniques", "full_int+lut99"], "*--techniques: lut99: bits must be from 1 to 7, got 99"),
+        (
+            ["--techniques", "distill_t0+full_int"],
+            "*--techniques: distill_t0: temperature must be from 1 to 100, got 0",
+        ),
+        (["--techniques", "prune"], "*--techniques: prune: write the sparsity_pct in the id, as in prune50"),
+        (
+            ["--techniques", "full_int++lut4"],
+            "*--techniques: full_int++lut4: an empty step; join steps with a single +*",
+        ),
+        (["--report-dir=/proc/x"], "*--report-dir /proc/x cannot be written*give a folder you can write to"),
+        (["--report-dir=pytest.ini"], "*--report-dir pytest.ini is a file; give a folder*"),
     ],
 )
 def test_bad_options_stop_the_run_with_the_known_values(project, args, message):
