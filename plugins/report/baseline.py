@@ -78,7 +78,9 @@ def read_rows(path: Path) -> list[dict]:
         raise ValueError(f"baseline {path} does not exist; point --baseline at an earlier run's results.csv")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    if rows and "case_id" not in rows[0]:
+    if not rows:
+        raise ValueError(f"baseline {path} holds no rows; point --baseline at a finished run's results.csv")
+    if "case_id" not in rows[0]:
         raise ValueError(f"{path} is not a tinyhil results.csv (no case_id column)")
     return rows
 

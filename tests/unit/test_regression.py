@@ -73,6 +73,9 @@ def test_diff_command(tmp_path, capsys):
     assert main([str(tmp_path / "missing.csv"), str(tmp_path / "b.csv")]) == 2
     with pytest.raises(ValueError, match="does not exist"):
         read_rows(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="empty.csv holds no rows"):
+        read_rows(tmp_path / "empty.csv")
 
 
 def test_energy_saving_against_lite():
