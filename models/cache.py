@@ -31,7 +31,8 @@ def content_key(inputs: Any) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -41,7 +42,7 @@ def _sha256(path: Path) -> str:
 
 def write_manifest(entry: Path, key: str) -> None:
     """Records the key and the sha256 of every file of ``entry``; written last, so it marks completion."""
-    files = {p.name: _sha256(p) for p in sorted(entry.iterdir()) if p.is_file() and p.name != MANIFEST}
+    files = {p.name: file_sha256(p) for p in sorted(entry.iterdir()) if p.is_file() and p.name != MANIFEST}
     (entry / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=1) + "\n")
 
 
@@ -61,7 +62,7 @@ def damage(entry: Path, key: str) -> str | None:
         path = entry / name
         if not path.is_file():
             return f"{name} is missing"
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             return f"{name} does not match its checksum"
     return None
 

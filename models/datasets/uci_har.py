@@ -12,7 +12,6 @@ unpacks it. The UCI archive's current zip nests ``UCI HAR Dataset.zip``; both fo
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.cache import file_sha256
 from models.datasets.base import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
 from models.errors import DatasetError
 
@@ -153,14 +153,6 @@ def _load(data_dir: Path | None, seed: int) -> Windows:
     return load(data_dir or DEFAULT_DIR)
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(
     dest: Path = DEFAULT_DIR,
     url: str = OFFICIAL_URL,
@@ -211,13 +203,13 @@ def download(
                 f"UCI-HAR: could not download {url} after {retries} attempts ({last_error}); "
                 f"the partial file {part} is kept and the next call resumes it"
             )
-    if sha256 and (digest := sha256_of(final)) != sha256.lower():
+    if sha256 and (digest := file_sha256(final)) != sha256.lower():
         bad = final.with_suffix(".zip.bad")
         final.replace(bad)
         raise DatasetError(f"UCI-HAR: {final} has sha256 {digest}, expected {sha256}; moved to {bad}, download again")
     windows = load(final)  # proves the layout before unpacking
     _unpack(final, dest)
-    (dest / "uci-har.sha256").write_text(sha256_of(final) + "\n")
+    (dest / "uci-har.sha256").write_text(file_sha256(final) + "\n")
     print(f"uci-har: {len(windows.y)} windows ready in {dest / ROOT}", file=sys.stderr)
     return dest / ROOT
 
