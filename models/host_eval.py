@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from models.lifeline import child_env, die_with_parent_from_env
 from models.tflm import ArenaResult, InvokeError, minimum_arena, predict, predict_litert
 
 ROOT = Path(__file__).resolve().parent.parent
+TEMP_PREFIX = "tinyhil-host-"  # + pid, so a later run can sweep what a killed one left
 
 
 @dataclass
@@ -61,11 +63,11 @@ def evaluate(model: bytes, x: np.ndarray) -> HostEvaluation:
 
 def evaluate_isolated(model: bytes, x: np.ndarray, timeout_s: float = 1800) -> HostEvaluation:
     """In a child process; a crash or hang of the native runtimes becomes ``crash``."""
-    with tempfile.TemporaryDirectory(prefix="tinyhil-host-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         d = Path(tmp)
         (d / "model.tflite").write_bytes(model)
         np.save(d / "x.npy", x)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        env = child_env(ROOT)
         try:
             proc = subprocess.run(
                 [sys.executable, "-m", "models.host_eval", str(d)],
@@ -107,4 +109,5 @@ def _child(folder: Path) -> int:
 
 
 if __name__ == "__main__":
+    die_with_parent_from_env()
     sys.exit(_child(Path(sys.argv[1])))

@@ -9,9 +9,6 @@ themselves are declared in :mod:`plugins.options`.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from plugins.bench.energy import EnergyError, Meter, make_meter
@@ -40,8 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.embedded_services = "serial"
         if _runs_tests(config):
             # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
-            workdir = Path(tempfile.mkdtemp(prefix="tinyhil-virtual-board-"))
-            vb = start_virtual_board(settings.board.name, workdir, settings["virtual-fault"])
+            vb = start_virtual_board(settings.board.name, fault=settings["virtual-fault"])
             config.stash[VB_KEY] = vb
             opt.port = vb.port
     elif settings.port:

@@ -10,9 +10,20 @@ from __future__ import annotations
 import pytest
 
 from models.errors import TinyhilError
+from models.host_eval import TEMP_PREFIX as HOST_TEMP_PREFIX
+from models.lifeline import sweep_stale, tie_forked_children_to_this_process
 from models.pipeline import Study
+from plugins.bench.virtual_process import TEMP_PREFIX as VIRTUAL_TEMP_PREFIX
 from plugins.options import settings_of
 from plugins.targets import TARGETS, Case, Target, TargetContext, matrix
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Libraries fork helpers (pytest-embedded's serial listener): none may outlive this process,
+    # and folders that a killed run left behind are cleared.
+    tie_forked_children_to_this_process()
+    for prefix in (HOST_TEMP_PREFIX, VIRTUAL_TEMP_PREFIX):
+        sweep_stale(prefix)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from models.boards import Board, get_board
 from models.inspection import inspect_tflite
+from models.lifeline import die_with_parent_from_env
 from models.tflm import io_quantization, load, minimum_arena, tflm_version
 from plugins.bench.firmware_commands import firmware_commands
 from plugins.bench.protocol import PROTOCOL_VERSION, LineAssembler, ProtocolError, crc32, format_results, parse_command
@@ -334,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flash-file", type=Path, required=True, help="file standing for the model partition")
     parser.add_argument("--fault", choices=FAULTS, default="none", help="failure to inject (Default: none)")
     args = parser.parse_args(argv)
+    die_with_parent_from_env()
     board = get_board(args.board)
     master, path = open_pty()
     print(path, flush=True)

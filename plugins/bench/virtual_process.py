@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.lifeline import child_env, make_temp_dir
+
 ROOT = Path(__file__).resolve().parents[2]
+TEMP_PREFIX = "tinyhil-virtual-board-"  # + pid, so a later run can sweep what a killed one left
 
 
 @dataclass
@@ -20,6 +23,7 @@ class VirtualBoardProcess:
     flash_file: Path
 
     def stop(self) -> None:
+        """Ends the process and removes its folder (the model partition file)."""
         self.proc.terminate()
         try:
             self.proc.wait(timeout=5)
@@ -28,16 +32,24 @@ class VirtualBoardProcess:
             self.proc.wait()
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
+        shutil.rmtree(self.flash_file.parent, ignore_errors=True)
 
 
-def start_virtual_board(board: str, workdir: Path, fault: str = "none") -> VirtualBoardProcess:
+def start_virtual_board(board: str, workdir: Path | None = None, fault: str = "none") -> VirtualBoardProcess:
     """Starts the virtual board and returns its pty path.
+
+    Args:
+        board: Board profile name.
+        workdir: Folder of the model partition file (removed by :meth:`VirtualBoardProcess.stop`);
+            a new temporary folder when None.
+        fault: Failure to inject.
 
     Raises:
         RuntimeError: with the process's stderr when it does not come up.
     """
+    workdir = workdir or make_temp_dir(TEMP_PREFIX)
     flash = workdir / "model-partition.bin"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = child_env(ROOT)
     proc = subprocess.Popen(
         [
             sys.executable,
