@@ -75,6 +75,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("esp_tflite_micro", "esp-tflite-micro version reported by the firmware"),
     ("firmware_hash", "firmware ELF sha256 reported by the firmware"),
     ("git_rev", "tinyhil git revision (+dirty)"),
+    (
+        "settings_key",
+        "hash of every setting that changes this row's figures (study, board; bench and energy for bench rows)",
+    ),
     ("run_started", "UTC start of the run"),
 ]
 COLUMN_NAMES = [c for c, _ in COLUMNS]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from plugins.report.columns import COLUMN_NAMES, format_value
 
-# Rows of an earlier run count as done for --resume only when these match this run.
-RESUME_KEYS = ("dataset", "split", "profile", "seed", "board", "tflite_micro")
+# Besides what Settings.resume_values gives: the library versions and the code's revision.
+VERSION_COLUMNS = ("tensorflow", "tf_keras", "tflite_micro", "ai_edge_litert", "git_rev")
 
 
 class CsvReport:
@@ -44,8 +45,12 @@ class CsvReport:
         self.started = True
 
     def append(self, row: dict) -> None:
+        """Appends ``row``; a row of the same case from an earlier run (other settings) is replaced."""
         if not self.started:
             self._start()
+        case_id = row.get("case_id")
+        if case_id and any(r["case_id"] == case_id for r in self.rows()):
+            self.rewrite([r for r in self.rows() if r["case_id"] != case_id])
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, COLUMN_NAMES, extrasaction="raise").writerow(
                 {k: format_value(row.get(k)) for k in COLUMN_NAMES}
@@ -89,6 +94,22 @@ def repair_torn_tail(path: Path) -> int:
     return len(data) - keep
 
 
-def done_case_ids(rows: list[dict], current: dict) -> set[str]:
-    """Case ids already finished under the same run settings (for --resume)."""
-    return {r["case_id"] for r in rows if all(str(r.get(k, "")) == str(current.get(k, "")) for k in RESUME_KEYS)}
+def resume_plan(rows: list[dict], expected: Callable[[dict], dict]) -> tuple[set[str], dict[str, list[str]]]:
+    """Which finished cases ``--resume`` keeps.
+
+    Args:
+        rows: The rows already in the file.
+        expected: Row -> the values (column -> value) it must hold to be kept.
+
+    Returns:
+        ``(kept, stale)``: the case ids to skip, and for each row that must run again
+        the columns that differ from this run's settings.
+    """
+    kept, stale = set(), {}
+    for r in rows:
+        differ = [k for k, v in expected(r).items() if str(r.get(k, "")) != format_value(v)]
+        if differ:
+            stale[r["case_id"]] = differ
+        else:
+            kept.add(r["case_id"])
+    return kept, stale

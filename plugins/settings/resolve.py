@@ -8,12 +8,13 @@ and the objects the pipeline, the targets and the reports take are built from it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from models.boards import Board, get_board
+from models.cache import content_key
 from models.compression import EXTENDED_SET, PAPER_SET, parse_technique, standalone
 from models.datasets import DATASETS
 from models.errors import TinyhilError
@@ -72,11 +73,37 @@ class Settings:
         """True when hil cases have something to run on: the virtual board or a port."""
         return self.virtual_board or bool(self.port)
 
-    @property
-    def resume_keys(self) -> dict[str, Any]:
-        """The settings a kept row must share with this run for ``--resume`` to skip its case."""
+    def figures_key(self, marker: str, technique: str) -> str:
+        """A hash of every setting that changes the figures of a case with this marker and technique.
+
+        The study's settings for every case (the teacher only where the technique distills);
+        the bench and energy settings too for ``hil`` cases. Recorded in each row
+        (``settings_key``) and compared by ``--resume``.
+        """
         c = self.study
-        return {"dataset": c.dataset, "split": c.split, "profile": c.profile, "seed": c.seed, "board": self.board.name}
+        distills = any(step.technique.name == "distill" for step in parse_technique(technique))
+        study = {**asdict(c), "data_dir": str(c.data_dir or ""), "cache_dir": None}
+        if not distills:
+            del study["teacher"]
+        inputs: dict[str, Any] = {"study": study, "board": asdict(self.board)}
+        if marker == "hil":
+            hil = asdict(self.hil)
+            del hil["retries"], hil["timeout_s"]  # how hard to try, not what is measured
+            inputs.update(hil=hil, meter=asdict(self.meter), fault=self.values["virtual-fault"])
+        return content_key(inputs)[:16]
+
+    def resume_values(self, marker: str, technique: str) -> dict[str, Any]:
+        """What a kept row of a case must hold for ``--resume`` to skip the case."""
+        c = self.study
+        return {
+            "settings_key": self.figures_key(marker, technique),
+            "dataset": c.dataset,
+            "split": c.split,
+            "profile": c.profile,
+            "seed": c.seed,
+            "board": self.board.name,
+            "compression_mode": c.compression_mode,
+        }
 
 
 def expand_networks(raw: str) -> list[str]:

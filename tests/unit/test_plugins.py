@@ -150,6 +150,43 @@ def test_resume_skips_finished_cases_and_keeps_their_rows(project):
     assert sorted(r["case_id"] for r in read_csv(project)) == ["C_1-full_int-host", "C_1-lite-host"]
 
 
+def test_resume_runs_again_what_other_settings_produced(project):
+    """A row from another --teacher is not kept: its case runs again and replaces it; the rest stays."""
+    args = ("-m", "offline", "--networks", "C_1", "--techniques", "lite,distill_t4+full_int")
+    run(project, *args, "--teacher", "C_2").assert_outcomes(passed=2)
+    res = run(project, *args, "--teacher", "C_3", "--resume")
+    res.assert_outcomes(passed=1, skipped=1)
+    res.stdout.fnmatch_lines(
+        [
+            "*--resume kept 1 finished rows with this run's settings*",
+            "*--resume: 1 rows came from other settings (settings_key differs in 1); their cases run again*",
+        ]
+    )
+    rows = read_csv(project)
+    assert sorted(r["case_id"] for r in rows) == ["C_1-distill_t4+full_int-host", "C_1-lite-host"]
+    assert "teacher=C_3" in next(r for r in rows if "distill" in r["case_id"])["compression_notes"]
+
+
+INTERRUPT_AFTER_FIRST = """
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        raise KeyboardInterrupt
+"""
+
+
+def test_an_interrupted_run_says_so_in_junit_and_summary(project):
+    (project.path / "interrupt_after_first.py").write_text(INTERRUPT_AFTER_FIRST)
+    args = ("-m", "offline", "--networks", "C_1", "--techniques", "lite,full_int,dynamic")
+    res = run(project, "-p", "interrupt_after_first", *args)
+    assert res.ret == pytest.ExitCode.INTERRUPTED
+    suite = ET.parse(project.path / "reports" / "junit.xml").getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["tinyhil.interrupted"] == "interrupted after 1 of 3 cases"
+    assert int(suite.get("errors")) >= 1, "an interrupted run must not read as a clean pass"
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert summary.startswith("**Run interrupted after 1 of 3 cases** (Ctrl-C)")
+
+
 def test_a_killed_run_keeps_finished_rows(project):
     """Simulates a kill after the first row: the partial line is dropped, the rest stays."""
     from plugins.report.csv_file import CsvReport
