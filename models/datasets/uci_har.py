@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,10 @@ class _Source:
                 return self.zip.read(self.prefix + rel)
             except KeyError:
                 raise DatasetError(f"UCI-HAR: missing {self.describe(rel)}; {FIX}") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a bad CRC or a cut member
+                raise DatasetError(
+                    f"UCI-HAR: {self.describe(rel)} is damaged ({e}); delete {self.path} and download it again: {FIX}"
+                ) from None
         f = self.root / rel
         if not f.is_file():
             raise DatasetError(f"UCI-HAR: missing {f}; {FIX}")

@@ -24,6 +24,8 @@ from tests.unit.subrun import ROOT, read_csv, run
         (["--split", "random"], "*argument --split: unknown value 'random'; known: paper, subjects"),
         (["--profile", "slow"], "*argument --profile: unknown value 'slow'; known: *quick*"),
         (["--device-windows", "0"], "*argument --device-windows: must be >= 1, got 0"),
+        (["--device-windows=-5"], "*argument --device-windows: must be >= 1, got -5"),
+        (["--inferences", "0"], "*argument --inferences: must be >= 1, got 0"),
         (["--device-timeout", "0"], "*argument --device-timeout: must be > 0, got 0"),
         (["--hil-retries=-1"], "*argument --hil-retries: must be >= 0, got -1"),
         (["--seed=99999999999999999999"], "*argument --seed: must be from 0 to 4294967295, got 99999999999999999999"),

@@ -106,3 +106,17 @@ def test_command_line(layout, tmp_path, capsys):
     assert uci_har_cli.main(["check", str(tmp_path / "c")]) == 0
     assert "18 windows" in capsys.readouterr().out
     assert uci_har_cli.main(["check", str(tmp_path / "missing")]) == 2
+
+
+def test_a_damaged_member_of_the_zip_is_named_with_the_fix(layout, tmp_path):
+    import zipfile
+
+    z = zip_layout(layout, tmp_path / "uci.zip")
+    with zipfile.ZipFile(z) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("body_acc_x_train.txt"))
+    data = bytearray(z.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0xFF  # inside the member's data: its CRC no longer matches
+    z.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=r"body_acc_x_train.txt is damaged .*download it again"):
+        uci_har.load(z)
