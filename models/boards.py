@@ -1,4 +1,8 @@
-"""Board profiles (data files in ``models/data/boards``) and the memory-fit verdict."""
+"""Board profiles (data files in ``models/data/boards`` or a user's JSON file) and the memory-fit verdict.
+
+A profile is checked against :data:`SCHEMA` when it is used, not before: a broken file
+stops only the runs that name it, with the file and the key in the message.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,30 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from models.registry import Registry
+from models.errors import TinyhilError, UnknownNameError
 
 BOARDS_DIR = Path(__file__).parent / "data" / "boards"
+# key -> (type, required); ints must be positive
+SCHEMA: dict[str, tuple[type, bool]] = {
+    "name": (str, True),
+    "description": (str, True),
+    "chip": (str, True),
+    "cpu_mhz": (int, True),
+    "flash_bytes": (int, True),
+    "app_partition_bytes": (int, True),
+    "model_partition_bytes": (int, True),
+    "model_location": (str, True),
+    "internal_heap_bytes": (int, True),
+    "largest_heap_block_bytes": (int, True),
+    "budget_is_estimate": (bool, True),
+    "budget_source": (str, True),
+    "simulation": (dict, False),
+}
+MODEL_LOCATIONS = ("flash", "ram")
+
+
+class BoardError(TinyhilError):
+    """A board profile file that is missing, not JSON, or not of the schema."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,7 @@ class Board:
     budget_is_estimate: bool
     budget_source: str
     simulation: dict = field(default_factory=dict)
+    source: str = ""  # the file the profile was read from
 
     def with_measured_heap(self, free_heap: int, largest_block: int) -> Board:
         """The same board with heap figures from a real boot report."""
@@ -48,14 +74,70 @@ class Board:
         )
 
 
-BOARDS: Registry[Board] = Registry("board")
-for _f in sorted(BOARDS_DIR.glob("*.json")):
-    _b = Board(**json.loads(_f.read_text()))
-    BOARDS.add(_b.name, _b)
+def board_names() -> list[str]:
+    """The built-in profiles, by file name."""
+    return sorted(f.stem for f in BOARDS_DIR.glob("*.json"))
+
+
+def _check(doc: object, path: Path) -> None:
+    fix = f"see {BOARDS_DIR / 'esp32-wroom-32.json'} for a complete profile"
+    if not isinstance(doc, dict):
+        raise BoardError(f"board profile {path}: expected a JSON object; {fix}")
+    unknown = sorted(set(doc) - set(SCHEMA))
+    if unknown:
+        raise BoardError(f"board profile {path}: unknown key {unknown[0]!r}; known keys: {', '.join(SCHEMA)}")
+    for key, (kind, required) in SCHEMA.items():
+        if key not in doc:
+            if required:
+                raise BoardError(f"board profile {path}: missing key {key!r} ({kind.__name__}); {fix}")
+            continue
+        value = doc[key]
+        # bool is an int to Python; a budget written as true is still wrong
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BoardError(
+                f"board profile {path}: {key!r} must be {kind.__name__}, got {type(value).__name__} {value!r}"
+            )
+        if kind is int and value <= 0:
+            raise BoardError(f"board profile {path}: {key!r} must be positive, got {value}")
+    if doc["model_location"] not in MODEL_LOCATIONS:
+        raise BoardError(
+            f"board profile {path}: 'model_location' must be one of {', '.join(MODEL_LOCATIONS)}, "
+            f"got {doc['model_location']!r}"
+        )
+
+
+def load_board(path: Path) -> Board:
+    """Reads and checks one profile file.
+
+    Raises:
+        BoardError: naming the file and the key that is missing, unknown or of the wrong type.
+    """
+    path = Path(path).expanduser()
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BoardError(
+            f"board profile {path} does not exist; give a JSON file or one of: {', '.join(board_names())}"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise BoardError(f"board profile {path} is not readable JSON ({e})") from None
+    _check(doc, path)
+    return Board(**doc, source=str(path))
 
 
 def get_board(name: str) -> Board:
-    return BOARDS.get(name)
+    """A built-in profile by name, or a profile file by path (``*.json``).
+
+    Raises:
+        UnknownNameError: for an unknown name.
+        BoardError: for a broken file.
+    """
+    if name.endswith(".json") or "/" in name:
+        return load_board(Path(name))
+    path = BOARDS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise UnknownNameError("board", name, board_names())
+    return load_board(path)
 
 
 @dataclass(frozen=True)

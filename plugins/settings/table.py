@@ -134,7 +134,7 @@ OPTIONS: list[Option] = [
     Option("split", "study", "paper (pooled 75/25, stratified) or subjects (official)", "paper", choice(*SPLITS)),
     Option("profile", "study", "training profile", "quick", choice(*PROFILES.names())),
     Option("seed", "study", "seed of data generation, split, training and calibration", "0", integer(0, SEED_MAX)),
-    Option("board", "study", "board profile the memory budgets come from", "esp32-wroom-32"),
+    Option("board", "study", "board profile: a name from models/data/boards or a JSON file (--board=path.json)", "esp32-wroom-32"),
     Option("model-cache", "study", "cache of trained models and conversions", ".tinyhil-cache"),
     Option("report-dir", "report", "where results.csv, summary.md and the exported models go", "reports"),
     Option("resume", "report", "keep <report-dir>/results.csv and skip the cases it holds for the same settings"),

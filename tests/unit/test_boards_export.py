@@ -3,14 +3,15 @@ import subprocess
 
 import pytest
 
-from models.boards import BOARDS, check_fit, get_board
+from models.boards import BoardError, board_names, check_fit, get_board
 from models.errors import UnknownNameError
 from models.export import ExportInfo, export_c
 from models.tflm import QuantParams
+from tests.unit.subrun import ROOT
 
 
 def test_board_profiles_are_data():
-    assert {"esp32-wroom-32", "esp32-wroom-32-ram"} <= set(BOARDS.names())
+    assert {"esp32-wroom-32", "esp32-wroom-32-ram"} <= set(board_names())
     with pytest.raises(UnknownNameError, match="unknown board 'esp8266'"):
         get_board("esp8266")
 
@@ -69,5 +70,39 @@ def test_board_profiles_match_the_firmware_partition_table():
 
     offset, size = model_partition()
     assert offset % 0x10000 == 0  # esp_partition_mmap maps 64 KiB pages
-    for name in BOARDS.names():
+    for name in board_names():
         assert get_board(name).model_partition_bytes == size
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(psram_bytes=4194304), r"unknown key 'psram_bytes'"),
+        (lambda d: d.pop("largest_heap_block_bytes"), r"missing key 'largest_heap_block_bytes' \(int\)"),
+        (lambda d: d.update(cpu_mhz="240"), r"'cpu_mhz' must be int, got str '240'"),
+        (lambda d: d.update(budget_is_estimate=1), r"'budget_is_estimate' must be bool, got int 1"),
+        (lambda d: d.update(model_location="psram"), r"'model_location' must be one of flash, ram"),
+    ],
+)
+def test_a_board_file_is_checked_against_the_schema(tmp_path, edit, message):
+    import json
+
+    doc = json.loads((ROOT / "models" / "data" / "boards" / "esp32-wroom-32.json").read_text())
+    edit(doc)
+    path = tmp_path / "my-board.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BoardError, match=f"board profile {path}: {message}"):
+        get_board(str(path))
+
+
+def test_a_board_file_from_a_path_is_used(tmp_path):
+    import json
+
+    doc = json.loads((ROOT / "models" / "data" / "boards" / "esp32-wroom-32.json").read_text())
+    doc.update(name="my-esp32", largest_heap_block_bytes=100_000)
+    path = tmp_path / "my-board.json"
+    path.write_text(json.dumps(doc))
+    board = get_board(str(path))
+    assert board.name == "my-esp32" and board.source == str(path) and board.largest_heap_block_bytes == 100_000
+    with pytest.raises(BoardError, match="does not exist"):
+        get_board(str(tmp_path / "none.json"))

@@ -67,6 +67,20 @@ def test_help_groups_options_by_concern(project):
     assert "--device-windows" in section and "--shunt-ohms" not in section and "--networks" not in section
 
 
+def test_a_broken_board_file_stops_only_the_run_that_names_it(project):
+    import json
+
+    doc = json.loads((ROOT / "models" / "data" / "boards" / "esp32-wroom-32.json").read_text())
+    (project.path / "bad-board.json").write_text(json.dumps({**doc, "psram_bytes": 1}))
+    res = run(project, "--board=bad-board.json", "--co")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*board profile bad-board.json: unknown key 'psram_bytes'; known keys: name*"])
+    (project.path / "good-board.json").write_text(json.dumps({**doc, "name": "my-esp32"}))
+    res = run(project, "--board=good-board.json", "-m", "offline", "--networks", "C_1", "--techniques", "lite")
+    res.assert_outcomes(passed=1)
+    assert read_csv(project)[0]["board"] == "my-esp32"
+
+
 def test_hil_without_a_board_stops_at_once(project):
     res = run(project, "-m", "hil", "--networks", "C_1")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
