@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,12 @@ def export_c(model: bytes, info: ExportInfo, out_dir: Path, symbol: str = "g_mod
     def floats(vals) -> str:
         return ", ".join(f"{v:.9e}f" for v in vals)
 
+    shape_lines = f"#define {symbol.upper()}_INPUT_ELEMENTS {math.prod(info.input_shape)}\n"
+    if len(info.input_shape) == 2:  # a window: timesteps x channels
+        shape_lines += (
+            f"#define {symbol.upper()}_INPUT_TIMESTEPS {info.input_shape[0]}\n"
+            f"#define {symbol.upper()}_INPUT_CHANNELS {info.input_shape[1]}\n"
+        )
     header = f"""{banner}
 #ifndef {guard}
 #define {guard}
@@ -66,9 +73,7 @@ extern const unsigned int {symbol}_len;
 #define {symbol.upper()}_NETWORK "{info.network}"
 #define {symbol.upper()}_TECHNIQUE "{info.technique}"
 #define {symbol.upper()}_SHA256 "{digest}"
-#define {symbol.upper()}_INPUT_TIMESTEPS {info.input_shape[0]}
-#define {symbol.upper()}_INPUT_CHANNELS {info.input_shape[1]}
-#define {symbol.upper()}_N_CLASSES {info.n_classes}
+{shape_lines}#define {symbol.upper()}_N_CLASSES {info.n_classes}
 // Input: float window -> (x - mean) / std -> quantize (scale 0 means the model takes float).
 #define {symbol.upper()}_INPUT_DTYPE "{info.input_quant.dtype}"
 #define {symbol.upper()}_INPUT_SCALE {info.input_quant.scale:.9e}f

@@ -5,7 +5,7 @@ the official split if the dataset has one); :func:`load_dataset` splits them and
 the per-channel standardisation on the training part only.
 """
 
-from models.datasets import synthetic_har, uci_har  # noqa: F401 - each registers its dataset
+from models.datasets import npz, synthetic_har, uci_har  # noqa: F401 - each registers its dataset
 from models.datasets.base import (
     DATASETS,
     HAR_ACTIVITIES,
@@ -17,6 +17,7 @@ from models.datasets.base import (
     Windows,
     fingerprint,
     load_dataset,
+    load_windows,
     register_dataset,
     split_indices,
     validate_windows,
@@ -33,6 +34,7 @@ __all__ = [
     "Windows",
     "fingerprint",
     "load_dataset",
+    "load_windows",
     "register_dataset",
     "split_indices",
     "validate_windows",

@@ -71,10 +71,17 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x: np.ndarray) -> Standardizer:
-        mean = x.mean(axis=(0, 1))
-        std = x.std(axis=(0, 1))
+        """Mean and standard deviation of each channel (the last axis) over everything else."""
+        axes = tuple(range(x.ndim - 1))
+        mean = x.mean(axis=axes)
+        std = x.std(axis=axes)
         std = np.where(std < 1e-8, 1.0, std)
         return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+    @classmethod
+    def identity(cls, channels: int) -> Standardizer:
+        """Leaves the inputs as they are (a user's data, for a model that expects it so)."""
+        return cls((0.0,) * channels, (1.0,) * channels)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         return ((x - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
@@ -88,8 +95,9 @@ class Dataset:
     """A split, standardised dataset ready for training and evaluation.
 
     Attributes:
-        name: Registry name; generated datasets say so in their name.
-        split: ``paper`` (pooled 75/25 stratified) or ``subjects`` (official).
+        name: Registry name, or the file a user's dataset came from.
+        split: ``paper`` (pooled 75/25 stratified), ``subjects`` (official) or ``file``
+            (a dataset file's own split).
         x_train, y_train, x_test, y_test: Standardised float32 windows and labels.
         standardizer: Fitted on ``x_train`` before standardisation.
         class_names, channel_names: Label and channel names.
@@ -113,8 +121,9 @@ class Dataset:
     meta: dict
 
     @property
-    def input_shape(self) -> tuple[int, int]:
-        return (int(self.x_train.shape[1]), int(self.x_train.shape[2]))
+    def input_shape(self) -> tuple[int, ...]:
+        """One input without the batch axis: ``(timesteps, channels)`` for the HAR windows."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
 
     @property
     def n_classes(self) -> int:
@@ -128,6 +137,33 @@ DATASETS: Registry[DatasetLoader] = Registry("dataset")
 def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
     """Registers ``loader(data_dir, seed) -> Windows`` under ``name``."""
     return DATASETS.register(name)
+
+
+# Datasets named by a file path instead of a registered name: (accepts(name), load(path)).
+FILE_LOADERS: list[tuple[Callable[[str], bool], Callable[[Path], Windows]]] = []
+
+
+def register_file_loader(accepts: Callable[[str], bool]) -> Callable[[Callable[[Path], Windows]], Callable]:
+    """Registers ``load(path) -> Windows`` for ``--dataset`` values ``accepts`` recognises (``*.npz``)."""
+
+    def deco(load: Callable[[Path], Windows]) -> Callable[[Path], Windows]:
+        FILE_LOADERS.append((accepts, load))
+        return load
+
+    return deco
+
+
+def load_windows(name: str, data_dir: Path | None = None, seed: int = 0) -> Windows:
+    """The windows of a registered dataset or of a dataset file.
+
+    Raises:
+        UnknownNameError: for an unknown name that no file loader accepts.
+        DatasetError: for a missing or malformed dataset.
+    """
+    for accepts, load in FILE_LOADERS:
+        if accepts(name):
+            return load(Path(name))
+    return DATASETS.get(name)(data_dir, seed)
 
 
 def split_indices(windows: Windows, split: str, seed: int, test_fraction: float = 0.25):
@@ -181,11 +217,16 @@ def load_dataset(name: str, split: str = "paper", data_dir: Path | None = None, 
         UnknownNameError: for an unknown dataset.
         DatasetError: for a missing or malformed dataset, or an unknown split.
     """
-    loader = DATASETS.get(name)
-    windows = loader(data_dir, seed)
+    windows = load_windows(name, data_dir, seed)
     validate_windows(windows, source=name)
-    train, test = split_indices(windows, split, seed)
-    standardizer = Standardizer.fit(windows.x[train])
+    if windows.meta.get("fixed_split"):
+        split = "file"  # a dataset file brings its own split
+    train, test = split_indices(windows, "subjects" if split == "file" else split, seed)
+    standardizer = (
+        Standardizer.fit(windows.x[train])
+        if windows.meta.get("standardize", True)
+        else Standardizer.identity(windows.x.shape[-1])
+    )
     return Dataset(
         name=name,
         split=split,
@@ -206,8 +247,8 @@ def load_dataset(name: str, split: str = "paper", data_dir: Path | None = None, 
 def validate_windows(windows: Windows, source: str) -> None:
     """Checks shapes and labels; raises :class:`DatasetError` naming what was expected."""
     x, y = windows.x, windows.y
-    if x.ndim != 3:
-        raise DatasetError(f"{source}: windows must be (n, timesteps, channels), got shape {x.shape}")
+    if x.ndim < 2:
+        raise DatasetError(f"{source}: inputs must be (n, ...) with at least one axis per input, got shape {x.shape}")
     n = len(x)
     for name, arr in (("labels", y), ("subjects", windows.subjects), ("official split", windows.official_train)):
         if len(arr) != n:

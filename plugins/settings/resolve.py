@@ -16,7 +16,8 @@ from typing import Any
 from models.boards import Board, get_board
 from models.cache import content_key
 from models.compression import EXTENDED_SET, PAPER_SET, parse_technique, standalone
-from models.datasets import DATASETS
+from models.datasets import DATASETS, load_windows
+from models.datasets.npz import is_npz
 from models.errors import TinyhilError
 from models.networks import NETWORKS
 from models.pipeline import StudyConfig
@@ -199,7 +200,10 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     values = dict(values)
     try:
         board = get_board(values["board"])
-        DATASETS.get(values["dataset"])
+        if is_npz(values["dataset"]):
+            load_windows(values["dataset"])  # a wrong file or layout stops the run here, not per case
+        else:
+            DATASETS.get(values["dataset"])
         if values["teacher"] != "largest":
             NETWORKS.get(values["teacher"])
     except TinyhilError as e:

@@ -129,12 +129,22 @@ OPTIONS: list[Option] = [
     Option(
         "teacher", "study", "distillation teacher: largest (the family's largest network) or a network id", "largest"
     ),
-    Option("dataset", "study", "dataset name: synthetic-har (generated, built in) or uci-har", "synthetic-har"),
+    Option(
+        "dataset",
+        "study",
+        "synthetic-har (generated, built in), uci-har, or a .npz file (--dataset=data.npz: x_train, y_train, x_test, y_test)",
+        "synthetic-har",
+    ),
     Option("data-dir", "study", "where a recorded dataset lives (uci-har: its folder or zip)", ""),
     Option("split", "study", "paper (pooled 75/25, stratified) or subjects (official)", "paper", choice(*SPLITS)),
     Option("profile", "study", "training profile", "quick", choice(*PROFILES.names())),
     Option("seed", "study", "seed of data generation, split, training and calibration", "0", integer(0, SEED_MAX)),
-    Option("board", "study", "board profile: a name from models/data/boards or a JSON file (--board=path.json)", "esp32-wroom-32"),
+    Option(
+        "board",
+        "study",
+        "board profile: a name from models/data/boards or a JSON file (--board=path.json)",
+        "esp32-wroom-32",
+    ),
     Option("model-cache", "study", "cache of trained models and conversions", ".tinyhil-cache"),
     Option("report-dir", "report", "where results.csv, summary.md and the exported models go", "reports"),
     Option("resume", "report", "keep <report-dir>/results.csv and skip the cases it holds for the same settings"),

@@ -76,9 +76,55 @@ def test_standardisation_is_fitted_on_train_only():
 
 
 def test_bad_windows_are_named(windows):
-    bad = Windows(windows.x[:, :, 0], windows.y, windows.subjects, windows.official_train, windows.meta)
-    with pytest.raises(DatasetError, match="must be \\(n, timesteps, channels\\)"):
+    bad = Windows(windows.x[:, 0, 0], windows.y, windows.subjects, windows.official_train, windows.meta)
+    with pytest.raises(DatasetError, match="inputs must be \\(n, ...\\) with at least one axis per input"):
         validate_windows(bad, "mine")
     bad = Windows(windows.x, windows.y[:-1], windows.subjects, windows.official_train, windows.meta)
     with pytest.raises(DatasetError, match="720 windows but 719 labels"):
         validate_windows(bad, "mine")
+
+
+def _npz(path, **arrays):
+    rng = np.random.default_rng(0)
+    base = {
+        "x_train": rng.normal(size=(60, 8, 8, 1)).astype(np.float32),
+        "y_train": rng.integers(0, 3, 60),
+        "x_test": rng.normal(size=(20, 8, 8, 1)).astype(np.float32),
+        "y_test": rng.integers(0, 3, 20),
+    }
+    base.update(arrays)
+    np.savez(path, **{k: v for k, v in base.items() if v is not None})
+    return str(path)
+
+
+def test_a_npz_dataset_keeps_its_shape_split_and_values(tmp_path):
+    path = _npz(tmp_path / "images.npz", class_names=np.array(["cat", "dog", "owl"]))
+    ds = load_dataset(path, split="paper")
+    assert ds.input_shape == (8, 8, 1) and ds.class_names == ("cat", "dog", "owl") and ds.split == "file"
+    assert len(ds.x_train) == 60 and len(ds.x_test) == 20
+    raw = np.load(path)
+    np.testing.assert_array_equal(ds.x_test, raw["x_test"])  # the file's split, not standardised
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"y_test": None}, "missing key 'y_test'"),
+        ({"y_train": np.zeros(59, np.int64)}, r"x_train \(60, 8, 8, 1\) and y_train \(59,\) do not match"),
+        ({"y_train": np.zeros(60)}, "y_train must hold integer classes, got float64"),
+        ({"x_test": np.zeros((20, 4, 4, 1), np.float32)}, r"x_train windows \(8, 8, 1\) differ from x_test's"),
+    ],
+)
+def test_a_bad_npz_names_the_file_and_the_problem(tmp_path, arrays, message):
+    path = _npz(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DatasetError, match=f"dataset {path}: {message}"):
+        load_dataset(path)
+
+
+def test_a_file_that_is_not_a_npz_is_named(tmp_path):
+    path = tmp_path / "d.npz"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="is not a readable .npz"):
+        load_dataset(str(path))
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(str(tmp_path / "none.npz"))

@@ -81,6 +81,27 @@ def test_a_broken_board_file_stops_only_the_run_that_names_it(project):
     assert read_csv(project)[0]["board"] == "my-esp32"
 
 
+def test_a_npz_dataset_goes_through_the_study(project):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    y_train, y_test = rng.integers(0, 3, 300), rng.integers(0, 3, 60)
+    # three classes told apart by their mean: learnable in a few epochs
+    x_train = rng.normal(size=(300, 32, 4)).astype(np.float32) + 3 * y_train[:, None, None]
+    x_test = rng.normal(size=(60, 32, 4)).astype(np.float32) + 3 * y_test[:, None, None]
+    np.savez(project.path / "mine.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    res = run(project, "--dataset=mine.npz", "-m", "offline", "--networks", "C_1", "--techniques", "lite")
+    res.assert_outcomes(passed=1)
+    (row,) = read_csv(project)
+    assert row["dataset"] == "mine.npz" and row["split"] == "file" and row["status"] == "ok"
+    # well above chance (1/3), and TFLM gives the float model's accuracy on the file's test split
+    assert float(row["acc_keras"]) > 0.5 and abs(float(row["acc_tflm"]) - float(row["acc_keras"])) < 0.05
+    np.savez(project.path / "broken.npz", x_train=x_train, y_train=y_train, x_test=x_test)
+    res = run(project, "--dataset=broken.npz", "--co")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*dataset broken.npz: missing key 'y_test'; it must hold x_train*"])
+
+
 def test_hil_without_a_board_stops_at_once(project):
     res = run(project, "-m", "hil", "--networks", "C_1")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
