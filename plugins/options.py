@@ -62,9 +62,12 @@ def settings_of(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     values = {opt.name: _value(config, opt) for opt in OPTIONS}
     try:
-        config.stash[SETTINGS_KEY] = build_settings(values, port=config.getoption("port", default=None))
+        settings = config.stash[SETTINGS_KEY] = build_settings(values, port=config.getoption("port", default=None))
     except SettingsError as e:
         raise pytest.UsageError(str(e)) from None
+    if getattr(config.option, "xmlpath", None) is None:
+        # JUnit beside results.csv, so two runs with different --report-dir keep their own
+        config.option.xmlpath = str(settings.report_dir / "junit.xml")
 
 
 @pytest.fixture(scope="session")

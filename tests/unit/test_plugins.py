@@ -246,11 +246,13 @@ def test_a_killed_run_keeps_finished_rows(project):
 
 
 def test_parallel_run_writes_one_merged_csv_and_junit(project):
-    res = run(project, "-n", "2", "-m", "offline", "--networks", "C_1", "--techniques", "lite,full_int")
-    res.assert_outcomes(passed=2)
-    assert sorted(r["case_id"] for r in read_csv(project)) == ["C_1-full_int-host", "C_1-lite-host"]
-    cases = list(ET.parse(project.path / "reports" / "junit.xml").getroot().iter("testcase"))
+    args = ("-n", "2", "-m", "offline", "--networks", "C_1", "--techniques", "lite,full_int", "--report-dir=out")
+    run(project, *args).assert_outcomes(passed=2)
+    assert sorted(r["case_id"] for r in read_csv(project, "out")) == ["C_1-full_int-host", "C_1-lite-host"]
+    # JUnit goes beside results.csv, so runs with different --report-dir keep their own
+    cases = list(ET.parse(project.path / "out" / "junit.xml").getroot().iter("testcase"))
     assert len(cases) == 2 and all(tc.find("properties") is not None for tc in cases)
+    assert not (project.path / "reports" / "junit.xml").exists()
 
 
 def test_readme_documents_every_csv_column():
