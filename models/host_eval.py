@@ -45,15 +45,17 @@ class HostEvaluation:
     crash: str | None = None
 
 
-def evaluate(model: bytes, x: np.ndarray) -> HostEvaluation:
-    """In this process."""
-    try:
-        litert = predict_litert(model, x)
-    except (ValueError, RuntimeError):
-        litert = None  # LiteRT cannot load TFLM-only models (DECODE, LUT-compressed tensors)
+def evaluate(model: bytes, x: np.ndarray | None) -> HostEvaluation:
+    """In this process; with ``x`` None (data the model does not take) only the arena is found."""
+    litert = None
+    if x is not None:
+        try:
+            litert = predict_litert(model, x)
+        except (ValueError, RuntimeError):
+            pass  # LiteRT cannot load TFLM-only models (DECODE, LUT-compressed tensors)
     arena = minimum_arena(model)
     result = HostEvaluation(litert, arena)
-    if arena.status == "ok":
+    if arena.status == "ok" and x is not None:
         try:
             result.tflm_scores = predict(model, x, arena.min_arena_bytes)
         except InvokeError as e:
@@ -61,12 +63,13 @@ def evaluate(model: bytes, x: np.ndarray) -> HostEvaluation:
     return result
 
 
-def evaluate_isolated(model: bytes, x: np.ndarray, timeout_s: float = 1800) -> HostEvaluation:
+def evaluate_isolated(model: bytes, x: np.ndarray | None, timeout_s: float = 1800) -> HostEvaluation:
     """In a child process; a crash or hang of the native runtimes becomes ``crash``."""
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         d = Path(tmp)
         (d / "model.tflite").write_bytes(model)
-        np.save(d / "x.npy", x)
+        if x is not None:
+            np.save(d / "x.npy", x)
         env = child_env(ROOT)
         try:
             proc = subprocess.run(
@@ -97,7 +100,8 @@ def evaluate_isolated(model: bytes, x: np.ndarray, timeout_s: float = 1800) -> H
 
 
 def _child(folder: Path) -> int:
-    result = evaluate((folder / "model.tflite").read_bytes(), np.load(folder / "x.npy"))
+    x = np.load(folder / "x.npy") if (folder / "x.npy").exists() else None
+    result = evaluate((folder / "model.tflite").read_bytes(), x)
     if result.litert_scores is not None:
         np.save(folder / "litert.npy", result.litert_scores)
     if result.tflm_scores is not None:

@@ -52,6 +52,8 @@ class ModelInfo:
     input_quant: tuple[float, int] = (0.0, 0)
     output_quant: tuple[float, int] = (0.0, 0)
     subgraphs: int = 1
+    input_shape: tuple[int, ...] = ()  # with the batch axis
+    output_shape: tuple[int, ...] = ()
 
     @property
     def op_summary(self) -> str:
@@ -129,7 +131,13 @@ def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
     info.output_dtype = type_names[sg.tensors[sg.outputs[0]].type]
     info.input_quant = _quant(sg.tensors[sg.inputs[0]])
     info.output_quant = _quant(sg.tensors[sg.outputs[0]])
+    info.input_shape = _shape(sg.tensors[sg.inputs[0]])
+    info.output_shape = _shape(sg.tensors[sg.outputs[0]])
     return info
+
+
+def _shape(tensor) -> tuple[int, ...]:
+    return () if tensor.shape is None else tuple(int(d) for d in tensor.shape)
 
 
 def _quant(tensor) -> tuple[float, int]:

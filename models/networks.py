@@ -36,8 +36,9 @@ class NetworkSpec:
 
     @property
     def size_rank(self) -> int:
-        """Position of the network within its family, smallest first (for plots)."""
-        return int(self.id.split("_")[-1])
+        """Position of the network within its family, smallest first (for plots); 0 when the id has none."""
+        tail = self.id.split("_")[-1]
+        return int(tail) if tail.isdigit() else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "family": self.family, **self.params, **self.family_params}

@@ -11,10 +11,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.cache import DEFAULT_CACHE_DIR
-from models.compression import Conversion, ConversionContext, convert, parse_technique, representative_windows
-from models.datasets import Dataset, load_dataset
+from models.compression import (
+    Conversion,
+    ConversionContext,
+    convert,
+    flatbuffer_steps,
+    parse_technique,
+    representative_windows,
+)
+from models.datasets import Dataset, Standardizer, load_dataset
 from models.export import ExportInfo, export_c
 from models.inspection import ModelInfo, inspect_tflite
+from models.model_files import (
+    data_fits,
+    flatbuffer_model,
+    is_flatbuffer_network,
+    is_keras_file_network,
+    load_keras_file,
+)
 from models.networks import NETWORKS, NetworkSpec, get_network
 from models.training import PROFILES, TrainedModel, library_versions, train
 
@@ -85,10 +99,16 @@ class Study:
         return self._dataset
 
     def trained(self, network: str) -> TrainedModel:
+        """The trained model of ``network``: trained (once, cached), or loaded from the user's file."""
         if network not in self._trained:
-            c = self.config
-            extra = {"progress": self.progress} if self.progress else {}
-            self._trained[network] = train(get_network(network), self.dataset, c.profile, c.seed, c.cache_dir, **extra)
+            c, spec = self.config, get_network(network)
+            if is_flatbuffer_network(spec):
+                self._trained[network] = flatbuffer_model(spec)
+            elif is_keras_file_network(spec):
+                self._trained[network] = load_keras_file(spec, self.dataset)
+            else:
+                extra = {"progress": self.progress} if self.progress else {}
+                self._trained[network] = train(spec, self.dataset, c.profile, c.seed, c.cache_dir, **extra)
         return self._trained[network]
 
     def artifacts(self, network: str, technique: str, export_dir: Path | None = None) -> CaseArtifacts:
@@ -120,6 +140,11 @@ class Study:
             teacher=lambda: self.trained(teacher_id).model,
             key_extras={"teacher": self.trained(teacher_id).key} if distills else {},
         )
+        if is_flatbuffer_network(spec):
+            # a ready .tflite: no converter; only the steps that work on a flatbuffer
+            steps = flatbuffer_steps(technique)
+            if steps is None:
+                raise ValueError(f"{network} is a .tflite: {technique} needs a Keras model; use as_is or lut<bits>")
         conv = convert(technique, tm.model, tm.key, ctx, c.cache_dir, label=network, steps=steps)
         if distills:
             conv.meta.setdefault("teacher", teacher_id)
@@ -143,15 +168,17 @@ class Study:
         tfl = out_dir / f"{art.key}.tflite"
         tfl.write_bytes(art.conversion.tflite)
         info, ds, v = art.info, self.dataset, library_versions()
+        # a user's model may not take this dataset's inputs: then its inputs go in as they are
+        scaling = ds.standardizer if data_fits(info, ds) else Standardizer.identity(info.input_shape[-1])
         export = ExportInfo(
             art.spec.id,
             art.technique,
-            ds.input_shape,
-            ds.n_classes,
+            info.input_shape[1:],
+            info.output_shape[-1],
             QuantParams(info.input_dtype, *info.input_quant),
             QuantParams(info.output_dtype, *info.output_quant),
-            ds.standardizer.mean,
-            ds.standardizer.std,
+            scaling.mean,
+            scaling.std,
             generator=f"tensorflow {v['tensorflow']}, tf_keras {v['tf_keras']}, tflite-micro {tflm_version()}, "
             f"dataset {ds.name} ({ds.split} split, seed {self.config.seed}), profile {self.config.profile}",
         )

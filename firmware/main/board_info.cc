@@ -80,6 +80,11 @@ void PrintInfo() {
   printf("m-info-heap-largest-%u\r\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
   printf("m-info-reset-reason-%s\r\n", ResetReason());
   printf("m-info-marker-gpio-%d\r\n", CONFIG_TINYHIL_MARKER_GPIO);
+#if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
+  printf("m-info-marker-mode-timestamp\r\n");
+#else
+  printf("m-info-marker-mode-window\r\n");
+#endif
   printf("m-info-model-partition-bytes-%lu\r\n", part ? static_cast<unsigned long>(part->size) : 0UL);
 }
 
@@ -87,6 +92,13 @@ void PrintBootBanner() {
   printf("m-boot-tinyhil\r\n");
   printf("m-protocol-%d\r\n", kProtocolVersion);
   PrintInfo();
+  // EEMBC's lines: which timestamp mode the firmware is in, and that it is initialised.
+#if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
+  printf("m-timestamp-mode-energy\r\n");
+#else
+  printf("m-timestamp-mode-performance\r\n");
+#endif
+  printf("m-init-done\r\n");
   printf("m-ready\r\n");
   fflush(stdout);
 }

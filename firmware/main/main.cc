@@ -10,6 +10,7 @@
 #include "esp_partition.h"
 #include "esp_rom_sys.h"
 #include "esp_system.h"
+#include "esp_timer.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
 #include "memory_caps.h"
@@ -22,7 +23,35 @@ namespace {
 
 constexpr uart_port_t kUart = UART_NUM_0;
 constexpr gpio_num_t kMarker = static_cast<gpio_num_t>(CONFIG_TINYHIL_MARKER_GPIO);
-constexpr int kMaxTimedRuns = 1000;
+constexpr const char* kFirmwareName = "tinyhil-firmware";
+#if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
+// EEMBC's timestamp pin idles high; its energy monitor timestamps the falling edges.
+constexpr uint32_t kMarkerIdle = 1;
+#else
+constexpr uint32_t kMarkerIdle = 0;
+#endif
+
+// `db load N` takes its room from the heap; the previous load's is given back first.
+class HeapDbStorage : public DbStorage {
+ public:
+  uint8_t* Reserve(size_t n, char* error, size_t error_len) override {
+    heap_caps_free(bytes_);
+    bytes_ = static_cast<uint8_t*>(heap_caps_malloc(n, kInternal8Bit));
+    if (bytes_ == nullptr) {
+      snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u", static_cast<unsigned>(n),
+               static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+    }
+    return bytes_;
+  }
+
+ private:
+  uint8_t* bytes_ = nullptr;
+};
+
+class PrintSink : public LineSink {
+ public:
+  void Line(const char* text) override { printf("%s\r\n", text); }
+};
 
 // Everything the commands change between one command and the next.
 struct FirmwareState {
@@ -33,6 +62,10 @@ struct FirmwareState {
   bool mapped = false;
   uint32_t laps[kMaxTimedRuns];
   char line[1024];
+  DbBuffer db;  // EEMBC's db load + hex chunks
+  HeapDbStorage db_storage;
+  InputSource last_input = InputSource::kNone;
+  char model_id[kMaxModelId + 1] = {};  // m-model-[...]; kDefaultModelId until model_id sets it
 };
 
 using Handler = void (*)(FirmwareState& s, const Command& c);
@@ -70,6 +103,32 @@ bool ParseUnsigned(const char* s, unsigned long* out, int base = 10) {
   return end != s && *end == '\0';
 }
 
+// The marker at the edges of a timed window: high for the window (tinyhil's energy
+// window), or EEMBC's timestamp pulse at each edge (CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP).
+void TimestampPulse() {
+#if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
+  gpio_set_level(kMarker, 0);
+  esp_rom_delay_us(CONFIG_TINYHIL_TIMESTAMP_PULSE_US);
+  gpio_set_level(kMarker, 1);
+#endif
+}
+
+void WindowStart() {
+#if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
+  TimestampPulse();
+#else
+  gpio_set_level(kMarker, 1);
+#endif
+}
+
+void WindowEnd() {
+#if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
+  TimestampPulse();
+#else
+  gpio_set_level(kMarker, 0);
+#endif
+}
+
 // Reads exactly `len` bytes, allowing CONFIG_TINYHIL_DB_TIMEOUT_MS between chunks.
 size_t ReadExact(uint8_t* dst, size_t len) {
   size_t got = 0;
@@ -81,12 +140,13 @@ size_t ReadExact(uint8_t* dst, size_t len) {
   return got;
 }
 
+// EEMBC's form: the device class is "dut", the vendor text in brackets names tinyhil and the chip.
 void CmdName(FirmwareState&, const Command&) {
-  printf("m-name-tinyhil-%s\r\n", CONFIG_IDF_TARGET);
+  printf("m-name-dut-[tinyhil-%s]\r\n", CONFIG_IDF_TARGET);
 }
 
 void CmdVersion(FirmwareState&, const Command&) {
-  printf("m-protocol-%d\r\nm-fw-%s\r\n", kProtocolVersion, "tinyhil-firmware");
+  printf("m-protocol-%d\r\nm-fw-%s\r\n", kProtocolVersion, kFirmwareName);
 }
 
 void CmdInfo(FirmwareState&, const Command&) {
@@ -98,9 +158,14 @@ void CmdHelp(FirmwareState&, const Command&) {
 }
 
 void CmdDb(FirmwareState& s, const Command& c) {
+  if (DbBuffer::Claims(c)) {
+    if (c.argc >= 1 && strcmp(c.arg(0), "load") == 0) s.last_input = InputSource::kEembc;
+    PrintSink out;
+    s.db.Handle(c, s.db_storage, out);
+    return;
+  }
   unsigned long len = 0, want = 0;
-  if (c.argc != 3 || !ParseUnsigned(c.argv[1], &len) || !ParseUnsigned(c.argv[2], &want, 16) ||
-      (strcmp(c.argv[0], "input") != 0 && strcmp(c.argv[0], "model") != 0)) {
+  if (c.argc != 3 || !ParseUnsigned(c.arg(1), &len) || !ParseUnsigned(c.arg(2), &want, 16)) {
     Error("bad arguments for db: expected db <input|model> <len> <crc32 hex>");
     return;
   }
@@ -127,7 +192,7 @@ void CmdDb(FirmwareState& s, const Command& c) {
     heap_caps_free(buf);
     return;
   }
-  if (strcmp(c.argv[0], "model") == 0) {
+  if (strcmp(c.arg(0), "model") == 0) {
     heap_caps_free(s.upload);
     s.upload = buf;
     s.upload_len = len;
@@ -139,6 +204,7 @@ void CmdDb(FirmwareState& s, const Command& c) {
       Error(error);
       return;
     }
+    s.last_input = InputSource::kTinyhil;
   }
   printf("m-db-ok-%lu-%08lx\r\n", len, static_cast<unsigned long>(crc));
 }
@@ -152,16 +218,18 @@ void PrintTensor(const char* what, const TfLiteTensor* t, size_t count_or_bytes)
 
 void CmdModel(FirmwareState& s, const Command& c) {
   unsigned long len = 0, want = 0, arena = 0;
-  const bool from_partition = c.argc == 5 && strcmp(c.argv[0], "partition") == 0;
-  const bool from_upload = c.argc == 5 && strcmp(c.argv[0], "upload") == 0;
-  const bool ram = c.argc == 5 && strcmp(c.argv[4], "ram") == 0;
-  if (!(from_partition || from_upload) || !ParseUnsigned(c.argv[1], &len) || !ParseUnsigned(c.argv[2], &want, 16) ||
-      !(strcmp(c.argv[3], "auto") == 0 || ParseUnsigned(c.argv[3], &arena)) ||
-      !(ram || strcmp(c.argv[4], "flash") == 0)) {
+  const bool from_partition = c.argc == 5 && strcmp(c.arg(0), "partition") == 0;
+  const bool from_upload = c.argc == 5 && strcmp(c.arg(0), "upload") == 0;
+  const bool ram = c.argc == 5 && strcmp(c.arg(4), "ram") == 0;
+  if (!(from_partition || from_upload) || !ParseUnsigned(c.arg(1), &len) || !ParseUnsigned(c.arg(2), &want, 16) ||
+      !(strcmp(c.arg(3), "auto") == 0 || ParseUnsigned(c.arg(3), &arena)) ||
+      !(ram || strcmp(c.arg(4), "flash") == 0)) {
     Error("bad arguments for model: expected model <partition|upload> <len> <crc32> <arena|auto> <flash|ram>");
     return;
   }
   s.runner.Unload();
+  // A new model is a new case: it must not present itself with the previous case's id.
+  snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);
   if (s.mapped) {
     esp_partition_munmap(s.map);
     s.mapped = false;
@@ -228,31 +296,114 @@ void PrintResults(FirmwareState& s) {
   printf("%s\r\n", s.line);
 }
 
-void CmdInfer(FirmwareState& s, const Command& c) {
-  unsigned long n = 0, w = 0;
-  if (c.argc != 2 || !ParseUnsigned(c.argv[0], &n) || !ParseUnsigned(c.argv[1], &w) || n < 1 || n > kMaxTimedRuns) {
-    Error("bad arguments for infer: expected infer <n 1..1000> <warm-up runs>");
-    return;
+// EEMBC's results: the last output tensor as floats, dequantised when it is quantized.
+void PrintDequantizedResults(FirmwareState& s) {
+  const TfLiteTensor* out = s.runner.output_tensor();
+  size_t n = 1;
+  for (int i = 0; i < out->dims->size; ++i) n *= out->dims->data[i];
+  if (out->type == kTfLiteFloat32) {
+    FormatResultsFloat(out->data.f, n, s.line, sizeof(s.line));
+  } else {
+    int32_t values[64];
+    n = n > 64 ? 64 : n;
+    for (size_t i = 0; i < n; ++i) {
+      values[i] = out->type == kTfLiteInt16 ? out->data.i16[i]
+                : out->type == kTfLiteUInt8 ? out->data.uint8[i] : out->data.int8[i];
+    }
+    FormatResultsDequantized(values, n, out->params.scale, out->params.zero_point, s.line, sizeof(s.line));
   }
-  if (!s.runner.loaded()) return Error("infer: no model");
-  if (!s.runner.has_input()) return Error("infer: no input");
+  printf("%s\r\n", s.line);
+}
+
+void InferTinyhil(FirmwareState& s, const InferRequest& r) {
   char error[64];
   uint32_t cycles = 0;
-  for (unsigned long i = 0; i < w; ++i) {
+  for (uint32_t i = 0; i < r.warmup; ++i) {
     if (!s.runner.Invoke(&cycles, error, sizeof(error))) return Error(error);
   }
-  gpio_set_level(kMarker, 1);
+  WindowStart();
   bool ok = true;
-  for (unsigned long i = 0; i < n && ok; ++i) ok = s.runner.Invoke(&s.laps[i], error, sizeof(error));
-  gpio_set_level(kMarker, 0);
+  for (uint32_t i = 0; i < r.runs && ok; ++i) ok = s.runner.Invoke(&s.laps[i], error, sizeof(error));
+  WindowEnd();
   if (!ok) return Error(error);
-  for (unsigned long i = 0; i < n; ++i) printf("m-lap-cycles-%lu-%lu\r\n", i, static_cast<unsigned long>(s.laps[i]));
+  for (uint32_t i = 0; i < r.runs; ++i) {
+    printf("m-lap-cycles-%lu-%lu\r\n", static_cast<unsigned long>(i), static_cast<unsigned long>(s.laps[i]));
+  }
   printf("m-cpu-mhz-%u\r\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
   PrintResults(s);
 }
 
+// EEMBC's infer: the db buffer becomes the input (th_load_tensor), W warm-up runs, then N
+// runs between two m-lap-us timestamps, then the dequantised results. The timestamps are
+// taken at the window's edges and printed after it, so no serial output falls inside.
+void InferEembc(FirmwareState& s, const InferRequest& r) {
+  char error[96];
+  if (s.last_input == InputSource::kEembc) {
+    if (!s.db.complete()) {
+      snprintf(error, sizeof(error), "infer: db load incomplete: %u of %u bytes", static_cast<unsigned>(s.db.received()),
+               static_cast<unsigned>(s.db.size()));
+      return Error(error);
+    }
+    if (!s.runner.SetInput(s.db.data(), s.db.size(), error, sizeof(error))) return Error(error);
+  } else if (!s.runner.has_input()) {
+    return Error("infer: no input");
+  }
+  uint32_t cycles = 0;
+  printf("m-warmup-start-%lu\r\n", static_cast<unsigned long>(r.warmup));
+  for (uint32_t i = 0; i < r.warmup; ++i) {
+    if (!s.runner.Invoke(&cycles, error, sizeof(error))) return Error(error);
+  }
+  printf("m-warmup-done\r\nm-infer-start-%lu\r\n", static_cast<unsigned long>(r.runs));
+  fflush(stdout);
+  WindowStart();
+  const int64_t start_us = esp_timer_get_time();
+  bool ok = true;
+  for (uint32_t i = 0; i < r.runs && ok; ++i) ok = s.runner.Invoke(&cycles, error, sizeof(error));
+  const int64_t end_us = esp_timer_get_time();
+  WindowEnd();
+  if (!ok) return Error(error);
+  printf("m-lap-us-%llu\r\nm-lap-us-%llu\r\n", static_cast<unsigned long long>(start_us),
+         static_cast<unsigned long long>(end_us));
+  printf("m-infer-done\r\n");
+  PrintDequantizedResults(s);
+}
+
+void CmdInfer(FirmwareState& s, const Command& c) {
+  InferRequest r;
+  char error[96];
+  if (!ResolveInfer(c, s.last_input, &r, error, sizeof(error))) return Error(error);
+  if (!s.runner.loaded()) return Error("infer: no model");
+  if (r.form == InferForm::kEembc) return InferEembc(s, r);
+  if (!s.runner.has_input()) return Error("infer: no input");
+  InferTinyhil(s, r);
+}
+
+void CmdResults(FirmwareState& s, const Command&) {
+  if (!s.runner.loaded()) return Error("results: no model");
+  PrintDequantizedResults(s);
+}
+
+void CmdTimestamp(FirmwareState&, const Command&) {
+  TimestampPulse();
+  printf("m-lap-us-%llu\r\n", static_cast<unsigned long long>(esp_timer_get_time()));
+}
+
+// EEMBC's profile: the firmware's profile text, then the model id the case presents.
 void CmdProfile(FirmwareState& s, const Command&) {
-  if (!s.runner.loaded() || !s.runner.has_input()) return Error("profile: no model or input");
+  printf("m-profile-[tinyhil protocol %d, fw %s]\r\n", kProtocolVersion, kFirmwareName);
+  printf("m-model-[%s]\r\n", s.model_id);
+}
+
+void CmdModelId(FirmwareState& s, const Command& c) {
+  if (c.argc > 1 || (c.argc == 1 && !ValidModelId(c.arg(0)))) {
+    return Error("bad arguments for model_id: expected model_id [<id>], 1 to 31 of A-Z a-z 0-9 . _ -");
+  }
+  if (c.argc == 1) snprintf(s.model_id, sizeof(s.model_id), "%s", c.arg(0));
+  printf("m-model-[%s]\r\n", s.model_id);
+}
+
+void CmdOpProfile(FirmwareState& s, const Command&) {
+  if (!s.runner.loaded() || !s.runner.has_input()) return Error("opprofile: no model or input");
   char error[64];
   uint32_t cycles = 0;
   s.runner.profiler().Start();
@@ -265,8 +416,8 @@ void CmdProfile(FirmwareState& s, const Command&) {
 
 void CmdIdle(FirmwareState&, const Command& c) {
   unsigned long ms = 0;
-  if (c.argc != 1 || !ParseUnsigned(c.argv[0], &ms)) return Error("bad arguments for idle: expected idle <ms>");
-  gpio_set_level(kMarker, 0);
+  if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms)) return Error("bad arguments for idle: expected idle <ms>");
+  gpio_set_level(kMarker, kMarkerIdle);
   vTaskDelay(pdMS_TO_TICKS(ms));
   printf("m-idle-ms-%lu\r\n", ms);
 }
@@ -293,7 +444,7 @@ void Dispatch(FirmwareState& s, const char* text) {
   } else if (const CommandSpec* spec = FindCommand(c.name)) {
     spec->handler(s, c);
   } else {
-    snprintf(s.line, sizeof(s.line), "unknown command '%s'; send help%% for the list", c.name);
+    snprintf(s.line, sizeof(s.line), "Unknown command: %s", c.name);  // EEMBC's text
     Error(s.line);
   }
   Ready();
@@ -306,9 +457,10 @@ extern "C" void app_main(void) {
   using namespace tinyhil;
   // Static: its laps, line and interpreter would take kilobytes of the stack TFLM runs on.
   static FirmwareState state;
+  snprintf(state.model_id, sizeof(state.model_id), "%s", kDefaultModelId);
   gpio_reset_pin(kMarker);
   gpio_set_direction(kMarker, GPIO_MODE_OUTPUT);
-  gpio_set_level(kMarker, 0);
+  gpio_set_level(kMarker, kMarkerIdle);
   uart_config_t config = {};
   config.baud_rate = CONFIG_TINYHIL_UART_BAUD;
   config.data_bits = UART_DATA_8_BITS;

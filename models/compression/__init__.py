@@ -20,7 +20,7 @@ Callers use :func:`convert`, which turns any failure into a ``convert_error`` ve
 that carries the tool's own message, and caches the result by content hash.
 """
 
-from models.compression import converters, keras_steps, lut  # noqa: F401 - each registers its steps
+from models.compression import converters, keras_steps, lut, passthrough  # noqa: F401 - each registers its steps
 from models.compression.base import (
     EXTENDED_SET,
     PAPER_SET,
@@ -31,6 +31,7 @@ from models.compression.base import (
     Step,
     Technique,
     convert,
+    flatbuffer_steps,
     parse_step,
     parse_technique,
     register_technique,
@@ -49,6 +50,7 @@ __all__ = [
     "Step",
     "Technique",
     "convert",
+    "flatbuffer_steps",
     "parse_step",
     "parse_technique",
     "register_technique",

@@ -204,6 +204,12 @@ def parse_technique(technique_id: str) -> list[Step]:
     return steps
 
 
+def flatbuffer_steps(technique_id: str) -> list[Step] | None:
+    """The steps of ``technique_id`` when every one works on a flatbuffer (for a ready .tflite), else None."""
+    steps = [parse_step(tok) for tok in technique_id.split("+") if tok]
+    return steps if steps and all(s.technique.kind == "post" for s in steps) else None
+
+
 def standalone(technique_ids: list[str]) -> list[str]:
     """Stand-alone compression: every step of every pipeline on its own, on the base model."""
     out = []

@@ -2,7 +2,10 @@
 
 Shared by the host (:mod:`plugins.bench.device`) and the virtual board
 (:mod:`plugins.bench.virtual_board`). Checked against ``firmware/components/tinyhil_core/test/vectors.tsv``, the
-same vectors the firmware's C++ core is tested with.
+same vectors the firmware's C++ core is tested with. Besides tinyhil's own commands it holds the
+hardware-free parts of the EEMBC / MLPerf Tiny commands the firmware also answers: ``db load`` and hex
+chunks (:class:`DbBuffer`), the two forms of ``infer`` (:func:`resolve_infer`), model ids and
+dequantised results.
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 127
 MAX_NAME = 15
-MAX_ARG = 31
 MAX_ARGS = 6
+MAX_MODEL_ID = 31
+MAX_TIMED_RUNS = 1000  # tinyhil's infer keeps one lap per run
+EEMBC_DEFAULT_WARMUP = 10  # EEMBC's infer without W
+DEFAULT_MODEL_ID = "none"
 VECTORS = Path(__file__).resolve().parents[2] / "firmware" / "components" / "tinyhil_core" / "test" / "vectors.tsv"
 
 READY = "m-ready"
@@ -41,7 +48,13 @@ class Command:
 
 
 def parse_command(text: str) -> Command:
-    """Splits the text of one command (without ``%``), with the firmware's limits."""
+    """Splits the text of one command (without ``%``), with the firmware's limits.
+
+    Arguments have no limit of their own, only the line's: EEMBC hosts send hex chunks
+    (``db 0a1b…``) of up to 124 digits.
+    """
+    if len(text) > MAX_LINE:
+        raise ProtocolError(f"line too long (more than {MAX_LINE} characters)")
     tokens = text.split()
     if not tokens:
         raise ProtocolError("empty command")
@@ -49,9 +62,15 @@ def parse_command(text: str) -> Command:
         raise ProtocolError(f"command name longer than {MAX_NAME} characters")
     if len(tokens) - 1 > MAX_ARGS:
         raise ProtocolError(f"too many arguments ({MAX_ARGS} at most)")
-    if any(len(t) > MAX_ARG for t in tokens[1:]):
-        raise ProtocolError(f"argument longer than {MAX_ARG} characters")
     return Command(tokens[0], tuple(tokens[1:]))
+
+
+def parse_decimal(text: str) -> int | None:
+    """A decimal of ASCII digits only (no sign, no blanks) up to 2**32 - 1, as the firmware reads it; else None."""
+    if not text or not all("0" <= ch <= "9" for ch in text):
+        return None
+    value = int(text)
+    return value if value <= 0xFFFFFFFF else None
 
 
 def format_command(name: str, *args) -> bytes:
@@ -117,6 +136,144 @@ def format_results(values, dtype: str) -> str:
     return f"m-results-[{body}]"
 
 
+def format_dequantized_results(values, scale: float, zero_point: int) -> str:
+    """EEMBC's ``m-results-[…]``: quantized values as floats, ``(q - zero_point) * scale`` in float32."""
+    import numpy as np
+
+    q = np.asarray(values, dtype=np.int64) - int(zero_point)
+    real = q.astype(np.float32) * np.float32(scale)
+    return "m-results-[" + ",".join(f"{float(v):.9g}" for v in real) + "]"
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """What ``infer`` asks for: ``form`` is ``"tinyhil"`` or ``"eembc"`` (the reply form)."""
+
+    form: str
+    runs: int
+    warmup: int
+
+
+INPUT_SOURCES = ("none", "tinyhil", "eembc")  # how the last input arrived: nothing, db input, db load + hex
+
+
+def resolve_infer(args: tuple[str, ...] | list[str], last_input: str) -> InferRequest:
+    """Reads ``infer [N [W]]`` as the firmware does (``ResolveInfer`` in the C++ core).
+
+    Args:
+        args: The arguments after ``infer``.
+        last_input: One of :data:`INPUT_SOURCES`.
+
+    Returns:
+        EEMBC's form for no or one argument (W defaults to 10), and for two after an EEMBC
+        ``db load``; tinyhil's form for two otherwise.
+
+    Raises:
+        ProtocolError: With the error text of the form chosen.
+    """
+    if not (len(args) < 2 or (len(args) == 2 and last_input == "eembc")):
+        n = parse_decimal(args[0]) if len(args) == 2 else None
+        w = parse_decimal(args[1]) if len(args) == 2 else None
+        if n is None or w is None or not 1 <= n <= MAX_TIMED_RUNS:
+            raise ProtocolError(f"bad arguments for infer: expected infer <n 1..{MAX_TIMED_RUNS}> <warm-up runs>")
+        return InferRequest("tinyhil", n, w)
+    runs = parse_decimal(args[0]) if args else 1
+    if not runs:
+        raise ProtocolError("Inference iterations must be >0")
+    warmup = parse_decimal(args[1]) if len(args) == 2 else EEMBC_DEFAULT_WARMUP
+    if warmup is None:
+        raise ProtocolError("Inference warmup must be >=0")
+    return InferRequest("eembc", runs, warmup)
+
+
+_MODEL_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_MODEL_ID}}}")
+
+
+def valid_model_id(model_id: str) -> bool:
+    """Whether ``model_id`` may stand in ``m-model-[…]``: 1 to 31 of ``A-Z a-z 0-9 . _ -``."""
+    return _MODEL_ID.fullmatch(model_id) is not None
+
+
+def is_eembc_db(args: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``db`` with these arguments is an EEMBC form: anything but tinyhil's ``db input|model …``."""
+    return not args or args[0] not in ("input", "model")
+
+
+class DbBuffer:
+    """EEMBC's byte buffer: ``db load N``, hex chunks ``db <hex>`` until N bytes, ``db print``.
+
+    The Python twin of the C++ core's ``DbBuffer``; the ``e-[…]`` texts are the EEMBC
+    reference's, misspellings included, so that logs read as with a reference DUT.
+    """
+
+    def __init__(self):
+        self.data: bytearray | None = None
+        self.received = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether the announced number of bytes has arrived."""
+        return self.data is not None and self.received == len(self.data)
+
+    def handle(self, args: tuple[str, ...] | list[str], reserve: Callable[[int], None]) -> list[str]:
+        """Answers an EEMBC db command.
+
+        Args:
+            args: The arguments after ``db`` (:func:`is_eembc_db` is true for them).
+            reserve: Called with N at ``db load N``; raises :class:`ProtocolError` with the
+                reason when N bytes do not fit.
+
+        Returns:
+            The reply lines, without the final ``m-ready``.
+        """
+        if not args:
+            return ["e-[Command 'db' requires a subcommand]"]
+        if args[0] == "load":
+            return self._load(args, reserve)
+        if args[0] == "print":
+            return self._print(args)
+        return self._chunk(args[0])
+
+    def _load(self, args, reserve) -> list[str]:
+        if len(args) < 2:
+            return ["e-[Command 'db load' requires the # of bytes]"]
+        n = parse_decimal(args[1])
+        if not n:
+            return ["e-[Command 'db load' must be >0 bytes]"]
+        self.data, self.received = None, 0
+        try:
+            reserve(n)
+        except ProtocolError as e:
+            return [f"e-[{e}]"]
+        self.data = bytearray(n)
+        return [f"m-[Expecting {n} bytes]"]
+
+    def _chunk(self, digits: str) -> list[str]:
+        if self.data is None or self.complete:
+            return ["e-[db: no load in progress; send db load <bytes> first]"]
+        if len(digits) % 2:
+            return ["e-[Insufficent number of hex digits]"]
+        for i in range(0, len(digits), 2):
+            pair = digits[i : i + 2]
+            if not all(ch in "0123456789abcdefABCDEF" for ch in pair):
+                return [f"e-[Invalid hex digit '{pair}']"]
+            self.data[self.received] = int(pair, 16)
+            self.received += 1
+            if self.complete:
+                return ["m-load-done"]  # digits past the announced size are dropped
+        return []
+
+    def _print(self, args) -> list[str]:
+        size = len(self.data) if self.data is not None else 0
+        count = parse_decimal(args[1]) if len(args) >= 2 else size
+        offset = parse_decimal(args[2]) if len(args) >= 3 else 0
+        if count is None or offset is None:
+            return ["e-[bad arguments for db print: expected db print [<bytes> [<offset>]]]"]
+        begin = min(offset, size)
+        chunk = bytes(self.data[begin : begin + count]) if self.data is not None else b""
+        return ["m-buffer-" + "-".join(f"{b:02x}" for b in chunk[i : i + 8]) for i in range(0, len(chunk), 8)]
+
+
 def _g9(v: float) -> str:
     import numpy as np
 
@@ -176,6 +333,7 @@ INFO_KEYS = (
     "heap-largest",
     "reset-reason",
     "marker-gpio",
+    "marker-mode",
     "model-partition-bytes",
     "simulated",
 )

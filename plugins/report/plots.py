@@ -31,10 +31,14 @@ def _plt():
 
 
 def _families(rows: list[dict]) -> dict[str, list[str]]:
+    """Networks by family, as the rows give them: Table 1 order first, then a user's by name."""
+    known = NETWORKS.names()
     fams: dict[str, list[str]] = defaultdict(list)
-    for net in NETWORKS.names():
-        if any(r["network"] == net for r in rows):
-            fams[NETWORKS.get(net).family].append(net)
+    for net, family in sorted(
+        {(r["network"], r["family"]) for r in rows},
+        key=lambda nf: (known.index(nf[0]) if nf[0] in known else len(known), nf[0]),
+    ):
+        fams[family].append(net)
     return fams
 
 

@@ -15,10 +15,11 @@ from typing import Any
 
 from models.boards import Board, get_board
 from models.cache import content_key
-from models.compression import EXTENDED_SET, PAPER_SET, parse_technique, standalone
+from models.compression import EXTENDED_SET, PAPER_SET, flatbuffer_steps, parse_technique, standalone
 from models.datasets import DATASETS, load_windows
 from models.datasets.npz import is_npz
 from models.errors import TinyhilError
+from models.model_files import is_flatbuffer_network, is_model_file, register_model_file
 from models.networks import NETWORKS
 from models.pipeline import StudyConfig
 from plugins.bench.energy import MeterSettings
@@ -61,6 +62,13 @@ class Settings:
     meter: MeterSettings
     tolerances: Tolerances
     port: str | None = None
+
+    def techniques_for(self, network: str) -> list[str]:
+        """The techniques a network's cases run: all selected ones, or for a ready .tflite
+        ``as_is`` and the selected ones that work on a flatbuffer (``lut4``)."""
+        if not is_flatbuffer_network(NETWORKS.get(network)):
+            return list(self.techniques)
+        return list(dict.fromkeys(["as_is", *(t for t in self.techniques if flatbuffer_steps(t))]))
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -108,7 +116,7 @@ class Settings:
 
 
 def expand_networks(raw: str) -> list[str]:
-    """Network ids from ``--networks``: ids, family names or ``all``.
+    """Network ids from ``--networks``: ids, family names, ``all``, or model files (.tflite, .keras, .h5).
 
     Raises:
         SettingsError: for an unknown name or an empty selection.
@@ -119,7 +127,12 @@ def expand_networks(raw: str) -> list[str]:
     known = NETWORKS.names()
     out: list[str] = []
     for token in _tokens(raw):
-        if token == "all":
+        if is_model_file(token):
+            try:
+                out.append(register_model_file(token).id)
+            except TinyhilError as e:
+                raise SettingsError(str(e)) from None
+        elif token == "all":
             out += known
         elif token in families:
             out += families[token]

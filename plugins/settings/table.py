@@ -112,7 +112,13 @@ class Option:
 
 
 OPTIONS: list[Option] = [
-    Option("networks", "study", "comma-separated network ids, a family (1D_CNN, 1D_CNN_LSTM) or 'all'", "all"),
+    Option(
+        "networks",
+        "study",
+        "comma-separated network ids, a family (1D_CNN, 1D_CNN_LSTM), 'all', or model files "
+        "(--networks=model.tflite,net.keras: a ready .tflite is not converted; a Keras file is not trained)",
+        "all",
+    ),
     Option(
         "techniques",
         "study",

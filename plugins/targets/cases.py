@@ -37,5 +37,5 @@ def matrix(settings: Settings) -> list[Case]:
         Case(net, tech, target.name, target.marker)
         for target in selected_targets(settings)
         for net in settings.networks
-        for tech in settings.techniques
+        for tech in settings.techniques_for(net)
     ]

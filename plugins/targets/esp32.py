@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from models.boards import Board, check_flash
 from models.compression import summarize_error
+from models.inspection import ModelInfo
+from models.model_files import data_fits
 from models.pipeline import CaseArtifacts, Study
 from models.tflm import QuantParams
 from models.verdict import Verdict
@@ -74,7 +78,7 @@ class Esp32Target:
         last: DeviceError | None = None
         for attempt in range(self.settings.retries + 1):
             try:
-                return self._attempt(conv.tflite, f"{art.key}-{self.name}", study, board)
+                return self._attempt(conv.tflite, art.info, f"{art.key}-{self.name}", study, board)
             except (DeviceRebooted, DeviceTimeout, DeviceGarbage) as e:
                 last = e
                 if attempt < self.settings.retries:
@@ -90,7 +94,7 @@ class Esp32Target:
         except DeviceError:
             pass
 
-    def _attempt(self, model: bytes, label: str, study: Study, board: Board) -> Outcome:
+    def _attempt(self, model: bytes, model_info: ModelInfo, label: str, study: Study, board: Board) -> Outcome:
         client = self.client
         if self.boot_timeout_s:
             client.wait_boot(self.boot_timeout_s)
@@ -115,11 +119,14 @@ class Esp32Target:
         figures["arena_source"] = "simulated" if self.simulated else "measured-device"
 
         ds = study.dataset
-        idx = window_subset(len(ds.x_test), self.settings.device_windows, self.settings.seed)
-        x, y = ds.x_test[idx], ds.y_test[idx]
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
         qout = QuantParams(dm.output_dtype, dm.output_scale, dm.output_zero_point)
-        figures.update(accuracy_figures(client, model, x, y, qin, qout, self.source))
+        if data_fits(model_info, ds):
+            idx = window_subset(len(ds.x_test), self.settings.device_windows, self.settings.seed)
+            x = ds.x_test[idx]
+            figures.update(accuracy_figures(client, model, x, ds.y_test[idx], qin, qout, self.source))
+        else:  # a user's model that takes other inputs: timed on zeros, no accuracy
+            x = np.zeros(model_info.input_shape, np.float32)
         stats, timed, latency = latency_figures(client, x[:1], qin, self.settings, self.source)
         figures.update(latency)
         if self.energy is not None:

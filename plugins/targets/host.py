@@ -12,6 +12,7 @@ import numpy as np
 from models.boards import Board, check_fit, check_flash
 from models.compression import summarize_error
 from models.host_eval import evaluate_isolated
+from models.model_files import data_fits
 from models.pipeline import CaseArtifacts, Study
 from models.verdict import Verdict
 from plugins.targets.base import Outcome, TargetContext, register_target
@@ -31,7 +32,8 @@ class HostTarget:
         if not conv.ok:
             return Outcome(Verdict("convert_error", f"converter: {summarize_error(conv.error)}", None, False), figures)
         model = conv.tflite
-        ev = evaluate_isolated(model, ds.x_test)
+        fits_data = data_fits(art.info, ds)  # a user's model may take other inputs: no accuracy then
+        ev = evaluate_isolated(model, ds.x_test if fits_data else None)
         if ev.crash:
             return Outcome(Verdict("device_error", f"the host TFLM runtime crashed: {ev.crash}", None, False), figures)
         if ev.litert_scores is not None:
@@ -46,7 +48,8 @@ class HostTarget:
         fit = check_fit(board, len(model), arena.min_arena_bytes)
         if ev.invoke_error:
             return Outcome(Verdict("device_error", f"TFLM invoke: {ev.invoke_error}", fit.fits, False), figures)
-        figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
+        if ev.tflm_scores is not None:
+            figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
         if not fit.fits:
             return Outcome(Verdict(fit.status, fit.reason, False, False), figures)
         return Outcome(Verdict("ok", f"TFLM runs it; {fit.reason}", True, True), figures)

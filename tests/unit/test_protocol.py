@@ -9,16 +9,21 @@ import pytest
 
 from plugins.bench.protocol import (
     VECTORS,
+    DbBuffer,
     LineAssembler,
     ProtocolError,
     crc32,
     format_command,
+    format_dequantized_results,
     format_results,
+    is_eembc_db,
     latency_stats,
     load_vectors,
     parse_command,
     parse_info,
     parse_results,
+    resolve_infer,
+    valid_model_id,
 )
 
 CORE = Path(__file__).resolve().parents[2] / "firmware" / "components" / "tinyhil_core"
@@ -42,8 +47,37 @@ def _check(kind, f):
         assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(got, expected, strict=True))
     elif kind == "results":
         assert format_results([float(v) for v in f[2].split(",")], f[1]) == f[3]
+    elif kind == "dequant":
+        assert format_dequantized_results([int(v) for v in f[3].split(",")], float(f[1]), int(f[2])) == f[4]
+    elif kind == "infer":
+        try:
+            cmd = parse_command("infer" if f[1] == "-" else f"infer {f[1]}")
+            r = resolve_infer(cmd.args, f[2])
+            got = f"{r.form},{r.runs},{r.warmup}"
+        except ProtocolError as e:
+            got = f"error:{e}"
+        assert got == f[3]
+    elif kind == "modelid":
+        assert ("ok" if valid_model_id(f[1]) else "bad") == f[2]
+    elif kind == "db":
+        assert _db_session(int(f[1]), f[2].split(";")) == f[3]
     else:
         pytest.fail(f"unknown vector kind {kind}")
+
+
+def _db_session(capacity: int, commands: list[str]) -> str:
+    """Replies of a ``db`` vector's commands, in the vectors' notation (``;`` per command, ``|`` per line)."""
+
+    def reserve(n: int) -> None:
+        if n > capacity:
+            raise ProtocolError(f"db load: {n} bytes do not fit: largest free block {capacity}")
+
+    buffer, replies = DbBuffer(), []
+    for text in commands:
+        cmd = parse_command(text)
+        lines = buffer.handle(cmd.args, reserve) if is_eembc_db(cmd.args) else ["not an EEMBC db command"]
+        replies.append("|".join(lines) or "-")
+    return ";".join(replies)
 
 
 @pytest.mark.parametrize("number, fields", load_vectors(), ids=lambda v: str(v) if isinstance(v, int) else v[0])
@@ -79,6 +113,8 @@ def test_command_formatting_and_assembly():
     assert format_command("infer", 10, 1) == b"infer 10 1%"
     with pytest.raises(ProtocolError, match="line too long"):
         format_command("db", "x" * 200)
+    # the MLPerf Tiny runner's input chunk: 31 bytes as 62 hex digits in one argument
+    assert format_command("db", "ab" * 31) == b"db " + b"ab" * 31 + b"%"
     asm = LineAssembler()
     events = [e for ch in "\r\nname%infer 1 0%" if (e := asm.feed(ch))]
     assert events == [("command", "name"), ("command", "infer 1 0")]

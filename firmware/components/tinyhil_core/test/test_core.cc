@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -22,6 +23,43 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 }
 
 int passed = 0, failed = 0;
+
+// db load's room: a fixed capacity, refused beyond it with the firmware's wording.
+class TestStorage : public tinyhil::DbStorage {
+ public:
+  explicit TestStorage(size_t capacity) : capacity_(capacity) {}
+  uint8_t* Reserve(size_t n, char* error, size_t error_len) override {
+    if (n > capacity_) {
+      std::snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u", static_cast<unsigned>(n),
+                    static_cast<unsigned>(capacity_));
+      return nullptr;
+    }
+    bytes_.assign(n, 0xee);
+    return bytes_.data();
+  }
+
+ private:
+  size_t capacity_;
+  std::vector<uint8_t> bytes_;
+};
+
+class Collect : public tinyhil::LineSink {
+ public:
+  void Line(const char* text) override { lines.push_back(text); }
+  std::vector<std::string> lines;
+};
+
+std::string Join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+tinyhil::InputSource Source(const std::string& name) {
+  if (name == "tinyhil") return tinyhil::InputSource::kTinyhil;
+  if (name == "eembc") return tinyhil::InputSource::kEembc;
+  return tinyhil::InputSource::kNone;
+}
 
 void Check(bool ok, int line, const std::string& what) {
   if (ok) {
@@ -67,7 +105,7 @@ int main(int argc, char** argv) {
       std::string got;
       if (tinyhil::ParseCommand(f[1].c_str(), &cmd, error, sizeof(error))) {
         got = cmd.name;
-        for (int i = 0; i < cmd.argc; ++i) got += std::string("|") + cmd.argv[i];
+        for (int i = 0; i < cmd.argc; ++i) got += std::string("|") + cmd.arg(i);
       } else {
         got = std::string("error:") + error;
       }
@@ -94,6 +132,49 @@ int main(int argc, char** argv) {
         tinyhil::FormatResultsFloat(v.data(), v.size(), out, sizeof(out));
       }
       Check(f[3] == out, number, std::string("results -> ") + out);
+    } else if (kind == "dequant") {
+      char out[256];
+      std::vector<int32_t> v;
+      for (const auto& x : Split(f[3], ',')) v.push_back(std::atoi(x.c_str()));
+      tinyhil::FormatResultsDequantized(v.data(), v.size(), std::strtof(f[1].c_str(), nullptr), std::atoi(f[2].c_str()),
+                                        out, sizeof(out));
+      Check(f[4] == out, number, std::string("dequant -> ") + out);
+    } else if (kind == "infer") {
+      tinyhil::Command cmd;
+      tinyhil::InferRequest req;
+      char error[96];
+      std::string got;
+      const std::string text = f[1] == "-" ? "infer" : "infer " + f[1];
+      if (!tinyhil::ParseCommand(text.c_str(), &cmd, error, sizeof(error))) {
+        got = std::string("parse error:") + error;
+      } else if (tinyhil::ResolveInfer(cmd, Source(f[2]), &req, error, sizeof(error))) {
+        got = std::string(req.form == tinyhil::InferForm::kEembc ? "eembc" : "tinyhil") + "," +
+              std::to_string(req.runs) + "," + std::to_string(req.warmup);
+      } else {
+        got = std::string("error:") + error;
+      }
+      Check(got == f[3], number, "infer '" + f[1] + "' after " + f[2] + " -> '" + got + "'");
+    } else if (kind == "modelid") {
+      const std::string got = tinyhil::ValidModelId(f[1].c_str()) ? "ok" : "bad";
+      Check(got == f[2], number, "model id '" + f[1] + "' -> " + got);
+    } else if (kind == "db") {
+      TestStorage storage(std::strtoul(f[1].c_str(), nullptr, 10));
+      tinyhil::DbBuffer buffer;
+      std::vector<std::string> replies;
+      for (const auto& text : Split(f[2], ';')) {
+        tinyhil::Command cmd;
+        char error[96];
+        Collect out;
+        if (!tinyhil::ParseCommand(text.c_str(), &cmd, error, sizeof(error))) {
+          out.lines.push_back(std::string("parse error:") + error);
+        } else if (!tinyhil::DbBuffer::Claims(cmd)) {
+          out.lines.push_back("not an EEMBC db command");
+        } else {
+          buffer.Handle(cmd, storage, out);
+        }
+        replies.push_back(out.lines.empty() ? "-" : Join(out.lines, "|"));
+      }
+      Check(Join(replies, ";") == f[3], number, "db session -> " + Join(replies, ";"));
     } else {
       Check(false, number, "unknown vector kind " + kind);
     }
