@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.errors import TinyhilError
 from models.registry import Registry
+
+
+class NetworkFileError(TinyhilError):
+    """A user's builders file that is missing, fails to import or adds nothing."""
+
 
 TABLE1_PATH = Path(__file__).parent / "data" / "table1.json"
 
@@ -52,6 +58,70 @@ NETWORKS: Registry[NetworkSpec] = Registry("network")
 def register_family(name: str) -> Callable[[FamilyBuilder], FamilyBuilder]:
     """Registers a builder ``(spec, input_shape, n_classes) -> keras.Model`` for a family."""
     return FAMILIES.register(name)
+
+
+def add_network(net_id: str, family: str, **params: Any) -> NetworkSpec:
+    """Registers a network of a registered family, as a user's builders file does.
+
+    Example, in ``my_nets.py`` (run with ``--networks-from=my_nets.py``)::
+
+        from models.networks import add_network, register_family
+
+        @register_family("mlp")
+        def build_mlp(spec, input_shape, n_classes): ...
+
+        add_network("mlp_16", "mlp", units=16)
+
+    Raises:
+        UnknownNameError: for an unknown family.
+        ValueError: for an id that is taken.
+    """
+    FAMILIES.get(family)
+    spec = NetworkSpec(id=net_id, family=family, params=dict(params), family_params=dict(_loading_extras))
+    NETWORKS.add(net_id, spec)
+    return spec
+
+
+# What every network registered while a builders file loads carries (the file's sha256),
+# so a changed builder is a new cache key.
+_loading_extras: dict[str, Any] = {}
+_loaded_builders: dict[Path, str] = {}
+
+
+def load_builders(path: Path) -> list[str]:
+    """Imports a user's builders file once; returns the ids of the networks it added.
+
+    Raises:
+        NetworkFileError: for a missing file or one that fails to import, with its error.
+    """
+    import hashlib
+    import importlib.util
+    import traceback
+
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise NetworkFileError(f"--networks-from: {path} does not exist; give a Python file that calls add_network")
+    if path in _loaded_builders:
+        return [n for n in NETWORKS.names() if NETWORKS.get(n).family_params.get("builders") == str(path)]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    before = set(NETWORKS.names())
+    _loading_extras.update(builders=str(path), builders_sha256=digest)
+    try:
+        spec = importlib.util.spec_from_file_location(f"tinyhil_user_builders_{digest[:12]}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception as e:  # a user's file can raise anything while it loads
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        raise NetworkFileError(
+            f"--networks-from: {path} failed to load: {type(e).__name__}: {e} (line {where.lineno})"
+        ) from None
+    finally:
+        _loading_extras.clear()
+    _loaded_builders[path] = digest
+    added = [n for n in NETWORKS.names() if n not in before]
+    if not added:
+        raise NetworkFileError(f"--networks-from: {path} adds no network; call add_network(id, family, **params)")
+    return added
 
 
 def load_table(path: Path = TABLE1_PATH) -> list[NetworkSpec]:

@@ -384,8 +384,9 @@ void CmdResults(FirmwareState& s, const Command&) {
 }
 
 void CmdTimestamp(FirmwareState&, const Command&) {
+  const int64_t now_us = esp_timer_get_time();  // at the pulse's falling edge, the monitor's timestamp
   TimestampPulse();
-  printf("m-lap-us-%llu\r\n", static_cast<unsigned long long>(esp_timer_get_time()));
+  printf("m-lap-us-%llu\r\n", static_cast<unsigned long long>(now_us));
 }
 
 // EEMBC's profile: the firmware's profile text, then the model id the case presents.

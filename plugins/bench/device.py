@@ -244,7 +244,7 @@ class DeviceClient:
         return InferResult(cycles, float(resp.value("cpu-mhz")), np.array(parse_results(results), dtype=np.float64))
 
     def profile(self) -> list[tuple[str, int]]:
-        resp = self.command("profile")
+        resp = self.command("opprofile")
         ops = []
         for v in resp.values("op"):
             _, rest = v.split("-", 1)

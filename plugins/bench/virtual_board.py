@@ -4,7 +4,12 @@ It runs the model with the host TFLM runtime under the board profile's memory li
 (model partition, heap, largest block), so the hil code path (pytest-embedded's serial
 service, the device client, verdict mapping) runs end to end without hardware. Its
 cycle counts come from a timing model (``simulation`` in the board profile) and it
-says ``m-info-simulated-1``: every figure it gives is simulated.
+says ``m-info-simulated-1``: every figure it gives is simulated, the microseconds of
+EEMBC's ``m-lap-us`` too (a clock that the timing model moves on).
+
+Like the firmware it answers EEMBC / MLPerf Tiny's DUT commands beside tinyhil's own
+(``firmware/PROTOCOL.md``, "EEMBC / MLPerf Tiny compatibility"), so MLPerf Tiny's runner
+can drive it.
 
 Run by hand: ``python -m plugins.bench.virtual_board --board esp32-wroom-32 --flash-file /tmp/flash.bin``;
 it prints the pty path on its first line. ``--fault`` injects a failure for tests.
@@ -28,7 +33,22 @@ from models.inspection import inspect_tflite
 from models.lifeline import die_with_parent_from_env
 from models.tflm import io_quantization, load, minimum_arena, tflm_version
 from plugins.bench.firmware_commands import firmware_commands
-from plugins.bench.protocol import PROTOCOL_VERSION, LineAssembler, ProtocolError, crc32, format_results, parse_command
+from plugins.bench.protocol import (
+    DEFAULT_MODEL_ID,
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    DbBuffer,
+    InferRequest,
+    LineAssembler,
+    ProtocolError,
+    crc32,
+    format_dequantized_results,
+    format_results,
+    is_eembc_db,
+    parse_command,
+    resolve_infer,
+    valid_model_id,
+)
 
 FW_VERSION = "virtual-1"
 FAULTS = ("none", "panic-on-infer", "garbage-on-infer", "hang-on-infer")
@@ -54,10 +74,20 @@ class VirtualBoard:
     def _reset_state(self) -> None:
         self.model: bytes | None = None
         self.interp = None
+        self.qout = None  # the output's quantization, for EEMBC's dequantised results
         self.upload: bytes | None = None
         self.input: bytes | None = None
         self.heap_used = 0
         self.op_cycles: list[tuple[str, int]] = []
+        self.db = DbBuffer()  # EEMBC's db load + hex chunks
+        self.last_input = "none"  # none, tinyhil (db input) or eembc (db load): picks infer's form
+        self.model_id = DEFAULT_MODEL_ID
+        self._boot_ns = time.monotonic_ns()
+        self._clock_ahead_us = 0  # how far the simulated clock runs ahead of the wall clock
+
+    def clock_us(self) -> int:
+        """Microseconds since boot on the simulated clock: the wall clock, moved on by simulated inferences."""
+        return (time.monotonic_ns() - self._boot_ns) // 1000 + self._clock_ahead_us
 
     # -- output -----------------------------------------------------------------
     def send(self, line: str) -> None:
@@ -89,6 +119,7 @@ class VirtualBoard:
             f"m-info-heap-largest-{min(b.largest_heap_block_bytes, free)}",
             f"m-info-reset-reason-{reason}",
             "m-info-marker-gpio-4",
+            "m-info-marker-mode-window",
             f"m-info-model-partition-bytes-{b.model_partition_bytes}",
             "m-info-simulated-1",
         ]
@@ -98,6 +129,8 @@ class VirtualBoard:
         self.boots += 1
         for line in ["m-boot-tinyhil", f"m-protocol-{PROTOCOL_VERSION}", *self.info_lines(reason)]:
             self.send(line)
+        self.send("m-timestamp-mode-performance")
+        self.send("m-init-done")
         self.ready()
 
     # -- input loop ------------------------------------------------------------
@@ -116,7 +149,7 @@ class VirtualBoard:
                     continue
                 kind, text = event
                 if kind == "too_long":
-                    self.error(f"line too long (more than {127} characters)")
+                    self.error(f"line too long (more than {MAX_LINE} characters)")
                     self.ready()
                 else:
                     self.handle(text)
@@ -152,7 +185,7 @@ class VirtualBoard:
             return
         handler = getattr(self, f"cmd_{cmd.name}", None) if cmd.name in COMMANDS else None
         if handler is None:
-            self.error(f"unknown command '{cmd.name}'; send help% for the list")
+            self.error(f"Unknown command: {cmd.name}")  # EEMBC's text
             self.ready()
             return
         try:
@@ -165,7 +198,7 @@ class VirtualBoard:
         self.ready()
 
     def cmd_name(self):
-        self.send(f"m-name-tinyhil-{self.board.chip}")
+        self.send(f"m-name-dut-[tinyhil-{self.board.chip}]")
 
     def cmd_version(self):
         self.send(f"m-protocol-{PROTOCOL_VERSION}")
@@ -179,11 +212,18 @@ class VirtualBoard:
         for c in COMMANDS:
             self.send(f"m-help-{c}")
 
-    def cmd_db(self, kind, length, crc):
+    def cmd_db(self, *args):
+        if is_eembc_db(args):
+            if args and args[0] == "load":
+                self.last_input = "eembc"
+            for line in self.db.handle(args, self._reserve):
+                self.send(line)
+            return
+        if len(args) != 3:
+            raise TypeError("db takes <input|model> <len> <crc32>")
+        kind, length, crc = args
         n, want = int(length), int(crc, 16)
         limit = self.board.largest_heap_block_bytes
-        if kind not in ("input", "model"):
-            raise ValueError(f"kind must be input or model, got {kind}")
         if n > limit:
             self.error(f"db: {n} bytes do not fit: buffer holds {limit}")
             return
@@ -198,15 +238,22 @@ class VirtualBoard:
             return
         if kind == "input":
             self.input = data
+            self.last_input = "tinyhil"
         else:
             self.upload = data
         self.send(f"m-db-ok-{n}-{got:08x}")
 
+    def _reserve(self, n: int) -> None:
+        largest = min(self.board.largest_heap_block_bytes, self.board.internal_heap_bytes - self.heap_used)
+        if n > largest:
+            raise ProtocolError(f"db load: {n} bytes do not fit: largest free block {largest}")
+
     def cmd_model(self, source, length, crc, arena, place):
         n, want = int(length), int(crc, 16)
         b = self.board
-        self.model = self.interp = self.input = None  # as the firmware: a new model needs a new input
+        self.model = self.interp = self.input = self.qout = None  # as the firmware: a new model needs a new input
         self.heap_used = 0
+        self.model_id = DEFAULT_MODEL_ID  # a new model is a new case: not the previous case's id
         if source == "partition":
             if n > b.model_partition_bytes:
                 self.error(f"model: {n} bytes > partition {b.model_partition_bytes}")
@@ -245,6 +292,7 @@ class VirtualBoard:
         self.model, self.interp = data, res.interpreter
         used = minimum_arena(data).min_arena_bytes
         qin, qout = io_quantization(self.interp)
+        self.qout = qout
         in_det, out_det = self.interp.get_input_details(0), self.interp.get_output_details(0)
         in_bytes = int(np.prod(in_det["shape"])) * np.dtype(in_det["dtype"]).itemsize
         self.send(f"m-model-bytes-{n}")
@@ -273,16 +321,24 @@ class VirtualBoard:
         self.interp.invoke()
         return np.array(self.interp.get_output(0)).reshape(-1)
 
-    def cmd_infer(self, n, w):
-        n, w = int(n), int(w)
-        if n < 1 or w < 0:
-            raise ValueError("n must be >= 1 and w >= 0")
+    def cmd_infer(self, *args):
+        try:
+            request = resolve_infer(args, self.last_input)
+        except ProtocolError as e:
+            self.error(str(e))
+            return None
         if self.interp is None:
             self.error("infer: no model")
-            return
+            return None
+        if request.form == "eembc":
+            return self._infer_eembc(request)
         if self.input is None:
             self.error("infer: no input")
-            return
+            return None
+        return self._infer_tinyhil(request.runs, request.warmup)
+
+    def _fault(self) -> bool | None:
+        """Injects the fault of ``--fault`` into an inference; False when the board rebooted or hangs."""
         if self.fault == "panic-on-infer":
             self.send("Guru Meditation Error: Core  1 panic'ed (LoadProhibited). Exception was unhandled.")
             self.send("Backtrace: 0x400d1234:0x3ffb1230 (simulated)")
@@ -293,6 +349,11 @@ class VirtualBoard:
             return False
         if self.fault == "garbage-on-infer":
             os.write(self.fd_out, b"\xff\xfe\x00garbage\x13\r\n")
+        return None
+
+    def _infer_tinyhil(self, n: int, w: int) -> bool | None:
+        if self._fault() is False:
+            return False
         for _ in range(w):
             self._invoke()
         total = sum(c for _, c in self.op_cycles)
@@ -301,10 +362,72 @@ class VirtualBoard:
             self.send(f"m-lap-cycles-{i}-{total}")
         self.send(f"m-cpu-mhz-{self.board.cpu_mhz}")
         self.send(format_results(out, str(out.dtype)))
+        return None
+
+    def _infer_eembc(self, request: InferRequest) -> bool | None:
+        """EEMBC's infer: the db buffer becomes the input, W warm-ups, N runs between two m-lap-us."""
+        if self.last_input == "eembc":
+            if not self.db.complete:
+                size = len(self.db.data) if self.db.data is not None else 0
+                self.error(f"infer: db load incomplete: {self.db.received} of {size} bytes")
+                return None
+            det = self.interp.get_input_details(0)
+            want = int(np.prod(det["shape"])) * np.dtype(det["dtype"]).itemsize
+            if len(self.db.data) != want:
+                self.error(f"db: input is {len(self.db.data)} bytes, the model takes {want}")
+                return None
+            self.input = bytes(self.db.data)
+        elif self.input is None:
+            self.error("infer: no input")
+            return None
+        if self._fault() is False:
+            return False
+        self.send(f"m-warmup-start-{request.warmup}")
+        for _ in range(request.warmup):
+            self._invoke()
+        self.send("m-warmup-done")
+        self.send(f"m-infer-start-{request.runs}")
+        start = self.clock_us()
+        for _ in range(request.runs):
+            out = self._invoke()
+        # the window lasts what the timing model says, whatever the host's TFLM took
+        end = start + round(request.runs * sum(c for _, c in self.op_cycles) / self.board.cpu_mhz)
+        self._clock_ahead_us += max(0, end - self.clock_us())
+        self.send(f"m-lap-us-{start}")
+        self.send(f"m-lap-us-{end}")
+        self.send("m-infer-done")
+        self.send(self._dequantized(out))
+        return None
+
+    def _dequantized(self, out: np.ndarray) -> str:
+        if out.dtype.kind == "f" or self.qout is None:
+            return format_results(out, "float32")
+        return format_dequantized_results(out, self.qout.scale, self.qout.zero_point)
+
+    def cmd_results(self):
+        if self.interp is None:
+            self.error("results: no model")
+            return
+        self.send(self._dequantized(np.array(self.interp.get_output(0)).reshape(-1)))
+
+    def cmd_timestamp(self):
+        self.send(f"m-lap-us-{self.clock_us()}")
 
     def cmd_profile(self):
+        self.send(f"m-profile-[tinyhil protocol {PROTOCOL_VERSION}, fw {FW_VERSION}]")
+        self.send(f"m-model-[{self.model_id}]")
+
+    def cmd_model_id(self, *args):
+        if len(args) > 1 or (args and not valid_model_id(args[0])):
+            self.error("bad arguments for model_id: expected model_id [<id>], 1 to 31 of A-Z a-z 0-9 . _ -")
+            return
+        if args:
+            self.model_id = args[0]
+        self.send(f"m-model-[{self.model_id}]")
+
+    def cmd_opprofile(self):
         if self.interp is None or self.input is None:
-            self.error("profile: no model or input")
+            self.error("opprofile: no model or input")
             return
         self._invoke()
         for i, (tag, cycles) in enumerate(self.op_cycles):

@@ -20,7 +20,7 @@ from models.datasets import DATASETS, load_windows
 from models.datasets.npz import is_npz
 from models.errors import TinyhilError
 from models.model_files import is_flatbuffer_network, is_model_file, register_model_file
-from models.networks import NETWORKS
+from models.networks import NETWORKS, load_builders
 from models.pipeline import StudyConfig
 from plugins.bench.energy import MeterSettings
 from plugins.bench.measure import HilSettings
@@ -221,6 +221,11 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
             NETWORKS.get(values["teacher"])
     except TinyhilError as e:
         raise SettingsError(str(e)) from None
+    if values["networks-from"]:
+        try:
+            load_builders(Path(values["networks-from"]))
+        except TinyhilError as e:
+            raise SettingsError(str(e)) from None
     networks = expand_networks(values["networks"])
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
     _check_energy(values)

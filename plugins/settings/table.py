@@ -120,6 +120,13 @@ OPTIONS: list[Option] = [
         "all",
     ),
     Option(
+        "networks-from",
+        "study",
+        "a Python file of your own network builders (register_family + add_network from models.networks); "
+        "its networks join --networks' choices",
+        "",
+    ),
+    Option(
         "techniques",
         "study",
         "comma-separated technique ids (steps joined by +, e.g. prune50+full_int), or the sets paper, extended, all",
