@@ -45,15 +45,20 @@ class HostEvaluation:
     crash: str | None = None
 
 
-def evaluate(model: bytes, x: np.ndarray | None) -> HostEvaluation:
-    """In this process; with ``x`` None (data the model does not take) only the arena is found."""
+def evaluate(
+    model: bytes, x: np.ndarray | None, crashed: frozenset[int] = frozenset(), journal: Path | None = None
+) -> HostEvaluation:
+    """In this process; with ``x`` None (data the model does not take) only the arena is found.
+
+    ``crashed`` and ``journal`` go to :func:`models.tflm.minimum_arena`.
+    """
     litert = None
     if x is not None:
         try:
             litert = predict_litert(model, x)
         except (ValueError, RuntimeError):
             pass  # LiteRT cannot load TFLM-only models (DECODE, LUT-compressed tensors)
-    arena = minimum_arena(model)
+    arena = minimum_arena(model, crashed=crashed, journal=journal)
     result = HostEvaluation(litert, arena)
     if arena.status == "ok" and x is not None:
         try:
@@ -63,33 +68,41 @@ def evaluate(model: bytes, x: np.ndarray | None) -> HostEvaluation:
     return result
 
 
-def evaluate_isolated(model: bytes, x: np.ndarray | None, timeout_s: float = 1800) -> HostEvaluation:
-    """In a child process; a crash or hang of the native runtimes becomes ``crash``."""
+def evaluate_isolated(
+    model: bytes, x: np.ndarray | None, timeout_s: float = 1800, max_crashed_probes: int = 32
+) -> HostEvaluation:
+    """In a child process; a crash or hang of the native runtimes becomes ``crash``.
+
+    A crash while the arena search probes an intermediate size (tflite-micro segfaults at
+    some sizes for some models) is not the model's verdict: that size counts as refused and
+    the search runs again in a new child, up to ``max_crashed_probes`` sizes.
+    """
+    crashed: set[int] = set()
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         d = Path(tmp)
         (d / "model.tflite").write_bytes(model)
         if x is not None:
             np.save(d / "x.npy", x)
-        env = child_env(ROOT)
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "models.host_eval", str(d)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                env=env,
-            )
-        except subprocess.TimeoutExpired:
-            return HostEvaluation(None, None, crash=f"the host runtime did not finish within {timeout_s:g} s")
-        if proc.returncode != 0:
-            how = (
-                f"{signal.Signals(-proc.returncode).name} (signal {-proc.returncode})"
-                if proc.returncode < 0
-                else f"exit code {proc.returncode}"
-            )
-            lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip() and not ln.startswith("INFO:")]
-            tail = " | ".join(lines[-3:])
-            return HostEvaluation(None, None, crash=how + (f": {tail}" if tail else ""))
+        while True:
+            (d / "crashed.json").write_text(json.dumps(sorted(crashed)))
+            (d / "journal.txt").unlink(missing_ok=True)
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "models.host_eval", str(d)],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    env=child_env(ROOT),
+                )
+            except subprocess.TimeoutExpired:
+                return HostEvaluation(None, None, crash=f"the host runtime did not finish within {timeout_s:g} s")
+            if proc.returncode == 0:
+                break
+            size = _crashed_probe(d / "journal.txt")
+            if proc.returncode < 0 and size is not None and len(crashed) < max_crashed_probes:
+                crashed.add(size)
+                continue
+            return HostEvaluation(None, None, crash=_how(proc))
         r = json.loads((d / "result.json").read_text())
         return HostEvaluation(
             np.load(d / "litert.npy") if (d / "litert.npy").exists() else None,
@@ -99,9 +112,29 @@ def evaluate_isolated(model: bytes, x: np.ndarray | None, timeout_s: float = 180
         )
 
 
+def _crashed_probe(journal: Path) -> int | None:
+    """The intermediate size the arena search was probing when the child died, if it was."""
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    if lines and lines[-1].startswith("probe "):
+        return int(lines[-1].split()[1])
+    return None
+
+
+def _how(proc: subprocess.CompletedProcess) -> str:
+    how = (
+        f"{signal.Signals(-proc.returncode).name} (signal {-proc.returncode})"
+        if proc.returncode < 0
+        else f"exit code {proc.returncode}"
+    )
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip() and not ln.startswith("INFO:")]
+    tail = " | ".join(lines[-3:])
+    return how + (f": {tail}" if tail else "")
+
+
 def _child(folder: Path) -> int:
     x = np.load(folder / "x.npy") if (folder / "x.npy").exists() else None
-    result = evaluate((folder / "model.tflite").read_bytes(), x)
+    crashed = frozenset(json.loads((folder / "crashed.json").read_text()))
+    result = evaluate((folder / "model.tflite").read_bytes(), x, crashed, journal=folder / "journal.txt")
     if result.litert_scores is not None:
         np.save(folder / "litert.npy", result.litert_scores)
     if result.tflm_scores is not None:

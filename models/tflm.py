@@ -7,8 +7,10 @@ reports why it refuses a model on the C-level stderr; those words become the rea
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -103,13 +105,30 @@ class ArenaResult:
     probes: int
 
 
-def minimum_arena(model: bytes, ceiling: int = ARENA_CEILING) -> ArenaResult:
+def minimum_arena(
+    model: bytes, ceiling: int = ARENA_CEILING, crashed: frozenset[int] = frozenset(), journal: Path | None = None
+) -> ArenaResult:
     """Finds the smallest arena TFLM accepts for ``model``, by bisection.
 
     First loads at ``ceiling``: a refusal there is the model's, not the arena's, and its
     TFLM message is returned. Then bisects ``[1, ceiling]`` and checks the answer: the
     minimum loads and the byte below it does not.
+
+    tflite-micro's runtime crashes the process at some intermediate sizes for some
+    models. A caller running this in a child process passes ``journal``: each size is
+    written there before it is tried, so after a crash the caller knows the size and
+    runs the search again with it in ``crashed``, where it counts as refused.
     """
+
+    def loads(size: int) -> bool:
+        if size in crashed:
+            return False
+        if journal is not None:
+            _note(journal, f"probe {size}")
+        return load(model, size).ok
+
+    if journal is not None:
+        _note(journal, f"ceiling {ceiling}")
     first = load(model, ceiling)
     probes = 1
     if not first.ok:
@@ -122,17 +141,34 @@ def minimum_arena(model: bytes, ceiling: int = ARENA_CEILING) -> ArenaResult:
     while lo < hi:
         mid = (lo + hi) // 2
         probes += 1
-        if load(model, mid).ok:
+        if loads(mid):
             hi = mid
         else:
             lo = mid + 1
-    below = load(model, lo - 1) if lo > 1 else None
     probes += 1
-    if below is not None and below.ok:  # the planner is not monotonic here: walk down
-        while lo > 1 and load(model, lo - 1).ok:
+    if lo > 1 and loads(lo - 1):  # the planner is not monotonic here: walk down
+        lo -= 1
+        while lo > 1 and loads(lo - 1):
             lo -= 1
             probes += 1
-    return ArenaResult(lo, "ok", f"loads with a {lo} byte arena", probes)
+    if journal is not None:
+        _note(journal, "done")
+    skipped = sorted(crashed)
+    note = (
+        f"; the runtime crashed at {len(skipped)} probe size(s) ({', '.join(map(str, skipped[:5]))} B)"
+        if skipped
+        else ""
+    )
+    return ArenaResult(lo, "ok", f"loads with a {lo} byte arena{note}", probes)
+
+
+def _note(journal: Path, line: str) -> None:
+    """Appends a line with one unbuffered write, so it is on disk before a crash can follow."""
+    fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ class HostTarget:
             figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
         if not fit.fits:
             return Outcome(Verdict(fit.status, fit.reason, False, False), figures)
-        return Outcome(Verdict("ok", f"TFLM runs it; {fit.reason}", True, True), figures)
+        crashes = arena.reason.split("; ", 1)[1] if "; " in arena.reason else ""  # probes that crashed the runtime
+        reason = f"TFLM runs it; {fit.reason}" + (f"; arena search: {crashes}" if crashes else "")
+        return Outcome(Verdict("ok", reason, True, True), figures)
 
 
 @register_target("host", "offline", "the tflite-micro runtime on this machine, judged against the board's budgets")
