@@ -1,23 +1,29 @@
 """Energy meters and the analysis of a current trace.
 
 Energy per inference = (1/N) ∫ V_dut(t) · V_shunt(t) / R_shunt dt over the window in
-which the firmware holds its marker GPIO high around N inferences (README, Bench set-up).
-A meter produces a :class:`Trace`; :func:`analyse` turns it into figures. Meters:
+which the firmware holds its marker GPIO high around N inferences (README, Bench set-up),
+or, with the firmware's EEMBC timestamp pin, between the two low pulses that mark the
+window's edges. A meter produces a :class:`Trace`; :func:`analyse` turns it into figures.
+Meters:
 
 - :class:`NiDaqMeter`: NI-DAQmx (the reference bench: PCI-6251), shunt and supply on
   differential analog inputs, the marker on a digital line (clocked by the analog sample
   clock) or an analog input; software start with pre-roll, or a reference trigger on
   the marker edge;
+- :class:`JoulescopeMeter`: a Joulescope JS220 or JS110 (the ``joulescope`` package, on
+  ``pyjoulescope_driver``), current and voltage, the marker on its general-purpose input;
 - :class:`ReplayMeter`: a recorded trace (``--save-traces`` writes them) analysed again;
 - :class:`SimulatedMeter`: a power model for the virtual board; its figures are simulated.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ import numpy as np
 
 MLPERF_MIN_WINDOW_S = 10.0
 MLPERF_REPEATS = 5
-ENERGY_KINDS = ("none", "nidaqmx", "replay", "simulated")
+ENERGY_KINDS = ("none", "nidaqmx", "joulescope", "replay", "simulated")
 TIMING_RULES = ("paper", "mlperf")  # N consecutive inferences | >= 10 s windows, median of 5
 TRIGGERS = ("software", "marker")  # start with pre-roll | reference trigger on the marker
 
@@ -118,7 +124,11 @@ class EnergyResult:
 
 
 def _window(marker: np.ndarray, rate: float, min_gap_s: float) -> tuple[float, float]:
-    """Start and end (seconds) of the marker-high window, edges interpolated, glitches merged."""
+    """Start and end (seconds) of the timed window, edges interpolated, glitches merged.
+
+    A marker low at both ends of the trace is tinyhil's window (high during it); one high at
+    both ends is EEMBC's timestamp pin, whose low pulses mark the window's edges.
+    """
     m = np.asarray(marker, dtype=float)
     if m.dtype == bool or set(np.unique(m)) <= {0.0, 1.0}:
         lo, hi = 0.0, 1.0
@@ -128,6 +138,14 @@ def _window(marker: np.ndarray, rate: float, min_gap_s: float) -> tuple[float, f
         raise EnergyError("the marker never changes: check the marker wiring and channel")
     thr = (lo + hi) / 2
     high = m > thr
+
+    def crossing(i: int) -> float:  # between samples i and i+1
+        a, b = m[i], m[i + 1]
+        frac = 0.5 if a == b else (thr - a) / (b - a)
+        return (i + min(max(frac, 0.0), 1.0)) / rate
+
+    if high[0] and high[-1]:
+        return _timestamp_window(high, crossing)
     if high[0]:
         raise EnergyError("the marker is already high when the trace starts: increase the pre-roll")
     if high[-1]:
@@ -144,13 +162,25 @@ def _window(marker: np.ndarray, rate: float, min_gap_s: float) -> tuple[float, f
         else:
             segments.append([r, f])
     r, f = max(segments, key=lambda s: s[1] - s[0])
-
-    def crossing(i: int) -> float:  # between samples i and i+1
-        a, b = m[i], m[i + 1]
-        frac = 0.5 if a == b else (thr - a) / (b - a)
-        return (i + min(max(frac, 0.0), 1.0)) / rate
-
     return crossing(r), crossing(f)
+
+
+def _timestamp_window(high: np.ndarray, crossing) -> tuple[float, float]:
+    """The window between EEMBC timestamp pulses: from the end of the first to the start of the last.
+
+    The firmware pulses just before the first timed inference and just after the last, so
+    this span holds the inferences alone (EEMBC's monitor, which times falling edges,
+    counts the first pulse in).
+    """
+    edges = np.flatnonzero(np.diff(high.astype(np.int8)))
+    falls, rises = edges[::2], edges[1::2]  # the marker starts high: falls come first
+    if len(falls) < 2:
+        raise EnergyError(
+            f"the marker is high at both ends of the trace with {len(falls)} low pulse(s): with EEMBC's "
+            "timestamp pin the trace needs the pulses at both edges of the window (capture longer); with "
+            "tinyhil's window marker the window covers the whole trace (increase the pre-roll, capture longer)"
+        )
+    return crossing(rises[0]), crossing(falls[-1])
 
 
 def _integral(p: np.ndarray, rate: float, t0: float, t1: float) -> float:
@@ -241,6 +271,8 @@ class MeterSettings:
     timing_rule: str = "paper"
     tolerance: float = 0.10
     idle_ms: int = 200
+    joulescope_serial: str = ""  # empty: the one Joulescope connected
+    joulescope_gpi: int = 0  # the general-purpose input the marker is wired to (IN0 or IN1)
 
 
 class Meter:
@@ -253,6 +285,9 @@ class Meter:
 
     def finish(self, window_hint_s: float) -> Trace:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Releases the instrument; a meter that holds none has nothing to do."""
 
 
 class NiDaqMeter(Meter):
@@ -356,6 +391,170 @@ class NiDaqMeter(Meter):
         )
 
 
+JOULESCOPE_BUFFER_S = 30.0  # the joulescope package's default stream buffer
+JOULESCOPE_START_TIMEOUT_S = 5.0
+_JOULESCOPE_GPI_FIELDS = {0: ("current_lsb", "gpi0"), 1: ("voltage_lsb", "gpi1")}
+
+
+class JoulescopeMeter(Meter):
+    """A Joulescope JS220 or JS110 through the ``joulescope`` package (built on ``pyjoulescope_driver``).
+
+    The Joulescope sits in the DUT's supply and measures its current and the voltage at its
+    output; the marker GPIO goes to a general-purpose input. The trace keeps the NI-DAQmx
+    layout so that :func:`analyse`, replay and the saved files are shared: ``v_shunt`` is the
+    current times ``settings.shunt_ohms`` (for a Joulescope that resistance is only this
+    scale, recorded in the trace), ``v_dut`` the measured voltage, ``marker`` the input.
+
+    The device streams from the first capture on; a capture takes its pre-roll from samples
+    already in the stream buffer, so no start-up delay eats into it.
+
+    Args:
+        settings: Rate, shunt scale, pre- and post-roll, which Joulescope and which input.
+        js: The ``joulescope`` module; injected by the tests, imported otherwise.
+
+    Raises:
+        EnergyError: When the package or the device is missing, saying what to install or connect.
+    """
+
+    def __init__(self, settings: MeterSettings, js: Any = None):
+        self.s = settings
+        if js is None:
+            try:
+                import joulescope as js
+            except ImportError:
+                raise EnergyError(
+                    "the joulescope Python package is missing: pip install joulescope (it brings pyjoulescope_driver)"
+                ) from None
+        if settings.joulescope_gpi not in _JOULESCOPE_GPI_FIELDS:
+            raise EnergyError(f"Joulescope input IN{settings.joulescope_gpi} does not exist: use IN0 or IN1")
+        if settings.trigger != "software":
+            raise EnergyError("the Joulescope meter starts in software with pre-roll: drop --daq-trigger marker")
+        self.js = js
+        self.device = self._find_device()
+        self._streaming = False
+        self._first = self._n = 0
+        atexit.register(self.close)
+
+    def _find_device(self) -> Any:
+        try:
+            devices = list(self.js.scan(config="auto"))
+        except Exception as e:  # the driver raises its own types when USB access fails
+            raise EnergyError(
+                f"the Joulescope driver cannot scan for devices ({type(e).__name__}: {e}); on Linux install "
+                "Joulescope's udev rules, or run with --energy none"
+            ) from None
+        serials = [str(d.serial_number) for d in devices]
+        want = self.s.joulescope_serial
+        if want:
+            chosen = [d for d, sn in zip(devices, serials, strict=True) if sn == want]
+            if not chosen:
+                raise EnergyError(
+                    f"Joulescope {want!r} not found (present: {', '.join(serials) or 'none'}); "
+                    "check its USB cable and serial number"
+                )
+            return chosen[0]
+        if not devices:
+            raise EnergyError(
+                "no Joulescope found: connect the JS220 or JS110 to USB (on Linux, Joulescope's udev rules "
+                "give access to it), or run with --energy none"
+            )
+        if len(devices) > 1:
+            raise EnergyError(f"{len(devices)} Joulescopes found ({', '.join(serials)}): choose one by serial number")
+        return devices[0]
+
+    def _open(self) -> None:
+        lsb_parameter = "current_lsb" if self.s.joulescope_gpi == 0 else "voltage_lsb"
+        parameters = [
+            ("sampling_frequency", int(self.s.sample_rate_hz)),
+            ("buffer_duration", JOULESCOPE_BUFFER_S),
+            ("io_voltage", "3.3V"),  # the ESP32's logic level, for the input's threshold
+            # the JS110 carries its inputs in the sample LSBs; the JS220 streams them anyway
+            (lsb_parameter, _JOULESCOPE_GPI_FIELDS[self.s.joulescope_gpi][1]),
+        ]
+        for name, value in parameters:
+            try:
+                self.device.parameter_set(name, value)
+            except (KeyError, ValueError) as e:
+                raise EnergyError(f"the Joulescope refuses {name} = {value!r} ({e}); check --sample-rate") from None
+        try:
+            self.device.open()
+            self.device.start()  # no duration: streams until close()
+        except Exception as e:  # the driver's own error types
+            raise EnergyError(
+                f"cannot open the Joulescope ({type(e).__name__}: {e}): is the Joulescope UI or another "
+                "program using it?"
+            ) from None
+        self._streaming = True
+
+    def _range(self) -> tuple[int, int]:
+        start, end = self.device.stream_buffer.sample_id_range
+        return (start or 0), (end or 0)
+
+    def start(self, expected_s: float, label: str) -> None:
+        s = self.s
+        total_s = s.pre_roll_s + expected_s + s.post_roll_s
+        if total_s + 1.0 > JOULESCOPE_BUFFER_S:
+            raise EnergyError(
+                f"a capture of {total_s:.1f} s does not fit the Joulescope's {JOULESCOPE_BUFFER_S:g} s stream buffer"
+            )
+        pre = int(round(s.pre_roll_s * s.sample_rate_hz))
+        if not self._streaming:
+            self._open()
+        deadline = time.monotonic() + JOULESCOPE_START_TIMEOUT_S
+        while self._range()[1] - self._range()[0] < pre:
+            if time.monotonic() > deadline:
+                raise EnergyError("the Joulescope sends no samples: check its USB connection and power")
+            time.sleep(0.01)
+        self._first = self._range()[1] - pre
+        self._n = int(math.ceil(total_s * s.sample_rate_hz))
+
+    def finish(self, window_hint_s: float) -> Trace:
+        s = self.s
+        stop = self._first + self._n
+        deadline = time.monotonic() + self._n / s.sample_rate_hz + 10.0
+        while self._range()[1] < stop:
+            if time.monotonic() > deadline:
+                raise EnergyError("the Joulescope stopped streaming before the capture was complete")
+            time.sleep(0.01)
+        field_name = _JOULESCOPE_GPI_FIELDS[s.joulescope_gpi][0]
+        data = self.device.stream_buffer.samples_get(self._first, stop, fields=["current", "voltage", field_name])
+        got = data["time"]["sample_id_range"]["value"]
+        if list(got) != [self._first, stop]:
+            raise EnergyError(
+                f"the Joulescope's buffer holds samples {got[0]}..{got[1]}, not {self._first}..{stop}: "
+                "the capture took longer than its buffer"
+            )
+        signals = data["signals"]
+        current = np.asarray(signals["current"]["value"], dtype=float)
+        voltage = np.asarray(signals["voltage"]["value"], dtype=float)
+        if np.isnan(current).any() or np.isnan(voltage).any():
+            raise EnergyError(
+                "the Joulescope dropped samples (USB): connect it to a port of its own, or lower --sample-rate"
+            )
+        rate = float(data["time"].get("sampling_frequency", {}).get("value", s.sample_rate_hz))
+        return Trace(
+            rate,
+            current * s.shunt_ohms,
+            voltage,
+            np.asarray(signals[field_name]["value"]).astype(bool),
+            {
+                "source": "measured",
+                "shunt_ohms": s.shunt_ohms,
+                "device": f"joulescope-{self.device.serial_number}",
+                "v_shunt": "current x shunt_ohms (Joulescope)",
+            },
+        )
+
+    def close(self) -> None:
+        """Stops the stream and closes the device (also at exit)."""
+        if self._streaming:
+            self._streaming = False
+            try:
+                self.device.stop()
+            finally:
+                self.device.close()
+
+
 class ReplayMeter(Meter):
     """Reads ``<replay-dir>/<label>.npz`` (or ``.csv``) instead of acquiring."""
 
@@ -418,13 +617,30 @@ class SimulatedMeter(Meter):
 
 
 def make_meter(
-    settings: MeterSettings, simulation_model: dict | None = None, daq: Any = None, seed: int = 0
+    settings: MeterSettings,
+    simulation_model: dict | None = None,
+    daq: Any = None,
+    seed: int = 0,
+    joulescope: Any = None,
 ) -> Meter | None:
-    """The meter ``settings.kind`` names, or None for ``none``."""
+    """The meter ``settings.kind`` names, or None for ``none``.
+
+    Args:
+        settings: The meter options.
+        simulation_model: The board profile's power model, for ``simulated``.
+        daq: A stand-in for the ``nidaqmx`` module (tests); imported when None.
+        seed: Seeds the simulated meter's noise.
+        joulescope: A stand-in for the ``joulescope`` module (tests); imported when None.
+
+    Raises:
+        EnergyError: For an unknown kind, or a meter that cannot start.
+    """
     if settings.kind == "none":
         return None
     if settings.kind == "nidaqmx":
         return NiDaqMeter(settings, daq)
+    if settings.kind == "joulescope":
+        return JoulescopeMeter(settings, joulescope)
     if settings.kind == "replay":
         return ReplayMeter(settings)
     if settings.kind == "simulated":

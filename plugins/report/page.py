@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from plugins.report.baseline import ENV_COLUMNS
+from plugins.report.plots import caption
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -82,7 +83,8 @@ def write_report(rows: list[dict], summary_md: str, plots: list[Path], out: Path
         for c in (*ENV_COLUMNS, "dataset", "split", "profile", "seed", "board", "run_started")
     )
     figs = "".join(
-        f'<figure><img src="{p.relative_to(out.parent).as_posix()}" alt="{p.stem}"><figcaption>{p.stem}</figcaption></figure>'
+        f'<figure><img src="{p.relative_to(out.parent).as_posix()}" alt="{html.escape(caption(p, rows))}">'
+        f"<figcaption>{html.escape(caption(p, rows))}</figcaption></figure>"
         for p in plots
     )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tinyhil report</title><style>{CSS}</style></head>

@@ -69,6 +69,34 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def caption(path: Path, rows: list[dict]) -> str:
+    """What a figure written by :func:`make_plots` shows, with the source of its figures."""
+    stem = path.stem
+    target = stem.rsplit("_", 1)[-1] if "_" in stem else ""
+    trows = [r for r in rows if r.get("target") == target]
+
+    def sources(column: str) -> str:
+        found = sorted({r[column] for r in trows if r.get(column)})
+        return ", ".join(found) or "not measured"
+
+    if stem.startswith("fig2_accuracy"):
+        where = sorted({accuracy_source(r)[1] for r in trows if accuracy_source(r)[0] is not None})
+        return (
+            f"Fig. 2 analogue: accuracy per network and technique on {target}; "
+            f"accuracy from {'; '.join(where) or 'no runtime'}."
+        )
+    if stem.startswith("fig3_latency_energy"):
+        return (
+            f"Fig. 3 analogue: latency and net energy per inference on {target}; "
+            f"latency {sources('latency_source')}, energy {sources('energy_source')}."
+        )
+    if stem.startswith("fig4_energy_saving"):
+        return f"Fig. 4 analogue: net energy saved against the lite (float) model on {target}; energy {sources('energy_source')}."
+    if stem.startswith("pareto"):
+        return f"Accuracy against cost on {target}: every case that runs, the Pareto-optimal ones joined and named; cost axis: {cost_of(trows)[1]}."
+    return stem
+
+
 def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
     """Writes every figure the rows support; returns their paths."""
     plt = _plt()
@@ -137,9 +165,10 @@ def _fig3(plt, fams, techniques, cell, target, note, out_dir) -> Path:
             sources = set()
             for t in techniques:
                 ys = [cell_number(cell.get((n, t), {}).get(key)) for n in nets]
-                sources |= {cell[(n, t)].get(src_key) for n in nets if (n, t) in cell and cell[(n, t)].get(src_key)}
-                if any(y is not None for y in ys):
-                    ax.plot(nets, ys, marker=MARKERS.get(t, "d"), label=t)
+                mine = {cell[(n, t)].get(src_key) for n in nets if (n, t) in cell and cell[(n, t)].get(src_key)}
+                sources |= mine
+                if any(y is not None for y in ys):  # each series says whether it is simulated
+                    ax.plot(nets, ys, marker=MARKERS.get(t, "d"), label=f"{t} ({', '.join(sorted(mine))})")
             ax.set_ylabel(label)
             ax.set_xlabel(f"network; {', '.join(sorted(sources)) or 'not measured'}")
             ax.set_title(f"{fam} on {target}")
@@ -201,8 +230,15 @@ def _pareto(plt, trows, target, note, out_dir) -> Path:
         front = pareto_front(pts)
         ax.scatter([c for c, _ in pts], [a for _, a in pts], color="0.6", label="cases that run")
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r-o", label="Pareto front")
-        for i in front:
-            ax.annotate(names[i], pts[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for k, i in enumerate(front):  # neighbours on the front are close: stagger their labels
+            ax.annotate(
+                names[i],
+                pts[i],
+                fontsize=7,
+                xytext=(4, 4 - 11 * (k % 3)),
+                textcoords="offset points",
+                arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5},
+            )
         ax.set_xscale("log")
         ax.legend(fontsize=8)
     ax.set_xlabel(label)

@@ -1,12 +1,15 @@
 """Energy analysis against waveforms with known integrals, and the meters at their seams."""
 
+import sys
 import types
 
 import numpy as np
 import pytest
 
 from plugins.bench.energy import (
+    ENERGY_KINDS,
     EnergyError,
+    JoulescopeMeter,
     MeterSettings,
     NiDaqMeter,
     ReplayMeter,
@@ -16,6 +19,7 @@ from plugins.bench.energy import (
     check_window,
     idle_power,
     main,
+    make_meter,
 )
 
 R = 9.8
@@ -104,6 +108,39 @@ def test_given_idle_baseline_is_used():
 def test_windows_at_the_edges_of_the_trace_are_refused(t_on, t_off, message):
     tr = make_trace(10_000, 0.05, t_on, t_off, lambda t: np.full_like(t, 0.05))
     with pytest.raises(EnergyError, match=message):
+        analyse(tr, 10, R)
+
+
+def timestamp_marker(t, t_on, t_off, pulse_s, analog=False, rate=None):
+    """EEMBC's timestamp pin: high, a low pulse ending at t_on and one starting at t_off."""
+    if analog:  # edges between samples, as an analog input sees them
+        ramp = lambda a, b: np.clip((t - a) * rate + 0.5, 0, 1) * np.clip((b - t) * rate + 0.5, 0, 1)  # noqa: E731
+        low = ramp(t_on - pulse_s, t_on) + ramp(t_off, t_off + pulse_s)
+        return (1 - low) * 3.3
+    low = ((t >= t_on - pulse_s) & (t < t_on)) | ((t >= t_off) & (t < t_off + pulse_s))
+    return ~low
+
+
+@pytest.mark.parametrize("analog", [False, True])
+def test_eembc_timestamp_pulses_bound_the_window(analog):
+    rate, idle, active = 100_000, 0.040, 0.060
+    t_on, t_off, pulse = 0.010_004_3, 0.040_007_7, 100e-6
+    tr = make_trace(rate, 0.06, t_on, t_off, lambda t: np.where((t >= t_on) & (t < t_off), active, idle))
+    t = np.arange(len(tr.v_shunt)) / rate
+    tr.marker = timestamp_marker(t, t_on, t_off, pulse, analog, rate)
+    r = analyse(tr, 10, R)
+    # the window runs from the end of the first pulse to the start of the second: the inferences alone
+    assert r.window_ms == pytest.approx((t_off - t_on) * 1e3, rel=0.005)
+    assert r.energy_mj_gross == pytest.approx(power(active) * (t_off - t_on) / 10 * 1e3, rel=0.005)
+    assert r.idle_power_mw == pytest.approx(power(idle) * 1e3, rel=0.005)
+
+
+def test_eembc_timestamp_marker_needs_both_pulses():
+    rate = 10_000
+    tr = make_trace(rate, 0.05, 0.01, 0.08, lambda t: np.full_like(t, 0.05))
+    t = np.arange(len(tr.v_shunt)) / rate
+    tr.marker = timestamp_marker(t, 0.01, 0.08, 1e-3)  # the end pulse falls after the capture
+    with pytest.raises(EnergyError, match="high at both ends of the trace with 1 low pulse"):
         analyse(tr, 10, R)
 
 
@@ -257,3 +294,174 @@ def test_the_real_nidaqmx_package_without_driver_gives_the_install_hint():
         assert "NI-DAQmx" in str(e)
     else:
         pytest.skip("an NI-DAQmx driver and device are present on this machine")
+
+
+class FakeStreamBuffer:
+    """The joulescope package's stream buffer: samples arrive as time goes by (here: per look)."""
+
+    def __init__(self, rate, t_on, t_off, gpi, step=2_000, nan=False, keep=None):
+        self.rate, self.t_on, self.t_off, self.gpi = rate, t_on, t_off, gpi
+        self.end, self.step, self.nan, self.keep = 0, step, nan, keep
+
+    @property
+    def sample_id_range(self):
+        self.end += self.step
+        start = 0 if self.keep is None else max(0, self.end - self.keep)
+        return start, self.end
+
+    def samples_get(self, start, stop, fields):
+        first = 0 if self.keep is None else max(0, self.end - self.keep)
+        start = max(start, first)
+        t = np.arange(start, stop) / self.rate
+        window = (t >= self.t_on) & (t < self.t_off)
+        current = np.where(window, 0.06, 0.04).astype(np.float32)
+        if self.nan:
+            current[len(current) // 2] = np.nan
+        signals = {
+            "current": {"value": current, "units": "A"},
+            "voltage": {"value": np.full(len(t), 3.2, np.float32), "units": "V"},
+            "current_lsb": {"value": (window if self.gpi == 0 else ~window).astype(np.uint8), "units": ""},
+            "voltage_lsb": {"value": (window if self.gpi == 1 else ~window).astype(np.uint8), "units": ""},
+        }
+        return {
+            "time": {"sample_id_range": {"value": [start, stop]}, "sampling_frequency": {"value": self.rate}},
+            "signals": {k: v for k, v in signals.items() if k in fields},
+        }
+
+
+class FakeJoulescope:
+    """A device of the ``joulescope`` package (v1 API: JS220 and JS110)."""
+
+    def __init__(self, serial="001234", fail_open=False, **buffer):
+        self.serial_number, self.fail_open, self.buffer = serial, fail_open, buffer
+        self.calls, self.stream_buffer = [], None
+
+    def parameter_set(self, name, value):
+        if name == "sampling_frequency" and value not in (50_000, 100_000, 1_000_000):
+            raise ValueError(f"invalid sampling frequency {value}")
+        self.calls.append((name, value))
+
+    def open(self):
+        if self.fail_open:
+            raise RuntimeError("device in use")
+        rate = dict(self.calls)["sampling_frequency"]
+        self.stream_buffer = FakeStreamBuffer(rate, **self.buffer)
+        self.calls.append(("open",))
+
+    def start(self, stop_fn=None, duration=None, contiguous_duration=None):
+        self.calls.append(("start", duration, contiguous_duration))
+
+    def stop(self):
+        self.calls.append(("stop",))
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def fake_joulescope_module(*devices, scan_error=None):
+    def scan(name=None, config=None):
+        if scan_error:
+            raise scan_error
+        assert config == "auto"
+        return list(devices)
+
+    return types.SimpleNamespace(scan=scan)
+
+
+@pytest.mark.parametrize("gpi, field", [(0, "current_lsb"), (1, "voltage_lsb")])
+def test_joulescope_capture_through_the_seam(gpi, field):
+    # marker window 30..50 ms after the stream started; the capture starts 10 ms in (pre-roll 10 ms)
+    dev = FakeJoulescope(t_on=0.03, t_off=0.05, gpi=gpi, step=500)
+    s = MeterSettings(kind="joulescope", sample_rate_hz=50_000, pre_roll_s=0.01, post_roll_s=0.01, joulescope_gpi=gpi)
+    meter = make_meter(s, joulescope=fake_joulescope_module(dev))
+    assert isinstance(meter, JoulescopeMeter)
+    meter.start(0.06, "C_1-lite")
+    assert dev.calls[:5] == [
+        ("sampling_frequency", 50_000),
+        ("buffer_duration", 30.0),
+        ("io_voltage", "3.3V"),
+        (field, f"gpi{gpi}"),
+        ("open",),
+    ]
+    assert dev.calls[5] == ("start", None, None)  # streams until close: pre-roll comes from the buffer
+    trace = meter.finish(0.0)
+    assert len(trace.v_shunt) == 4000 and trace.sample_rate_hz == 50_000
+    assert trace.meta == {
+        "source": "measured",
+        "shunt_ohms": 9.8,
+        "device": "joulescope-001234",
+        "v_shunt": "current x shunt_ohms (Joulescope)",
+    }
+    # the same trace format as NI-DAQmx's: analysis and replay are shared
+    r = analyse(trace, 10, s.shunt_ohms)
+    assert r.window_ms == pytest.approx(20.0, rel=0.005)
+    assert r.power_mw_mean == pytest.approx(0.06 * 3.2 * 1e3, rel=1e-4)
+    meter.start(0.01, "C_1-lite-again")  # a second capture reuses the open stream
+    assert dev.calls.count(("open",)) == 1
+    meter.close()
+    assert dev.calls[-2:] == [("stop",), ("close",)]
+
+
+def test_joulescope_refuses_what_it_cannot_capture():
+    with pytest.raises(EnergyError, match="refuses sampling_frequency = 12345.*--sample-rate"):
+        dev = FakeJoulescope(t_on=0.01, t_off=0.02, gpi=0)
+        JoulescopeMeter(MeterSettings(kind="joulescope", sample_rate_hz=12345), fake_joulescope_module(dev)).start(
+            0.01, "x"
+        )
+    dev = FakeJoulescope(t_on=0.01, t_off=0.02, gpi=0, nan=True)
+    meter = JoulescopeMeter(MeterSettings(kind="joulescope"), fake_joulescope_module(dev))
+    meter.start(0.01, "x")
+    with pytest.raises(EnergyError, match="dropped samples"):
+        meter.finish(0.0)
+    dev = FakeJoulescope(t_on=0.01, t_off=0.02, gpi=0, keep=1000)  # a buffer shorter than the capture
+    meter = JoulescopeMeter(MeterSettings(kind="joulescope"), fake_joulescope_module(dev))
+    meter.start(0.05, "x")
+    with pytest.raises(EnergyError, match="took longer than its buffer"):
+        meter.finish(0.0)
+    with pytest.raises(EnergyError, match="does not fit the Joulescope's 30 s stream buffer"):
+        meter.start(40.0, "long")
+    with pytest.raises(EnergyError, match="Joulescope UI"):
+        JoulescopeMeter(
+            MeterSettings(kind="joulescope"),
+            fake_joulescope_module(FakeJoulescope(fail_open=True, t_on=0, t_off=0, gpi=0)),
+        ).start(0.01, "x")
+    with pytest.raises(EnergyError, match="IN2 does not exist"):
+        JoulescopeMeter(MeterSettings(kind="joulescope", joulescope_gpi=2), fake_joulescope_module())
+    with pytest.raises(EnergyError, match="drop --daq-trigger marker"):
+        JoulescopeMeter(MeterSettings(kind="joulescope", trigger="marker"), fake_joulescope_module())
+
+
+def test_joulescope_missing_package_or_device_says_what_to_do(monkeypatch):
+    with pytest.raises(EnergyError, match="no Joulescope found: connect the JS220 or JS110.*--energy none"):
+        JoulescopeMeter(MeterSettings(kind="joulescope"), fake_joulescope_module())
+    a, b = FakeJoulescope("111", t_on=0, t_off=0, gpi=0), FakeJoulescope("222", t_on=0, t_off=0, gpi=0)
+    with pytest.raises(EnergyError, match=r"2 Joulescopes found \(111, 222\): choose one by serial number"):
+        JoulescopeMeter(MeterSettings(kind="joulescope"), fake_joulescope_module(a, b))
+    assert (
+        JoulescopeMeter(MeterSettings(kind="joulescope", joulescope_serial="222"), fake_joulescope_module(a, b)).device
+        is b
+    )
+    with pytest.raises(EnergyError, match=r"Joulescope '333' not found \(present: 111, 222\)"):
+        JoulescopeMeter(MeterSettings(kind="joulescope", joulescope_serial="333"), fake_joulescope_module(a, b))
+    with pytest.raises(EnergyError, match="cannot scan for devices.*udev rules"):
+        JoulescopeMeter(MeterSettings(kind="joulescope"), fake_joulescope_module(scan_error=OSError("libusb")))
+    monkeypatch.setitem(sys.modules, "joulescope", None)  # as if not installed
+    with pytest.raises(EnergyError, match="pip install joulescope"):
+        JoulescopeMeter(MeterSettings(kind="joulescope"))
+
+
+def test_the_real_joulescope_package_without_a_device_says_to_connect_one():
+    pytest.importorskip("joulescope")
+    try:
+        JoulescopeMeter(MeterSettings(kind="joulescope"))
+    except EnergyError as e:
+        assert "no Joulescope found: connect the JS220 or JS110" in str(e)
+    else:
+        pytest.skip("a Joulescope is connected to this machine")
+
+
+def test_joulescope_is_an_energy_choice():
+    from plugins.settings.table import OPTIONS
+
+    assert "joulescope" in ENERGY_KINDS
+    assert next(o for o in OPTIONS if o.name == "energy").parse("joulescope") == "joulescope"

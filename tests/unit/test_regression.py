@@ -7,7 +7,7 @@ import pytest
 from plugins.report.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
 from plugins.report.columns import COLUMN_NAMES, derive_energy_savings
 from plugins.report.page import markdown_to_html, write_report
-from plugins.report.plots import make_plots, pareto_front
+from plugins.report.plots import caption, make_plots, pareto_front
 from tests.unit.subrun import ROOT, read_csv, run
 
 
@@ -111,6 +111,23 @@ def test_plots_and_page_from_rows(tmp_path):
     text = page.read_text()
     assert "generated</strong> (synthetic-har), not UCI-HAR" in text
     assert '<td class="ok">✓ ok</td>' in text and 'src="plots/fig2_accuracy_host.png"' in text
+    # captions say what a figure shows and where its numbers come from, not the file name
+    assert "<figcaption>Fig. 2 analogue: accuracy per network and technique on host; accuracy from " in text
+    assert "host TFLM (measured)" in text and "TFLite interpreter (measured; TFLM cannot run it)" in text
+    assert "<figcaption>fig2_accuracy_host</figcaption>" not in text
+
+
+def test_simulated_figures_say_so_in_their_caption_and_legend(tmp_path):
+    timed = dict(latency_ms_median="0.4", latency_source="simulated", energy_mj_net="0.02", energy_source="simulated")
+    rows = [
+        row(case_id="C_1-lite-v", target="v", acc_device="0.8", acc_device_source="simulated", **timed),
+        row(case_id="C_1-full_int-v", technique="full_int", target="v", acc_device="0.8", **timed),
+    ]
+    plots = make_plots(rows, tmp_path / "plots")
+    fig3 = next(p for p in plots if p.name.startswith("fig3"))
+    assert caption(fig3, rows) == (
+        "Fig. 3 analogue: latency and net energy per inference on v; latency simulated, energy simulated."
+    )
 
 
 def test_markdown_subset():
