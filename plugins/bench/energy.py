@@ -134,6 +134,10 @@ def _window(marker: np.ndarray, rate: float, min_gap_s: float) -> tuple[float, f
         lo, hi = 0.0, 1.0
     else:
         lo, hi = np.percentile(m, 2), np.percentile(m, 98)
+        if hi - lo < 0.5 * (m.max() - m.min()):
+            # one level holds over 96 % of the samples (short timestamp pulses, a short
+            # window in a long capture): the percentiles miss the other level
+            lo, hi = m.min(), m.max()
     if hi - lo <= 0:
         raise EnergyError("the marker never changes: check the marker wiring and channel")
     thr = (lo + hi) / 2
@@ -501,11 +505,13 @@ class JoulescopeMeter(Meter):
         if not self._streaming:
             self._open()
         deadline = time.monotonic() + JOULESCOPE_START_TIMEOUT_S
-        while self._range()[1] - self._range()[0] < pre:
+        first, end = self._range()
+        while end - first < pre:
             if time.monotonic() > deadline:
                 raise EnergyError("the Joulescope sends no samples: check its USB connection and power")
             time.sleep(0.01)
-        self._first = self._range()[1] - pre
+            first, end = self._range()
+        self._first = end - pre
         self._n = int(math.ceil(total_s * s.sample_rate_hz))
 
     def finish(self, window_hint_s: float) -> Trace:

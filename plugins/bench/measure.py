@@ -7,6 +7,7 @@ returns CSV figures; the source of each (``measured`` or ``simulated``) is named
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,15 @@ def accuracy_figures(
 ) -> dict:
     """Runs each window on the board; accuracy, and agreement with host TFLM on the same windows."""
     host = evaluate_isolated(model, x)  # a model that crashes TFLM must not take the run down
+    t0 = time.monotonic()
     device_scores = []
     for window in x:
         client.send_data("input", quantize(window[None], qin).tobytes())
         device_scores.append(dequantize(client.infer(1, 0).outputs, qout))
     device_classes = np.argmax(np.stack(device_scores), axis=1)
+    seconds = time.monotonic() - t0
     return {
+        "bench_windows_s": round(seconds, 3),
         "acc_device": float(np.mean(device_classes == y)),
         "acc_device_source": source,
         "device_windows": len(x),
@@ -88,7 +92,9 @@ def latency_figures(
     """N timed inferences after W warm-up runs, from the firmware's cycle counts."""
     client.send_data("input", quantize(window, qin).tobytes())
     t_limit = max(settings.timeout_s, 5.0 * (settings.inferences + settings.warmup))
+    t0 = time.monotonic()
     timed = client.infer(settings.inferences, settings.warmup, timeout=t_limit)
+    seconds = time.monotonic() - t0
     stats = latency_stats(timed.cycles, timed.cpu_mhz)
     figures = {
         "latency_ms_median": stats.median_ms,
@@ -98,6 +104,7 @@ def latency_figures(
         "latency_ms_max": stats.max_ms,
         "latency_runs": stats.runs,
         "latency_source": source,
+        "bench_infer_s": round(seconds, 3),
     }
     return stats, timed, figures
 
@@ -119,6 +126,7 @@ class EnergyMeasurement:
         self.client, self.meter, self.settings, self.hil, self.trace_dir = client, meter, settings, hil, trace_dir
 
     def figures(self, latency_ms: float, label: str) -> dict:
+        t0 = time.monotonic()
         client, meter, ms = self.client, self.meter, self.settings
         idle_w = None
         if ms.idle_ms > 0:
@@ -156,6 +164,7 @@ class EnergyMeasurement:
             "energy_source": source,
             "energy_trace": str(saved) if saved else None,
             "timing_rule": ms.timing_rule,
+            "bench_energy_s": round(time.monotonic() - t0, 3),
         }
 
     def _save(self, trace, label: str) -> Path | None:

@@ -9,6 +9,7 @@ time-outs are retried (each attempt starts from a fresh model load, so a retry i
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +111,13 @@ class Esp32Target:
             measured_board = board.with_measured_heap(int(info["heap-free"]), int(info["heap-largest"]))
         figures: dict = {"fit_budget_source": "estimated" if measured_board.budget_is_estimate else "measured"}
 
+        t0 = time.monotonic()
         self.delivery.write(model, client)
         try:
             dm = client.load_model("partition", model, "auto", board.model_location)
         except DeviceErrorResponse as e:
             return Outcome(load_refused(e), figures, environment)
+        figures["bench_write_s"] = round(time.monotonic() - t0, 3)
         figures["arena_bytes"] = dm.arena_used_bytes
         figures["arena_source"] = "simulated" if self.simulated else "measured-device"
 

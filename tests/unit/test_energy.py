@@ -114,9 +114,11 @@ def test_windows_at_the_edges_of_the_trace_are_refused(t_on, t_off, message):
 def timestamp_marker(t, t_on, t_off, pulse_s, analog=False, rate=None):
     """EEMBC's timestamp pin: high, a low pulse ending at t_on and one starting at t_off."""
     if analog:  # edges between samples, as an analog input sees them
-        ramp = lambda a, b: np.clip((t - a) * rate + 0.5, 0, 1) * np.clip((b - t) * rate + 0.5, 0, 1)  # noqa: E731
-        low = ramp(t_on - pulse_s, t_on) + ramp(t_off, t_off + pulse_s)
-        return (1 - low) * 3.3
+
+        def pulse(a, b):
+            return np.clip((t - a) * rate + 0.5, 0, 1) * np.clip((b - t) * rate + 0.5, 0, 1)
+
+        return (1 - pulse(t_on - pulse_s, t_on) - pulse(t_off, t_off + pulse_s)) * 3.3
     low = ((t >= t_on - pulse_s) & (t < t_on)) | ((t >= t_off) & (t < t_off + pulse_s))
     return ~low
 
@@ -413,7 +415,7 @@ def test_joulescope_refuses_what_it_cannot_capture():
     meter.start(0.01, "x")
     with pytest.raises(EnergyError, match="dropped samples"):
         meter.finish(0.0)
-    dev = FakeJoulescope(t_on=0.01, t_off=0.02, gpi=0, keep=1000)  # a buffer shorter than the capture
+    dev = FakeJoulescope(t_on=0.01, t_off=0.02, gpi=0, keep=2500)  # a buffer shorter than the capture
     meter = JoulescopeMeter(MeterSettings(kind="joulescope"), fake_joulescope_module(dev))
     meter.start(0.05, "x")
     with pytest.raises(EnergyError, match="took longer than its buffer"):

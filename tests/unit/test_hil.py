@@ -48,6 +48,9 @@ def test_hil_matrix_on_the_virtual_board(project):
             assert r["energy_source"] == "simulated" and r["timing_rule"] == "paper"
             assert 0 < float(r["energy_mj_net"]) < float(r["energy_mj_gross"])
             assert r["energy_window_check"].startswith("ok:")
+            # where the bench time went: every step of a case that ran took some
+            seconds = {k: float(r[k]) for k in ("bench_write_s", "bench_windows_s", "bench_infer_s", "bench_energy_s")}
+            assert all(v > 0 for v in seconds.values()), seconds
             assert (project.path / r["energy_trace"]).exists() or Path(r["energy_trace"]).exists()
             if r["technique"] == "full_int":
                 assert float(r["energy_saving_pct"]) > 0  # int8 runs faster in the timing model
