@@ -13,6 +13,7 @@ STATUSES = (
     "flash_overflow",
     "device_error",
     "timeout",
+    "wrong_output",
 )
 MEMORY_STATUSES = ("arena_overflow", "ram_overflow", "flash_overflow")
 

@@ -39,6 +39,8 @@ class HilSettings:
         retries: Extra attempts after a reboot, serial drop or time-out.
         timeout_s: Time allowed for one line from the device.
         seed: Seeds the choice of windows.
+        min_agreement: Least share of windows whose class matches host TFLM's for ``ok``;
+            below it the case is ``wrong_output``.
     """
 
     device_windows: int = 50
@@ -47,6 +49,7 @@ class HilSettings:
     retries: int = 1
     timeout_s: float = 10.0
     seed: int = 0
+    min_agreement: float = 0.95
 
 
 def window_subset(n_test: int, count: int, seed: int) -> np.ndarray:

@@ -17,7 +17,8 @@ COLUMNS: list[tuple[str, str]] = [
     ("target", "host (TFLM on this machine), esp32 (bench) or virtual-esp32 (simulated board)"),
     (
         "status",
-        "verdict: ok, convert_error, unsupported_op, arena_overflow, ram_overflow, flash_overflow, device_error, timeout",
+        "verdict: ok, convert_error, unsupported_op, arena_overflow, ram_overflow, flash_overflow, device_error, timeout, "
+        "wrong_output",
     ),
     ("reason", "why, in the converter's, TFLM's or the board's words"),
     ("expected_status", "the verdict the expectations file holds for this board"),

@@ -200,6 +200,8 @@ def _check_energy(values: dict[str, Any]) -> None:
         raise SettingsError("--energy simulated only goes with --virtual-board: a real board needs --energy nidaqmx")
     if kind == "nidaqmx" and virtual:
         raise SettingsError("--energy nidaqmx measures a real board: drop --virtual-board, or use --energy simulated")
+    if values["min-agreement"] > 1:
+        raise SettingsError(f"--min-agreement is a share from 0 to 1, got {values['min-agreement']:g}")
     if kind == "replay" and not values["replay-dir"]:
         raise SettingsError("--energy replay needs --replay-dir=FOLDER (traces written by --save-traces)")
 
@@ -279,6 +281,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
         retries=values["hil-retries"],
         timeout_s=values["device-timeout"],
         seed=values["seed"],
+        min_agreement=values["min-agreement"],
     )
     tolerances = Tolerances(
         accuracy=values["tol-accuracy"],

@@ -199,6 +199,13 @@ OPTIONS: list[Option] = [
     Option("warmup", "bench", "W warm-up inferences before the timed ones", "1", integer(0)),
     Option("hil-retries", "bench", "extra attempts after a reboot, serial drop or time-out", "1", integer(0)),
     Option("device-timeout", "bench", "seconds allowed for one line from the board", "10", number(positive=True)),
+    Option(
+        "min-agreement",
+        "bench",
+        "least share of windows whose class on the board matches host TFLM's; below it the verdict is wrong_output",
+        "0.95",
+        number(),
+    ),
     Option("save-traces", "bench", "write every case's raw energy trace to <report-dir>/traces"),
     Option(
         "energy",

@@ -138,6 +138,14 @@ class Esp32Target:
             "virtual board (simulated)" if self.simulated else f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
         )
         reason = f"runs on {where}: arena used {dm.arena_used_bytes} B, heap left {dm.heap_free} B"
+        agreement = figures.get("device_agreement")
+        if agreement is not None and agreement < self.settings.min_agreement:
+            # every figure is recorded first: a wrong answer still shows its latency and energy
+            reason = (
+                f"outputs disagree with host TFLM: the class matches in {agreement:.0%} of "
+                f"{figures['device_windows']} windows (--min-agreement {self.settings.min_agreement:g}); {reason}"
+            )
+            return Outcome(Verdict("wrong_output", reason, True, True), figures, environment)
         return Outcome(Verdict("ok", reason, True, True), figures, environment)
 
 
