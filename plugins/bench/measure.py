@@ -8,7 +8,7 @@ returns CSV figures; the source of each (``measured`` or ``simulated``) is named
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,8 @@ class HilSettings:
         seed: Seeds the choice of windows.
         min_agreement: Least share of windows whose class matches host TFLM's for ``ok``;
             below it the case is ``wrong_output``.
+        model_ids: Network -> the EEMBC model id the board reports for it (``kws01``), so
+            MLPerf Tiny's runner takes a case for one of its benchmarks.
     """
 
     device_windows: int = 50
@@ -50,6 +52,7 @@ class HilSettings:
     timeout_s: float = 10.0
     seed: int = 0
     min_agreement: float = 0.95
+    model_ids: dict[str, str] = field(default_factory=dict)
 
 
 def window_subset(n_test: int, count: int, seed: int) -> np.ndarray:

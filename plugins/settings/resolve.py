@@ -24,6 +24,7 @@ from models.networks import NETWORKS, load_builders
 from models.pipeline import StudyConfig
 from plugins.bench.energy import MeterSettings
 from plugins.bench.measure import HilSettings
+from plugins.bench.protocol import valid_model_id
 from plugins.report.baseline import Tolerances
 from plugins.report.expectations import DEFAULT_DIR as DEFAULT_EXPECTATIONS_DIR
 
@@ -179,6 +180,19 @@ def _path(raw: str) -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+def _model_ids(raw: str) -> dict[str, str]:
+    """``net=id,net=id`` from ``--model-ids``, each id of the form the firmware accepts."""
+    pairs = {}
+    for token in _tokens(raw):
+        net, sep, model_id = token.partition("=")
+        if not sep or not valid_model_id(model_id.strip()):
+            raise SettingsError(
+                f"--model-ids: {token!r} is not network=id with an id of 1-31 characters of A-Z a-z 0-9 . _ -"
+            )
+        pairs[net.strip()] = model_id.strip()
+    return pairs
+
+
 def _check_report_dir(path: Path) -> None:
     """Creates ``path`` and writes a probe there, so an unusable folder stops the run before any case."""
     if path.exists() and not path.is_dir():
@@ -197,9 +211,15 @@ def _check_report_dir(path: Path) -> None:
 def _check_energy(values: dict[str, Any]) -> None:
     kind, virtual = values["energy"], values["virtual-board"]
     if kind == "simulated" and not virtual:
-        raise SettingsError("--energy simulated only goes with --virtual-board: a real board needs --energy nidaqmx")
+        raise SettingsError(
+            "--energy simulated only goes with --virtual-board: a real board needs --energy nidaqmx or joulescope"
+        )
     if kind == "nidaqmx" and virtual:
         raise SettingsError("--energy nidaqmx measures a real board: drop --virtual-board, or use --energy simulated")
+    if kind == "joulescope" and virtual:
+        raise SettingsError(
+            "--energy joulescope measures a real board: drop --virtual-board, or use --energy simulated"
+        )
     if values["min-agreement"] > 1:
         raise SettingsError(f"--min-agreement is a share from 0 to 1, got {values['min-agreement']:g}")
     if kind == "replay" and not values["replay-dir"]:
@@ -282,6 +302,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
         timeout_s=values["device-timeout"],
         seed=values["seed"],
         min_agreement=values["min-agreement"],
+        model_ids=_model_ids(values["model-ids"]),
     )
     tolerances = Tolerances(
         accuracy=values["tol-accuracy"],

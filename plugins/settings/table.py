@@ -206,11 +206,17 @@ OPTIONS: list[Option] = [
         "0.95",
         number(),
     ),
+    Option(
+        "model-ids",
+        "bench",
+        "network=id pairs: the EEMBC model id the board reports for that network's cases (kws_ref_model=kws01)",
+        "",
+    ),
     Option("save-traces", "bench", "write every case's raw energy trace to <report-dir>/traces"),
     Option(
         "energy",
         "energy",
-        "energy meter: none, nidaqmx (bench), replay (recorded traces), simulated (virtual board)",
+        "energy meter: none, nidaqmx (bench), joulescope (bench), replay (recorded traces), simulated (virtual board)",
         "none",
         choice(*ENERGY_KINDS),
     ),

@@ -79,7 +79,7 @@ class Esp32Target:
         last: DeviceError | None = None
         for attempt in range(self.settings.retries + 1):
             try:
-                return self._attempt(conv.tflite, art.info, f"{art.key}-{self.name}", study, board)
+                return self._attempt(conv.tflite, art.info, art.spec.id, f"{art.key}-{self.name}", study, board)
             except (DeviceRebooted, DeviceTimeout, DeviceGarbage) as e:
                 last = e
                 if attempt < self.settings.retries:
@@ -95,7 +95,9 @@ class Esp32Target:
         except DeviceError:
             pass
 
-    def _attempt(self, model: bytes, model_info: ModelInfo, label: str, study: Study, board: Board) -> Outcome:
+    def _attempt(
+        self, model: bytes, model_info: ModelInfo, network: str, label: str, study: Study, board: Board
+    ) -> Outcome:
         client = self.client
         if self.boot_timeout_s:
             client.wait_boot(self.boot_timeout_s)
@@ -118,6 +120,8 @@ class Esp32Target:
         except DeviceErrorResponse as e:
             return Outcome(load_refused(e), figures, environment)
         figures["bench_write_s"] = round(time.monotonic() - t0, 3)
+        if network in self.settings.model_ids:  # so MLPerf Tiny's runner takes it for its benchmark
+            client.command("model_id", self.settings.model_ids[network])
         figures["arena_bytes"] = dm.arena_used_bytes
         figures["arena_source"] = "simulated" if self.simulated else "measured-device"
 

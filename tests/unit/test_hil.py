@@ -218,42 +218,58 @@ def test_bench_without_the_nidaqmx_driver_stops_with_the_fix(project):
     res.stdout.fnmatch_lines(["*tinyhil: NI-DAQmx driver not usable*Install NI-DAQmx*"])
 
 
-def test_a_board_that_answers_something_else_is_wrong_output(tmp_path, converted, tiny_data):
-    """A board whose kernels compute something else (the seam: its answers to infer%) is not ok."""
-    import dataclasses
-
-    import numpy as np
-
+def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_class=None):
+    """One case through Esp32Target on the Python virtual board; returns the outcome and the client."""
     from models.boards import get_board
     from models.datasets import Dataset, Standardizer
     from models.inspection import inspect_tflite
     from models.pipeline import CaseArtifacts
     from plugins.bench.delivery import FlashFileDelivery
     from plugins.bench.device import DeviceClient
-    from plugins.bench.measure import HilSettings
     from plugins.bench.virtual_process import start_virtual_board
     from plugins.targets.esp32 import Esp32Target
     from tests.unit.test_virtual_board import PySerialLink
+
+    x, y = tiny_data
+    ds = Dataset("t", "paper", x, y, x[:40], y[:40], Standardizer.identity(9), tuple("abcdef"), (), 50.0, True, "f", {})
+    spec = type("Spec", (), {"id": "C_2", "family": "1D_CNN"})()
+    art = CaseArtifacts(spec, "full_int", None, conversion, inspect_tflite(conversion.tflite))
+    vb = start_virtual_board("esp32-wroom-32", tmp_path)
+    try:
+        client = (client_class or DeviceClient)(PySerialLink(vb.port), 10)
+        client.wait_boot(10)
+        target = Esp32Target("virtual-esp32", client, FlashFileDelivery(vb.flash_file), settings, simulated=True)
+        outcome = target.run(art, type("Study", (), {"dataset": ds})(), get_board("esp32-wroom-32"))
+        profile = client.command("profile").messages
+    finally:
+        vb.stop()
+    return outcome, profile
+
+
+def test_a_board_that_answers_something_else_is_wrong_output(tmp_path, converted, tiny_data):
+    """A board whose kernels compute something else (the seam: its answers to infer%) is not ok."""
+    import dataclasses
+
+    import numpy as np
+
+    from plugins.bench.device import DeviceClient
+    from plugins.bench.measure import HilSettings
 
     class WrongKernel(DeviceClient):
         def infer(self, n, w, timeout=None):
             result = super().infer(n, w, timeout=timeout)
             return dataclasses.replace(result, outputs=np.roll(np.asarray(result.outputs), 1))
 
-    conv = converted[("C_2", "full_int")]
-    x, y = tiny_data
-    ds = Dataset("t", "paper", x, y, x[:40], y[:40], Standardizer.identity(9), tuple("abcdef"), (), 50.0, True, "f", {})
-    spec = type("Spec", (), {"id": "C_2", "family": "1D_CNN"})()
-    art = CaseArtifacts(spec, "full_int", None, conv, inspect_tflite(conv.tflite))
-    vb = start_virtual_board("esp32-wroom-32", tmp_path)
-    try:
-        client = WrongKernel(PySerialLink(vb.port), 10)
-        client.wait_boot(10)
-        settings = HilSettings(device_windows=40, inferences=2, warmup=0)
-        target = Esp32Target("virtual-esp32", client, FlashFileDelivery(vb.flash_file), settings, simulated=True)
-        outcome = target.run(art, type("Study", (), {"dataset": ds})(), get_board("esp32-wroom-32"))
-    finally:
-        vb.stop()
+    settings = HilSettings(device_windows=40, inferences=2, warmup=0)
+    outcome, _ = _run_on_virtual_board(tmp_path, converted[("C_2", "full_int")], tiny_data, settings, WrongKernel)
     assert outcome.verdict.status == "wrong_output", outcome.verdict.reason
     assert "outputs disagree with host TFLM: the class matches in" in outcome.verdict.reason
     assert outcome.figures["device_agreement"] < 0.95 and outcome.figures["latency_ms_median"] > 0
+
+
+def test_a_case_presents_the_model_id_it_is_given(tmp_path, converted, tiny_data):
+    from plugins.bench.measure import HilSettings
+
+    settings = HilSettings(device_windows=5, inferences=2, warmup=0, model_ids={"C_2": "kws01"})
+    outcome, profile = _run_on_virtual_board(tmp_path, converted[("C_2", "full_int")], tiny_data, settings)
+    assert outcome.verdict.status == "ok" and "m-model-[kws01]" in profile
