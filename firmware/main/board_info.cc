@@ -66,40 +66,40 @@ void PrintInfo() {
   psram_bytes = esp_psram_get_size();
 #endif
   const esp_partition_t* part = ModelPartition();
-  printf("m-info-fw-%s\r\n", esp_app_get_description()->version);
-  printf("m-info-fw-sha256-%s\r\n", sha);
-  printf("m-info-idf-%s\r\n", esp_get_idf_version());
-  printf("m-info-tflm-esp-tflite-micro %s\r\n", TINYHIL_ESP_TFLITE_MICRO_VERSION);
-  printf("m-info-esp-nn-%d\r\n", TINYHIL_ESP_NN);
-  printf("m-info-chip-%s\r\n", CONFIG_IDF_TARGET);
-  printf("m-info-cpu-mhz-%u\r\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
-  printf("m-info-flash-bytes-%lu\r\n", static_cast<unsigned long>(flash_bytes));
-  printf("m-info-flash-mode-%s\r\n", FlashMode());
-  printf("m-info-psram-bytes-%u\r\n", static_cast<unsigned>(psram_bytes));
-  printf("m-info-heap-free-%u\r\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
-  printf("m-info-heap-largest-%u\r\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
-  printf("m-info-reset-reason-%s\r\n", ResetReason());
-  printf("m-info-marker-gpio-%d\r\n", CONFIG_TINYHIL_MARKER_GPIO);
+  printf("m-info-fw-%s\n", esp_app_get_description()->version);
+  printf("m-info-fw-sha256-%s\n", sha);
+  printf("m-info-idf-%s\n", esp_get_idf_version());
+  printf("m-info-tflm-esp-tflite-micro %s\n", TINYHIL_ESP_TFLITE_MICRO_VERSION);
+  printf("m-info-esp-nn-%d\n", TINYHIL_ESP_NN);
+  printf("m-info-chip-%s\n", CONFIG_IDF_TARGET);
+  printf("m-info-cpu-mhz-%u\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
+  printf("m-info-flash-bytes-%lu\n", static_cast<unsigned long>(flash_bytes));
+  printf("m-info-flash-mode-%s\n", FlashMode());
+  printf("m-info-psram-bytes-%u\n", static_cast<unsigned>(psram_bytes));
+  printf("m-info-heap-free-%u\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
+  printf("m-info-heap-largest-%u\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+  printf("m-info-reset-reason-%s\n", ResetReason());
+  printf("m-info-marker-gpio-%d\n", CONFIG_TINYHIL_MARKER_GPIO);
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
-  printf("m-info-marker-mode-timestamp\r\n");
+  printf("m-info-marker-mode-timestamp\n");
 #else
-  printf("m-info-marker-mode-window\r\n");
+  printf("m-info-marker-mode-window\n");
 #endif
-  printf("m-info-model-partition-bytes-%lu\r\n", part ? static_cast<unsigned long>(part->size) : 0UL);
+  printf("m-info-model-partition-bytes-%lu\n", part ? static_cast<unsigned long>(part->size) : 0UL);
 }
 
 void PrintBootBanner() {
-  printf("m-boot-tinyhil\r\n");
-  printf("m-protocol-%d\r\n", kProtocolVersion);
+  printf("m-boot-tinyhil\n");
+  printf("m-protocol-%d\n", kProtocolVersion);
   PrintInfo();
   // EEMBC's lines: which timestamp mode the firmware is in, and that it is initialised.
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
-  printf("m-timestamp-mode-energy\r\n");
+  printf("m-timestamp-mode-energy\n");
 #else
-  printf("m-timestamp-mode-performance\r\n");
+  printf("m-timestamp-mode-performance\n");
 #endif
-  printf("m-init-done\r\n");
-  printf("m-ready\r\n");
+  printf("m-init-done\n");
+  printf("m-ready\n");
   fflush(stdout);
 }
 

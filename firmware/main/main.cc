@@ -50,7 +50,7 @@ class HeapDbStorage : public DbStorage {
 
 class PrintSink : public LineSink {
  public:
-  void Line(const char* text) override { printf("%s\r\n", text); }
+  void Line(const char* text) override { printf("%s\n", text); }
 };
 
 // Everything the commands change between one command and the next.
@@ -89,12 +89,12 @@ constexpr CommandSpec kCommands[] = {
 };
 
 void Ready() {
-  printf("m-ready\r\n");
+  printf("m-ready\n");
   fflush(stdout);
 }
 
 void Error(const char* text) {
-  printf("e-[%s]\r\n", text);
+  printf("e-[%s]\n", text);
 }
 
 bool ParseUnsigned(const char* s, unsigned long* out, int base = 10) {
@@ -142,11 +142,11 @@ size_t ReadExact(uint8_t* dst, size_t len) {
 
 // EEMBC's form: the device class is "dut", the vendor text in brackets names tinyhil and the chip.
 void CmdName(FirmwareState&, const Command&) {
-  printf("m-name-dut-[tinyhil-%s]\r\n", CONFIG_IDF_TARGET);
+  printf("m-name-dut-[tinyhil-%s]\n", CONFIG_IDF_TARGET);
 }
 
 void CmdVersion(FirmwareState&, const Command&) {
-  printf("m-protocol-%d\r\nm-fw-%s\r\n", kProtocolVersion, kFirmwareName);
+  printf("m-protocol-%d\nm-fw-%s\n", kProtocolVersion, kFirmwareName);
 }
 
 void CmdInfo(FirmwareState&, const Command&) {
@@ -154,7 +154,7 @@ void CmdInfo(FirmwareState&, const Command&) {
 }
 
 void CmdHelp(FirmwareState&, const Command&) {
-  for (const CommandSpec& spec : kCommands) printf("m-help-%s\r\n", spec.name);
+  for (const CommandSpec& spec : kCommands) printf("m-help-%s\n", spec.name);
 }
 
 void CmdDb(FirmwareState& s, const Command& c) {
@@ -176,7 +176,7 @@ void CmdDb(FirmwareState& s, const Command& c) {
     Error(s.line);
     return;
   }
-  printf("m-db-ready-%lu\r\n", len);
+  printf("m-db-ready-%lu\n", len);
   fflush(stdout);
   const size_t got = ReadExact(buf, len);
   if (got < len) {
@@ -206,13 +206,13 @@ void CmdDb(FirmwareState& s, const Command& c) {
     }
     s.last_input = InputSource::kTinyhil;
   }
-  printf("m-db-ok-%lu-%08lx\r\n", len, static_cast<unsigned long>(crc));
+  printf("m-db-ok-%lu-%08lx\n", len, static_cast<unsigned long>(crc));
 }
 
 void PrintTensor(const char* what, const TfLiteTensor* t, size_t count_or_bytes) {
   const char* dtype = t->type == kTfLiteInt8 ? "int8" : t->type == kTfLiteFloat32 ? "float32"
                     : t->type == kTfLiteInt16 ? "int16" : t->type == kTfLiteUInt8 ? "uint8" : "other";
-  printf("m-%s-[%s,%u,%.9g,%ld]\r\n", what, dtype, static_cast<unsigned>(count_or_bytes),
+  printf("m-%s-[%s,%u,%.9g,%ld]\n", what, dtype, static_cast<unsigned>(count_or_bytes),
          static_cast<double>(t->params.scale), static_cast<long>(t->params.zero_point));
 }
 
@@ -272,13 +272,13 @@ void CmdModel(FirmwareState& s, const Command& c) {
   const TfLiteTensor* out = s.runner.output_tensor();
   size_t out_count = 1;
   for (int i = 0; i < out->dims->size; ++i) out_count *= out->dims->data[i];
-  printf("m-model-bytes-%lu\r\n", len);
-  printf("m-arena-bytes-%u\r\n", static_cast<unsigned>(s.runner.arena_bytes()));
-  printf("m-arena-used-bytes-%u\r\n", static_cast<unsigned>(s.runner.arena_used_bytes()));
+  printf("m-model-bytes-%lu\n", len);
+  printf("m-arena-bytes-%u\n", static_cast<unsigned>(s.runner.arena_bytes()));
+  printf("m-arena-used-bytes-%u\n", static_cast<unsigned>(s.runner.arena_used_bytes()));
   PrintTensor("input", in, in->bytes);
   PrintTensor("output", out, out_count);
-  printf("m-heap-free-%u\r\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
-  printf("m-heap-largest-%u\r\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+  printf("m-heap-free-%u\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
+  printf("m-heap-largest-%u\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
 }
 
 void PrintResults(FirmwareState& s) {
@@ -293,7 +293,7 @@ void PrintResults(FirmwareState& s) {
     for (size_t i = 0; i < n; ++i) values[i] = out->type == kTfLiteInt16 ? out->data.i16[i] : out->data.int8[i];
     FormatResultsInt(values, n, s.line, sizeof(s.line));
   }
-  printf("%s\r\n", s.line);
+  printf("%s\n", s.line);
 }
 
 // EEMBC's results: the last output tensor as floats, dequantised when it is quantized.
@@ -312,7 +312,7 @@ void PrintDequantizedResults(FirmwareState& s) {
     }
     FormatResultsDequantized(values, n, out->params.scale, out->params.zero_point, s.line, sizeof(s.line));
   }
-  printf("%s\r\n", s.line);
+  printf("%s\n", s.line);
 }
 
 void InferTinyhil(FirmwareState& s, const InferRequest& r) {
@@ -327,9 +327,9 @@ void InferTinyhil(FirmwareState& s, const InferRequest& r) {
   WindowEnd();
   if (!ok) return Error(error);
   for (uint32_t i = 0; i < r.runs; ++i) {
-    printf("m-lap-cycles-%lu-%lu\r\n", static_cast<unsigned long>(i), static_cast<unsigned long>(s.laps[i]));
+    printf("m-lap-cycles-%lu-%lu\n", static_cast<unsigned long>(i), static_cast<unsigned long>(s.laps[i]));
   }
-  printf("m-cpu-mhz-%u\r\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
+  printf("m-cpu-mhz-%u\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
   PrintResults(s);
 }
 
@@ -349,11 +349,11 @@ void InferEembc(FirmwareState& s, const InferRequest& r) {
     return Error("infer: no input");
   }
   uint32_t cycles = 0;
-  printf("m-warmup-start-%lu\r\n", static_cast<unsigned long>(r.warmup));
+  printf("m-warmup-start-%lu\n", static_cast<unsigned long>(r.warmup));
   for (uint32_t i = 0; i < r.warmup; ++i) {
     if (!s.runner.Invoke(&cycles, error, sizeof(error))) return Error(error);
   }
-  printf("m-warmup-done\r\nm-infer-start-%lu\r\n", static_cast<unsigned long>(r.runs));
+  printf("m-warmup-done\nm-infer-start-%lu\n", static_cast<unsigned long>(r.runs));
   fflush(stdout);
   WindowStart();
   const int64_t start_us = esp_timer_get_time();
@@ -362,9 +362,9 @@ void InferEembc(FirmwareState& s, const InferRequest& r) {
   const int64_t end_us = esp_timer_get_time();
   WindowEnd();
   if (!ok) return Error(error);
-  printf("m-lap-us-%llu\r\nm-lap-us-%llu\r\n", static_cast<unsigned long long>(start_us),
+  printf("m-lap-us-%llu\nm-lap-us-%llu\n", static_cast<unsigned long long>(start_us),
          static_cast<unsigned long long>(end_us));
-  printf("m-infer-done\r\n");
+  printf("m-infer-done\n");
   PrintDequantizedResults(s);
 }
 
@@ -386,13 +386,13 @@ void CmdResults(FirmwareState& s, const Command&) {
 void CmdTimestamp(FirmwareState&, const Command&) {
   const int64_t now_us = esp_timer_get_time();  // at the pulse's falling edge, the monitor's timestamp
   TimestampPulse();
-  printf("m-lap-us-%llu\r\n", static_cast<unsigned long long>(now_us));
+  printf("m-lap-us-%llu\n", static_cast<unsigned long long>(now_us));
 }
 
 // EEMBC's profile: the firmware's profile text, then the model id the case presents.
 void CmdProfile(FirmwareState& s, const Command&) {
-  printf("m-profile-[tinyhil protocol %d, fw %s]\r\n", kProtocolVersion, kFirmwareName);
-  printf("m-model-[%s]\r\n", s.model_id);
+  printf("m-profile-[tinyhil protocol %d, fw %s]\n", kProtocolVersion, kFirmwareName);
+  printf("m-model-[%s]\n", s.model_id);
 }
 
 void CmdModelId(FirmwareState& s, const Command& c) {
@@ -400,7 +400,7 @@ void CmdModelId(FirmwareState& s, const Command& c) {
     return Error("bad arguments for model_id: expected model_id [<id>], 1 to 31 of A-Z a-z 0-9 . _ -");
   }
   if (c.argc == 1) snprintf(s.model_id, sizeof(s.model_id), "%s", c.arg(0));
-  printf("m-model-[%s]\r\n", s.model_id);
+  printf("m-model-[%s]\n", s.model_id);
 }
 
 void CmdOpProfile(FirmwareState& s, const Command&) {
@@ -412,7 +412,7 @@ void CmdOpProfile(FirmwareState& s, const Command&) {
   s.runner.profiler().Stop();
   if (!ok) return Error(error);
   const CycleProfiler& p = s.runner.profiler();
-  for (int i = 0; i < p.count(); ++i) printf("m-op-%d-%s-%lu\r\n", i, p.tag(i), static_cast<unsigned long>(p.cycles(i)));
+  for (int i = 0; i < p.count(); ++i) printf("m-op-%d-%s-%lu\n", i, p.tag(i), static_cast<unsigned long>(p.cycles(i)));
 }
 
 void CmdIdle(FirmwareState&, const Command& c) {
@@ -420,11 +420,11 @@ void CmdIdle(FirmwareState&, const Command& c) {
   if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms)) return Error("bad arguments for idle: expected idle <ms>");
   gpio_set_level(kMarker, kMarkerIdle);
   vTaskDelay(pdMS_TO_TICKS(ms));
-  printf("m-idle-ms-%lu\r\n", ms);
+  printf("m-idle-ms-%lu\n", ms);
 }
 
 void CmdReset(FirmwareState&, const Command&) {
-  printf("m-reset\r\n");
+  printf("m-reset\n");
   Ready();
   vTaskDelay(pdMS_TO_TICKS(50));
   esp_restart();

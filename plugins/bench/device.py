@@ -60,7 +60,9 @@ class DeviceErrorResponse(DeviceError):
 class DutLink:
     """A pytest-embedded DUT as a :class:`Link` (works for the ``esp``/``idf`` and ``serial`` services)."""
 
-    _LINE = re.compile(rb"([^\r\n]*)\r?\n")
+    # ESP-IDF's console adds \r before every \n (CRLF is newlib's default stdout line ending), and
+    # TFLM's own messages already end in \r\n: a line may end in any run of \r before its \n.
+    _LINE = re.compile(rb"([^\r\n]*)\r*\n")
 
     def __init__(self, dut, port: str | None = None):
         self.dut = dut

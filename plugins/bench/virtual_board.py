@@ -91,7 +91,8 @@ class VirtualBoard:
 
     # -- output -----------------------------------------------------------------
     def send(self, line: str) -> None:
-        os.write(self.fd_out, (line + "\r\n").encode())
+        # the firmware prints "\n"; ESP-IDF's console turns every "\n" into "\r\n", as here
+        os.write(self.fd_out, (line + "\n").replace("\n", "\r\n").encode())
 
     def ready(self) -> None:
         self.send("m-ready")
@@ -285,7 +286,7 @@ class VirtualBoard:
         res = load(data, arena_bytes)
         if not res.ok:
             for line in (res.tflm_message or "").splitlines():
-                self.send(line)
+                self.send(line + "\r")  # MicroPrintf ends its lines in \r\n: the console makes it \r\r\n
             self.error("tflm: AllocateTensors failed")
             return
         self.heap_used += arena_bytes

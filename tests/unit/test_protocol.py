@@ -144,3 +144,12 @@ def test_command_table_parser_refuses_what_it_cannot_read(tmp_path):
     broken.write_text("TINYHIL_COMMAND(name, CmdName)\n")
     with pytest.raises(ValueError, match="broken.def"):
         firmware_commands(broken)
+
+
+def test_a_line_may_end_in_any_run_of_cr_before_lf():
+    """ESP-IDF's console turns \\n into \\r\\n; TFLM's \\r\\n arrives as \\r\\r\\n. No line may be lost."""
+    from plugins.bench.device import DutLink
+
+    for ending in (b"\n", b"\r\n", b"\r\r\n"):
+        m = DutLink._LINE.search(b"m-arena-bytes-5456" + ending + b"m-ready\r\n")
+        assert m.group(1) == b"m-arena-bytes-5456", ending
