@@ -281,36 +281,36 @@ void CmdModel(FirmwareState& s, const Command& c) {
   printf("m-heap-largest-%u\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
 }
 
-void PrintResults(FirmwareState& s) {
-  const TfLiteTensor* out = s.runner.output_tensor();
+size_t OutputElements(const TfLiteTensor* out) {
   size_t n = 1;
   for (int i = 0; i < out->dims->size; ++i) n *= out->dims->data[i];
-  if (out->type == kTfLiteFloat32) {
-    FormatResultsFloat(out->data.f, n, s.line, sizeof(s.line));
-  } else {
-    int32_t values[64];
-    n = n > 64 ? 64 : n;
-    for (size_t i = 0; i < n; ++i) values[i] = out->type == kTfLiteInt16 ? out->data.i16[i] : out->data.int8[i];
-    FormatResultsInt(values, n, s.line, sizeof(s.line));
-  }
-  printf("%s\n", s.line);
+  return n;
 }
 
-// EEMBC's results: the last output tensor as floats, dequantised when it is quantized.
-void PrintDequantizedResults(FirmwareState& s) {
+// The output tensor's integer values (int8, uint8 or int16), at most `cap` of them; returns how many.
+size_t IntegerOutputs(const TfLiteTensor* out, int32_t* values, size_t cap) {
+  const size_t all = OutputElements(out);
+  const size_t n = all > cap ? cap : all;
+  for (size_t i = 0; i < n; ++i) {
+    values[i] = out->type == kTfLiteInt16 ? out->data.i16[i]
+              : out->type == kTfLiteUInt8 ? out->data.uint8[i] : out->data.int8[i];
+  }
+  return n;
+}
+
+// tinyhil's results: the output tensor in its own type. `dequantized`: EEMBC's, as floats.
+void PrintResults(FirmwareState& s, bool dequantized) {
   const TfLiteTensor* out = s.runner.output_tensor();
-  size_t n = 1;
-  for (int i = 0; i < out->dims->size; ++i) n *= out->dims->data[i];
   if (out->type == kTfLiteFloat32) {
-    FormatResultsFloat(out->data.f, n, s.line, sizeof(s.line));
+    FormatResultsFloat(out->data.f, OutputElements(out), s.line, sizeof(s.line));
   } else {
     int32_t values[64];
-    n = n > 64 ? 64 : n;
-    for (size_t i = 0; i < n; ++i) {
-      values[i] = out->type == kTfLiteInt16 ? out->data.i16[i]
-                : out->type == kTfLiteUInt8 ? out->data.uint8[i] : out->data.int8[i];
+    const size_t n = IntegerOutputs(out, values, 64);
+    if (dequantized) {
+      FormatResultsDequantized(values, n, out->params.scale, out->params.zero_point, s.line, sizeof(s.line));
+    } else {
+      FormatResultsInt(values, n, s.line, sizeof(s.line));
     }
-    FormatResultsDequantized(values, n, out->params.scale, out->params.zero_point, s.line, sizeof(s.line));
   }
   printf("%s\n", s.line);
 }
@@ -330,7 +330,7 @@ void InferTinyhil(FirmwareState& s, const InferRequest& r) {
     printf("m-lap-cycles-%lu-%lu\n", static_cast<unsigned long>(i), static_cast<unsigned long>(s.laps[i]));
   }
   printf("m-cpu-mhz-%u\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
-  PrintResults(s);
+  PrintResults(s, false);
 }
 
 // EEMBC's infer: the db buffer becomes the input (th_load_tensor), W warm-up runs, then N
@@ -365,7 +365,7 @@ void InferEembc(FirmwareState& s, const InferRequest& r) {
   printf("m-lap-us-%llu\nm-lap-us-%llu\n", static_cast<unsigned long long>(start_us),
          static_cast<unsigned long long>(end_us));
   printf("m-infer-done\n");
-  PrintDequantizedResults(s);
+  PrintResults(s, true);
 }
 
 void CmdInfer(FirmwareState& s, const Command& c) {
@@ -380,7 +380,7 @@ void CmdInfer(FirmwareState& s, const Command& c) {
 
 void CmdResults(FirmwareState& s, const Command&) {
   if (!s.runner.loaded()) return Error("results: no model");
-  PrintDequantizedResults(s);
+  PrintResults(s, true);
 }
 
 void CmdTimestamp(FirmwareState&, const Command&) {
