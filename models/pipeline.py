@@ -30,7 +30,7 @@ from models.model_files import (
     load_keras_file,
 )
 from models.networks import NETWORKS, NetworkSpec, get_network
-from models.training import PROFILES, TrainedModel, library_versions, train
+from models.training import PROFILES, TrainedModel, library_versions, train, training_recipe
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class Study:
             x_train=ds.x_train,
             y_train=ds.y_train,
             spec=spec,
-            profile=PROFILES.get(c.profile),
+            profile=training_recipe(c.profile, spec),
             seed=c.seed,
             teacher=lambda: self.trained(teacher_id).model,
             key_extras={"teacher": self.trained(teacher_id).key} if distills else {},

@@ -34,9 +34,17 @@ def _tfmot():
 
 
 def _fit(model: Any, ctx: ConversionContext, epochs: int, loss="sparse_categorical_crossentropy", y=None, callbacks=()):
+    """Fine-tunes ``model`` on the training split by the network's recipe (``ctx.profile``,
+    :func:`models.training.training_recipe`): its batch size, half its learning rate held
+    constant, and dropout off when the recipe trains without it (``dropout_epochs`` 0), so
+    that the network fine-tuned is the one deployed."""
     k = _keras()
     k.utils.set_random_seed(ctx.seed)
     prof = ctx.profile
+    if prof.get("dropout_epochs", None) == 0:
+        for layer in model.submodules:
+            if isinstance(layer, k.layers.Dropout):
+                layer.rate = 0.0
     model.compile(optimizer=k.optimizers.Adam(prof.get("learning_rate", 1e-3) / 2), loss=loss, metrics=None)
     model.fit(
         ctx.x_train,

@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from models.networks import get_network
+from models.training import training_recipe
 from plugins.report.columns import COLUMN_NAMES
 from tests.unit.subrun import ROOT, read_csv, run
 
@@ -126,7 +128,13 @@ def test_wrong_data_dir_stops_once_with_the_fix(project, tmp_path):
 def test_training_progress_reaches_the_terminal(project):
     res = run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite", "--seed", "5")
     res.assert_outcomes(passed=1)
-    res.stdout.fnmatch_lines(["[[]train C_1 quick[]] epoch 1/10 loss=* acc=* s)", "[[]train C_1 quick[]] epoch 10/10*"])
+    epochs = training_recipe("quick", get_network("C_1"))["epochs"]
+    res.stdout.fnmatch_lines(
+        [
+            f"[[]train C_1 quick[]] epoch 1/{epochs} loss=* acc=* val_loss=* val_acc=* lr=* s)",
+            "[[]train C_1 quick[]] done: * epochs, kept epoch *, test acc=* s)",
+        ]
+    )
 
 
 def test_study_records_properties_csv_summary_and_expectations(project):
