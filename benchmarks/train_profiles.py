@@ -5,18 +5,21 @@ Usage::
     python benchmarks/train_profiles.py                      # all 14 networks, quick and paper
     python benchmarks/train_profiles.py --networks C_1,CL_1 --profiles quick
 
-It goes through the project's own path (``models.datasets.load_dataset`` and
-``models.training.train``, as ``models.pipeline.Study`` does) with a temporary model cache,
-so every network trains, as in a cold run. Epoch lines go to stderr, one line per trained
-network to stdout, then the table: base (Keras) test accuracy, epochs run and seconds per
-profile. Seconds are the wall time of ``train`` (model build, fit, test evaluation, cache
-write); in the totals, ``fit s`` is the time inside ``fit`` alone and ``cpu s`` the CPU time
-of this process (all threads), which a busy shared machine inflates less than wall time.
+It trains the way a cold study does (``models.parallel_training.train_networks``, as the
+pytest plugin calls it before the cases run: up to ``--jobs`` networks at once, each in a
+child process with an equal share of the cores) into a temporary model cache, so every
+network trains. Epoch lines go to stderr, one line per trained network to stdout, then the
+table: base (Keras) test accuracy, epochs run and seconds per network and profile.
+A network's seconds are its child's wall time (dataset load, model build, fit, test
+evaluation, cache write); in the totals, ``sum of s`` adds them, ``wall s`` is the
+profile's whole training phase (what a cold run waits) and ``cpu s`` the CPU time of the
+children, which a busy shared machine inflates less than wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -26,8 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import models  # noqa: E402,F401 - selects tf_keras before TensorFlow loads
 from models.datasets import load_dataset  # noqa: E402
-from models.networks import NETWORKS, get_network  # noqa: E402
-from models.training import PROFILES, train  # noqa: E402
+from models.networks import NETWORKS  # noqa: E402
+from models.parallel_training import TrainingResult, default_jobs, train_networks  # noqa: E402
+from models.pipeline import StudyConfig  # noqa: E402
+from models.training import PROFILES  # noqa: E402
+from plugins.settings.table import jobs  # noqa: E402
 
 
 def _names(value: str, known: list[str], kind: str) -> list[str]:
@@ -56,18 +62,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of data, split and training (default: 0)")
     p.add_argument("--dataset", default="synthetic-har", help="registered dataset (default: synthetic-har)")
     p.add_argument("--split", default="paper", help="paper or subjects (default: paper)")
+    p.add_argument(
+        "--jobs",
+        type=lambda v: jobs(v),
+        default=default_jobs(),
+        help="networks trained at once, as the study's --train-jobs (default: one per core)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")
     return p.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict[tuple[str, str], dict]:
-    """Trains every network under every profile; returns ``{(network, profile): result}``."""
+    """Trains every network under every profile; returns ``{(network, profile): result}``
+    and, under ``(profile, "wall")``, each profile's wall and children's CPU seconds."""
     t0 = time.monotonic()
     dataset = load_dataset(args.dataset, args.split, None, args.seed)
     print(f"dataset {dataset.name} ({args.split} split): {len(dataset.x_train)} train / {len(dataset.x_test)} test")
-    print(f"loaded in {time.monotonic() - t0:.1f} s", flush=True)
+    print(f"loaded in {time.monotonic() - t0:.1f} s; {args.jobs} training process(es) at a time", flush=True)
 
-    def epoch_line(line: str) -> None:
+    def epoch_line(net: str, line: str) -> None:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
@@ -75,24 +88,26 @@ def run(args: argparse.Namespace) -> dict[tuple[str, str], dict]:
     total = len(args.networks) * len(args.profiles)
     with tempfile.TemporaryDirectory(prefix="tinyhil-bench-") as cache:
         for profile in args.profiles:
-            for net in args.networks:
-                t, cpu = time.monotonic(), time.process_time()
-                tm = train(get_network(net), dataset, profile, args.seed, Path(cache), progress=epoch_line)
-                wall, cpu = time.monotonic() - t, time.process_time() - cpu
-                assert not tm.from_cache, "the benchmark cache is new: every network must train"
-                res = {
-                    "acc": tm.meta["keras_accuracy"],
-                    "epochs": tm.meta["epochs_run"],
-                    "seconds": wall,
-                    "fit_seconds": tm.meta["train_seconds"],
-                    "cpu_seconds": cpu,
-                }
-                results[(net, profile)] = res
+            config = StudyConfig(args.dataset, args.split, None, profile, args.seed, Path(cache))
+
+            def done(r: TrainingResult, profile: str = profile) -> None:
+                if r.error:
+                    raise SystemExit(f"{r.network} {profile} did not train: {r.error}")
+                results[(r.network, profile)] = {"acc": r.accuracy, "epochs": r.epochs, "seconds": r.seconds}
+                trained = sum(1 for key in results if key[1] != "wall")
                 print(
-                    f"[{len(results)}/{total}] {net} {profile}: acc {res['acc']:.3f}, "
-                    f"{res['epochs']} epochs, {wall:.1f} s",
+                    f"[{trained}/{total}] {r.network} {profile}: acc {r.accuracy:.3f}, "
+                    f"{r.epochs} epochs, {r.seconds:.1f} s",
                     flush=True,
                 )
+
+            t, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+            train_networks(config, args.networks, args.jobs, epoch_line, done)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            results[(profile, "wall")] = {
+                "seconds": time.monotonic() - t,
+                "cpu_seconds": (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime),
+            }
     return results
 
 
@@ -106,10 +121,12 @@ def table(results: dict[tuple[str, str], dict], networks: list[str], profiles: l
             r = results[(net, p)]
             row += [f"{r['acc']:.3f}", str(r["epochs"]), f"{r['seconds']:.1f}"]
         rows.append(row)
-    for label, field in (("**total s**", "seconds"), ("fit s", "fit_seconds"), ("cpu s", "cpu_seconds")):
-        rows.append(
-            [label] + [c for p in profiles for c in ("", "", f"{sum(results[(n, p)][field] for n in networks):.1f}")]
-        )
+    rows.append(
+        ["sum of s"]
+        + [c for p in profiles for c in ("", "", f"{sum(results[(n, p)]['seconds'] for n in networks):.1f}")]
+    )
+    for label, field in (("**wall s**", "seconds"), ("cpu s", "cpu_seconds")):
+        rows.append([label] + [c for p in profiles for c in ("", "", f"{results[(p, 'wall')][field]:.1f}")])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:

@@ -67,6 +67,17 @@ def damage(entry: Path, key: str) -> str | None:
     return None
 
 
+def entry_dir(root: Path, kind: str, name: str, key: str) -> Path:
+    """Where the entry for ``key`` lives (whether or not it exists)."""
+    return Path(root) / kind / f"{name}-{key[:16]}"
+
+
+def is_cached(root: Path, kind: str, name: str, key: str) -> bool:
+    """True when a complete, undamaged entry for ``key`` exists."""
+    entry = entry_dir(root, kind, name, key)
+    return entry.exists() and damage(entry, key) is None
+
+
 def cached_dir(root: Path, kind: str, name: str, key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
     """Returns the entry directory for ``key``, building it with ``build(tmpdir)`` if absent or damaged.
 
@@ -80,10 +91,9 @@ def cached_dir(root: Path, kind: str, name: str, key: str, build: Callable[[Path
     Returns:
         ``(path, hit)``: ``hit`` is True when a verified entry already existed.
     """
-    base = Path(root) / kind
+    entry = entry_dir(root, kind, name, key)
+    base, stem = entry.parent, entry.name
     base.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}-{key[:16]}"
-    entry = base / stem
     if entry.exists() and damage(entry, key) is None:
         return entry, True
     with FileLock(str(entry) + ".lock"):

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from models.cache import DEFAULT_CACHE_DIR, cached_dir, content_key
+from models.cache import DEFAULT_CACHE_DIR, cached_dir, content_key, is_cached
 from models.datasets import Dataset
 from models.networks import NetworkSpec, build_model
 from models.registry import Registry
@@ -72,10 +72,11 @@ class TrainedModel:
 
 
 def library_versions() -> dict[str, str]:
-    import tensorflow as tf
-    import tf_keras
+    """Installed TensorFlow, tf_keras and numpy versions, read without importing TensorFlow
+    (so a process that only checks the cache does not pay for the import)."""
+    from importlib.metadata import version
 
-    return {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__, "numpy": np.__version__}
+    return {name: version(name) for name in ("tensorflow", "tf_keras", "numpy")}
 
 
 def training_recipe(profile: str, spec: NetworkSpec) -> dict:
@@ -124,6 +125,11 @@ def training_key(spec: NetworkSpec, dataset: Dataset, profile: str, seed: int) -
             "code": TRAINING_CODE_VERSION,
         }
     )
+
+
+def is_trained(spec: NetworkSpec, dataset: Dataset, profile: str, seed: int, cache_dir: Path) -> bool:
+    """True when :func:`train` would load ``spec`` from the cache instead of training it."""
+    return is_cached(cache_dir, "models", spec.id, training_key(spec, dataset, profile, seed))
 
 
 def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

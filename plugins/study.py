@@ -7,14 +7,19 @@ the case id reads ``network-technique-target`` and carries its target's marker
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from models.errors import TinyhilError
 from models.host_eval import TEMP_PREFIX as HOST_TEMP_PREFIX
 from models.lifeline import sweep_stale, tie_forked_children_to_this_process
+from models.networks import get_network
+from models.parallel_training import train_networks, untrained
 from models.pipeline import Study
 from plugins.bench.virtual_process import TEMP_PREFIX as VIRTUAL_TEMP_PREFIX
 from plugins.options import settings_of
+from plugins.report.progress import TrainingBoard
 from plugins.targets import TARGETS, Case, Target, TargetContext, matrix
 
 
@@ -34,6 +39,63 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for case in matrix(settings_of(metafunc.config))
     ]
     metafunc.parametrize("case", params)
+
+
+PRETRAINED_KEY = pytest.StashKey[bool]()
+
+
+def pretrain(config: pytest.Config, cases: list[Case], newline_first: bool = False) -> None:
+    """Trains, before any case runs, every network the selected cases need that is not
+    cached yet (``--train-jobs`` at a time), showing one line per network on the terminal.
+
+    Runs once, in the process that writes the terminal (the xdist controller, or the only
+    process); the cases then load the models from the cache.
+    """
+    if config.stash.get(PRETRAINED_KEY, False) or config.option.collectonly or not cases:
+        return
+    config.stash[PRETRAINED_KEY] = True
+    settings = settings_of(config)
+    try:
+        study = Study(settings.study)
+        needed = [c.network for c in cases]
+        needed += [study.teacher_for(get_network(c.network)) for c in cases if "distill" in c.technique]
+        todo = untrained(study, needed)
+    except TinyhilError as e:
+        pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
+    if not todo:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        train_networks(settings.study, todo, settings["train-jobs"], lambda n, line: None, lambda r: None)
+        return
+
+    def write(text: str) -> None:
+        reporter.write(text, flush=True)
+
+    if newline_first:
+        write("\n")  # xdist's status line ("ready: 2/2 workers") ends without one
+    board = TrainingBoard(write, reporter.isatty, len(todo), settings["train-jobs"], settings.study.profile)
+    train_networks(settings.study, todo, settings["train-jobs"], board.line, board.result)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller trains (pytest_xdist_node_collection_finished)
+    cases = [
+        item.callspec.params["case"]
+        for item in session.items
+        if hasattr(item, "callspec") and "case" in item.callspec.params
+    ]
+    pretrain(session.config, cases)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """The xdist controller: the first worker's collection (after -k and -m) names the cases."""
+    config = node.config
+    by_id = {c.id: c for c in matrix(settings_of(config))}
+    cases = [by_id[m.group(1)] for i in ids if (m := re.search(r"\[(.+)\]$", i)) and m.group(1) in by_id]
+    pretrain(config, cases, newline_first=True)
 
 
 @pytest.fixture(scope="session")

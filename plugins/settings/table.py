@@ -65,6 +65,15 @@ def number(low: float = 0.0, *, positive: bool = False) -> Callable[[str], float
     return parse
 
 
+def jobs(raw: str) -> int:
+    """``auto`` (one per usable core) or a whole number >= 1."""
+    if raw.strip() == "auto":
+        from models.parallel_training import default_jobs
+
+        return default_jobs()
+    return integer(1)(raw)
+
+
 def choice(*known: str) -> Callable[[str], str]:
     """One of ``known``; the error lists them."""
 
@@ -151,6 +160,13 @@ OPTIONS: list[Option] = [
     Option("data-dir", "study", "where a recorded dataset lives (uci-har: its folder or zip)", ""),
     Option("split", "study", "paper (pooled 75/25, stratified) or subjects (official)", "paper", choice(*SPLITS)),
     Option("profile", "study", "training profile", "quick", choice(*PROFILES.names())),
+    Option(
+        "train-jobs",
+        "study",
+        "networks trained at once, each in a process of its own, before the cases run (auto: one per core)",
+        "auto",
+        jobs,
+    ),
     Option("seed", "study", "seed of data generation, split, training and calibration", "0", integer(0, SEED_MAX)),
     Option(
         "board",

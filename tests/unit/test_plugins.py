@@ -132,7 +132,7 @@ def test_training_progress_reaches_the_terminal(project):
     res.stdout.fnmatch_lines(
         [
             f"[[]train C_1 quick[]] epoch 1/{epochs} loss=* acc=* val_loss=* val_acc=* lr=* s)",
-            "[[]train C_1 quick[]] done: * epochs, kept epoch *, test acc=* s)",
+            "[[]train C_1 quick[]] done: * epochs, kept epoch *, test acc=* s; 1/1 networks, * s elapsed)",
         ]
     )
 

@@ -109,3 +109,102 @@ def test_keep_best_needs_a_validation_split(tiny_dataset, tmp_path, monkeypatch)
     monkeypatch.setitem(PROFILES._items, "unit-noval", {**TINY, "validation_fraction": 0.0})
     with pytest.raises(ValueError, match="need a validation_fraction"):
         train(get_network("C_1"), tiny_dataset, "unit-noval", cache_dir=tmp_path, progress=lambda line: None)
+
+
+def test_pretraining_reports_a_failing_network_and_goes_on(tmp_path):
+    from models.parallel_training import train_networks
+    from models.pipeline import StudyConfig
+
+    # the children load the dataset themselves: a missing UCI-HAR folder fails there
+    config = StudyConfig(dataset="uci-har", data_dir=tmp_path / "missing", cache_dir=tmp_path / "cache")
+    lines, done = [], []
+    results = train_networks(config, ["C_1", "C_2"], 2, lambda n, line: lines.append(line), done.append)
+    assert [r.network for r in results] == [r.network for r in done]
+    assert sorted(r.network for r in results) == ["C_1", "C_2"]
+    for r in results:
+        assert r.accuracy is None and "uci-har" in r.error.lower(), r.error
+    assert not (tmp_path / "cache" / "models").exists() or not any((tmp_path / "cache" / "models").iterdir())
+
+
+def _board(tty):
+    from models.parallel_training import TrainingResult
+    from plugins.report.progress import TrainingBoard
+
+    out, now = [], [0.0]
+    board = TrainingBoard(out.append, tty, total=2, jobs=2, profile="quick", clock=lambda: now[0])
+    for t, net, line in [
+        (1, "C_1", "[train C_1 quick] epoch 1/20 loss=1.0"),
+        (2, "CL_1", "[train CL_1 quick] epoch 1/20 loss=2.0"),
+        (6, "C_1", "[train C_1 quick] epoch 2/20 loss=0.7"),  # in a log: 5 s after epoch 1, left out
+        (12, "C_1", "[train C_1 quick] epoch 3/20 loss=0.5"),  # 11 s after: printed
+        (13, "C_1", "[train C_1 quick] done: 2 epochs, kept epoch 2, test acc=0.700 (3.0 s)"),
+    ]:
+        now[0] = t
+        board.line(net, line)
+    now[0] = 30
+    board.result(TrainingResult("C_1", None, 0.7, 2, 2, 3.0))
+    now[0] = 35
+    board.result(TrainingResult("CL_1", "it broke"))
+    return "".join(out)
+
+
+def test_training_board_prints_every_line_in_a_log():
+    text = _board(tty=False)
+    assert "\x1b" not in text
+    assert text.splitlines() == [
+        "[train] 2 network(s) to train (quick profile), 2 at a time",
+        "[train C_1 quick] epoch 1/20 loss=1.0",
+        "[train CL_1 quick] epoch 1/20 loss=2.0",
+        "[train C_1 quick] epoch 3/20 loss=0.5",
+        "[train C_1 quick] done: 2 epochs, kept epoch 2, test acc=0.700 (3.0 s; 1/2 networks, 30 s elapsed)",
+        "[train CL_1 quick] not trained: it broke; its cases will try again (2/2 networks, 35 s elapsed)",
+    ]
+
+
+def _screen(text: str) -> list[str]:
+    """What a terminal shows after ``text``: handles CSI n F (up n, column 0) and 2K (clear)."""
+    import re
+
+    rows, row = [""], 0
+    for token in re.findall(r"\x1b\[(\d+)F|\x1b\[2K|(\n)|([^\x1b\n]+)", text):
+        up, newline, chars = token
+        if up:
+            row -= int(up)
+        elif newline:
+            row += 1
+            rows += [""] * (row + 1 - len(rows))
+        elif chars:
+            rows[row] = chars
+        else:
+            rows[row] = ""
+    return rows
+
+
+def test_training_board_keeps_one_updating_line_per_network_on_a_terminal():
+    text = _board(tty=True)
+    screen = [r for r in _screen(text) if r]
+    assert screen == [
+        "[train] 2 network(s) to train (quick profile), 2 at a time",
+        "[train C_1 quick] done: 2 epochs, kept epoch 2, test acc=0.700 (3.0 s; 1/2 networks, 30 s elapsed)",
+        "[train CL_1 quick] not trained: it broke; its cases will try again (2/2 networks, 35 s elapsed)",
+    ]
+    # while both trained, the screen held one line per network, the latest epoch's
+    partial = _board_until(3)
+    assert [r for r in _screen(partial) if r][1:] == [
+        "[train C_1 quick] epoch 2/20 loss=0.5",
+        "[train CL_1 quick] epoch 1/20 loss=2.0",
+    ]
+
+
+def _board_until(n_lines):
+    from plugins.report.progress import TrainingBoard
+
+    out = []
+    board = TrainingBoard(out.append, True, total=2, jobs=2, profile="quick", clock=lambda: 0)
+    for net, line in [
+        ("C_1", "[train C_1 quick] epoch 1/20 loss=1.0"),
+        ("CL_1", "[train CL_1 quick] epoch 1/20 loss=2.0"),
+        ("C_1", "[train C_1 quick] epoch 2/20 loss=0.5"),
+    ][:n_lines]:
+        board.line(net, line)
+    return "".join(out)
