@@ -26,6 +26,9 @@ class ExportInfo:
     generator: str  # tool and versions that produced the pair
 
 
+_HEX = [f"0x{b:02x}" for b in range(256)]  # byte -> C literal, by table: a model is 10^5 bytes
+
+
 def _ident(name: str) -> str:
     s = re.sub(r"\W", "_", name)
     return s if not s[0].isdigit() else "_" + s
@@ -87,7 +90,7 @@ static const float {symbol}_channel_std[{len(info.std)}] = {{{floats(info.std)}}
 
 #endif  // {guard}
 """
-    rows = [", ".join(f"0x{b:02x}" for b in model[i : i + 12]) for i in range(0, len(model), 12)]
+    rows = [", ".join(map(_HEX.__getitem__, model[i : i + 12])) for i in range(0, len(model), 12)]
     source = (
         f'{banner}\n#include "{symbol}.h"\n\n'
         f"alignas(16) const unsigned char {symbol}_data[] = {{\n    " + ",\n    ".join(rows) + "\n};\n"

@@ -145,7 +145,7 @@ class Study:
             steps = flatbuffer_steps(technique)
             if steps is None:
                 raise ValueError(f"{network} is a .tflite: {technique} needs a Keras model; use as_is or lut<bits>")
-        conv = convert(technique, tm.model, tm.key, ctx, c.cache_dir, label=network, steps=steps)
+        conv = convert(technique, tm, tm.key, ctx, c.cache_dir, label=network, steps=steps)
         if distills:
             conv.meta.setdefault("teacher", teacher_id)
         art = CaseArtifacts(spec, technique, tm, conv, inspect_tflite(conv.tflite, network) if conv.ok else None)

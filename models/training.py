@@ -52,23 +52,37 @@ LR_SCHEDULES = ("constant", "cosine", "plateau")
 MONITORS = ("val_loss", "val_accuracy")
 
 
-@dataclass
 class TrainedModel:
     """A trained Keras model and what is known about it.
 
     Attributes:
-        model: The ``tf_keras.Model``.
+        model: The ``tf_keras.Model``, built on first use: a case whose conversion is
+            cached never imports TensorFlow for it.
         key: Cache key of the weights.
         path: Cache entry holding ``weights.h5`` and ``meta.json``.
         meta: Training record: base (Keras) test accuracy, history, seconds, versions.
         from_cache: True when no training happened in this process.
     """
 
-    model: Any
-    key: str
-    path: Path
-    meta: dict
-    from_cache: bool
+    def __init__(
+        self,
+        model: Any = None,
+        key: str = "",
+        path: Path | None = None,
+        meta: dict | None = None,
+        from_cache: bool = False,
+        load: Callable[[], Any] | None = None,
+    ):
+        if model is None and load is None:
+            raise ValueError("TrainedModel needs a model or a function that loads it")
+        self._model, self._load = model, load
+        self.key, self.path, self.meta, self.from_cache = key, path, meta or {}, from_cache
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
 
 
 def library_versions() -> dict[str, str]:
@@ -351,8 +365,10 @@ def train(
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
 
     path, hit = cached_dir(cache_dir, "models", spec.id, key, build)
-    model = build_model(spec, dataset.input_shape, dataset.n_classes)
-    model.load_weights(path / "weights.h5")
-    return TrainedModel(
-        model=model, key=key, path=path, meta=json.loads((path / "meta.json").read_text()), from_cache=hit
-    )
+
+    def load() -> Any:
+        model = build_model(spec, dataset.input_shape, dataset.n_classes)
+        model.load_weights(path / "weights.h5")
+        return model
+
+    return TrainedModel(key=key, path=path, meta=json.loads((path / "meta.json").read_text()), from_cache=hit, load=load)

@@ -287,7 +287,8 @@ def convert(
 
     Args:
         technique: A technique id (``full_int``, ``prune50+full_int``).
-        model: Trained Keras model.
+        model: Trained Keras model, or a :class:`models.training.TrainedModel` whose model
+            is built only on a cache miss.
         model_key: Cache key of the trained weights.
         ctx: Conversion context.
         cache_dir: Cache root; results (and failures) are cached under ``tflite/``.
@@ -298,7 +299,7 @@ def convert(
     Raises:
         UnknownNameError: for an unknown step (a user error, not a verdict).
     """
-    import tensorflow as tf
+    from importlib.metadata import version
 
     steps = parse_technique(technique) if steps is None else steps
     key = content_key(
@@ -309,7 +310,7 @@ def convert(
             "profile": ctx.profile if any(s.technique.kind == "transform" for s in steps) else None,
             "seed": ctx.seed,
             "extras": ctx.key_extras if any(s.technique.name == "distill" for s in steps) else None,
-            "tensorflow": tf.__version__,
+            "tensorflow": version("tensorflow"),
             "code": COMPRESSION_CODE_VERSION,
         }
     )
@@ -319,7 +320,8 @@ def convert(
         meta: dict = {}
         try:
             with capture_c_stderr() as cap:
-                flatbuffer, meta = run_pipeline(steps, model, ctx)
+                keras_model = model.model if hasattr(model, "from_cache") else model
+                flatbuffer, meta = run_pipeline(steps, keras_model, ctx)
             (tmp / "model.tflite").write_bytes(flatbuffer)
             error = None
         except Exception as e:  # converters and trainers raise many types; all become a verdict

@@ -33,7 +33,7 @@ class HostTarget:
             return Outcome(Verdict("convert_error", f"converter: {summarize_error(conv.error)}", None, False), figures)
         model = conv.tflite
         fits_data = data_fits(art.info, ds)  # a user's model may take other inputs: no accuracy then
-        ev = evaluate_isolated(model, ds.x_test if fits_data else None)
+        ev = evaluate_isolated(model, ds.x_test if fits_data else None, cache_dir=study.config.cache_dir)
         if ev.crash:
             return Outcome(Verdict("device_error", f"the host TFLM runtime crashed: {ev.crash}", None, False), figures)
         if ev.litert_scores is not None:
