@@ -12,6 +12,9 @@ indirectly, and the resolved option value otherwise.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(opt.dest, opt.help, default=opt.default)
 
 
+VALUE_OPTIONS = frozenset(f"--{opt.name}" for opt in OPTIONS if not opt.is_flag)
+
+
+def _is_tinyhil_ini(path: Path) -> bool:
+    try:
+        return path.is_file() and "tinyhil_" in path.read_text()
+    except OSError:
+        return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Installed as a plugin (``pip install -e .``), tinyhil's options are known when pytest
+    reads the command line, but pytest picks its configuration file before it loads any
+    plugin, from the path arguments: ``--report-dir /tmp/out`` made ``/tmp/out`` a test
+    path, no pytest.ini was found there, and tinyhil's conftest was never loaded. When
+    that happened here (no configuration file, tinyhil's pytest.ini in the working
+    directory, a tinyhil option written with a space before its value), pytest starts
+    again with ``-c`` naming that pytest.ini, the same command line otherwise.
+    """
+    ini = Path(early_config.invocation_params.dir) / "pytest.ini"
+    if early_config.inipath is not None or not _is_tinyhil_ini(ini):
+        return
+    spaced = [a for a in args[:-1] if a in VALUE_OPTIONS]
+    if not spaced:
+        return
+    if list(early_config.invocation_params.args) != sys.argv[1:]:  # pytest.main() from Python: no restart
+        raise pytest.UsageError(
+            f"pytest took the value of {spaced[0]} for a test path and found no pytest.ini: "
+            f"write {spaced[0]}=VALUE, or pass -c {ini}"
+        )
+    capture = early_config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()  # give the new pytest the terminal, not capture files
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "pytest", "-c", str(ini), *sys.argv[1:]])
+
+
 def _value(config: pytest.Config, opt: Option):
     """Command line, then ini, then the table's default; the ini text goes through the same parser."""
     value = config.getoption(opt.dest)
@@ -55,11 +97,25 @@ def _value(config: pytest.Config, opt: Option):
 
 def settings_of(config: pytest.Config) -> Settings:
     """The run's settings, resolved in ``pytest_configure``."""
+    if SETTINGS_KEY not in config.stash:
+        raise pytest.UsageError(
+            "tinyhil's settings are used outside a tinyhil run: run pytest in the tinyhil folder "
+            "(its conftest.py loads tinyhil's plugins)"
+        )
     return config.stash[SETTINGS_KEY]
+
+
+def in_tinyhil_run(config: pytest.Config) -> bool:
+    """True when tinyhil's conftest is loaded. With tinyhil installed, this module is a
+    plugin of every pytest run in the environment (to declare the options early); in
+    another project's run it only declares them."""
+    return config.pluginmanager.get_plugin("plugins.study") is not None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if not in_tinyhil_run(config):
+        return
     values = {opt.name: _value(config, opt) for opt in OPTIONS}
     try:
         settings = config.stash[SETTINGS_KEY] = build_settings(values, port=config.getoption("port", default=None))

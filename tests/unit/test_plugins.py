@@ -270,3 +270,15 @@ def test_readme_documents_every_csv_column():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.M))
     assert set(COLUMN_NAMES) <= documented, sorted(set(COLUMN_NAMES) - documented)
+
+
+def test_an_option_value_written_after_a_space_is_not_taken_for_a_test_path(project, tmp_path):
+    """pytest picks its configuration from the path arguments before it loads plugins: an
+    existing folder after --report-dir used to hide pytest.ini and the conftest."""
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    res = run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite", "--report-dir", str(out))
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["configfile: pytest.ini"])
+    assert len(read_csv(project, str(out))) == 1
+    assert "tinyhil.acc_tflm" in (out / "junit.xml").read_text()  # pytest.ini's xunit1 applied
