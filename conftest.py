@@ -4,6 +4,7 @@ pytest_plugins = [
     "plugins.options",
     "plugins.study",
     "plugins.reporting",
+    "plugins.progress",
     "plugins.verdicts",
     "plugins.regression",
     "plugins.hil",

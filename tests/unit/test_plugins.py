@@ -282,3 +282,20 @@ def test_an_option_value_written_after_a_space_is_not_taken_for_a_test_path(proj
     res.stdout.fnmatch_lines(["configfile: pytest.ini"])
     assert len(read_csv(project, str(out))) == 1
     assert "tinyhil.acc_tflm" in (out / "junit.xml").read_text()  # pytest.ini's xunit1 applied
+
+
+def test_a_long_run_says_how_many_cases_are_done_and_the_time_left():
+    from plugins.progress import EVERY_S, FIRST_AFTER_S, RunProgress, duration
+
+    lines, now = [], [0.0]
+    progress = RunProgress(lines.append, clock=lambda: now[0])
+    progress.total = 10
+    progress.case_started()
+    for t in (10, 20, FIRST_AFTER_S + 1, FIRST_AFTER_S + 2, FIRST_AFTER_S + 1 + EVERY_S):
+        now[0] = t
+        progress.case_finished()
+    assert lines == [
+        "[tinyhil] 3/10 cases done in 31s; about 1m12s left",
+        "[tinyhil] 5/10 cases done in 1m31s; about 1m31s left",
+    ]
+    assert [duration(s) for s in (5, 185, 7620)] == ["5s", "3m05s", "2h07m"]
