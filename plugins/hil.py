@@ -1,7 +1,8 @@
 """Bench hooks and fixtures: pytest-embedded's defaults, the virtual board's lifetime, the meter.
 
 pytest-embedded owns ``--port``, ``--target``, ``--embedded-services``, ``--app-path``
-and ``--build-dir``; tinyhil only fills in defaults it leaves empty (the ``esp,idf``
+and ``--build-dir``; tinyhil splits a ``--port`` list among xdist workers (one board each)
+and only fills in defaults it leaves empty (the ``esp,idf``
 services, ``firmware/`` and its ``build_esp32_default`` build, ELF sha256 check so the
 same firmware is not flashed twice) and never shadows them. The bench options
 themselves are declared in :mod:`plugins.options`.
@@ -41,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[VB_KEY] = vb
             opt.port = vb.port
     elif settings.port:
+        opt.port = port_of_this_process(config, settings.ports)
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "esp,idf"
         if not getattr(opt, "app_path", None):
@@ -49,6 +51,24 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.build_dir = "build_esp32_default"
         if getattr(opt, "confirm_target_elf_sha256", None) is None:
             opt.confirm_target_elf_sha256 = "y"
+
+
+def port_of_this_process(config: pytest.Config, ports: tuple[str, ...]) -> str:
+    """With one port, that port. With several (``--port a,b -n 2``), xdist worker ``gwN``
+    drives board ``N`` (modulo the count, so a worker xdist restarts after a crash takes its
+    predecessor's board); the controller keeps the list and checks that ``-n`` matches it.
+    """
+    if len(ports) == 1:
+        return ports[0]
+    workers = getattr(config.option, "numprocesses", None)
+    if hasattr(config, "workerinput"):
+        return ports[int(config.workerinput["workerid"].removeprefix("gw")) % len(ports)]
+    if workers != len(ports):
+        raise pytest.UsageError(
+            f"--port lists {len(ports)} boards ({', '.join(ports)}): run one xdist worker per board, "
+            f"-n {len(ports)}" + (f" (got -n {workers})" if workers else "")
+        )
+    return ",".join(ports)
 
 
 @pytest.hookimpl(trylast=True)

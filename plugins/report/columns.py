@@ -79,6 +79,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("esp_idf", "ESP-IDF version reported by the firmware"),
     ("esp_tflite_micro", "esp-tflite-micro version reported by the firmware"),
     ("firmware_hash", "firmware ELF sha256 reported by the firmware"),
+    ("bench_port", "bench: the serial port of the board that ran the case (one per xdist worker with --port a,b)"),
     ("git_rev", "tinyhil git revision (+dirty)"),
     (
         "settings_key",

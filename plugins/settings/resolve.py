@@ -75,6 +75,11 @@ class Settings:
         return self.values[name]
 
     @property
+    def ports(self) -> tuple[str, ...]:
+        """The boards of ``--port``: one, or several separated by commas (one per xdist worker)."""
+        return tuple(p.strip() for p in self.port.split(",")) if self.port else ()
+
+    @property
     def virtual_board(self) -> bool:
         return bool(self.values["virtual-board"])
 
@@ -233,6 +238,13 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
         SettingsError: naming the option, the value and what it accepts.
     """
     values = dict(values)
+    if port and "," in port:
+        ports = [p.strip() for p in port.split(",")]
+        if not all(ports) or len(set(ports)) != len(ports):
+            raise SettingsError(
+                f"--port {port!r}: several boards are written as distinct ports separated by commas, "
+                "one per xdist worker (--port /dev/ttyUSB0,/dev/ttyUSB1 -n 2)"
+            )
     try:
         board = get_board(values["board"])
         if is_npz(values["dataset"]):

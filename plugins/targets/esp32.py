@@ -50,6 +50,7 @@ class Esp32Target:
         simulated: True for the virtual board (figures are labelled simulated).
         boot_timeout_s: When > 0 the DUT was just reset: read its boot banner first.
         energy: Energy measurement, or None for no energy figures.
+        port: The serial port of this board (each xdist worker has its own), for the row.
     """
 
     def __init__(
@@ -61,9 +62,11 @@ class Esp32Target:
         simulated: bool,
         boot_timeout_s: float = 0,
         energy: EnergyMeasurement | None = None,
+        port: str = "",
     ):
         self.name, self.client, self.delivery, self.settings = name, client, delivery, settings
         self.simulated, self.boot_timeout_s, self.energy = simulated, boot_timeout_s, energy
+        self.port = port
 
     @property
     def source(self) -> str:
@@ -107,6 +110,7 @@ class Esp32Target:
             "esp_idf": info.get("idf", ""),
             "esp_tflite_micro": info.get("tflm", "") + (" +esp-nn" if info.get("esp-nn") == "1" else ""),
             "firmware_hash": info.get("fw-sha256", ""),
+            "bench_port": self.port,
         }
         measured_board = board
         if not self.simulated and info.get("heap-free") and info.get("heap-largest"):
@@ -172,7 +176,8 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     meter = ctx.fixture("energy_meter")  # first: a missing meter stops the run before the board is touched
     dut = ctx.fixture("dut")
     offset, size = model_partition()
-    client = DeviceClient(DutLink(dut, s.port), s.hil.timeout_s)
+    port = ctx.fixture("pytestconfig").option.port  # this worker's board when --port lists several
+    client = DeviceClient(DutLink(dut, port), s.hil.timeout_s)
     delivery = EsptoolDelivery(dut.serial, offset, size)
     return Esp32Target(
         "esp32",
@@ -182,6 +187,7 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
         simulated=False,
         boot_timeout_s=BOOT_TIMEOUT_S,
         energy=_energy(ctx, client, meter),
+        port=port,
     )
 
 
@@ -203,4 +209,5 @@ def virtual_esp32(ctx: TargetContext) -> Esp32Target:
         s.hil,
         simulated=True,
         energy=_energy(ctx, client, meter),
+        port=vb.port,
     )

@@ -3,6 +3,8 @@
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from plugins.bench.delivery import EsptoolDelivery, model_partition
 from plugins.bench.replies import error_status
 from plugins.report.columns import COLUMN_NAMES
@@ -25,6 +27,8 @@ def test_hil_matrix_on_the_virtual_board(project):
         "--energy",
         "simulated",
         "--save-traces",
+        "-n",
+        "2",  # two workers, each with a virtual board of its own: the bench's several-boards path
     )
     res.assert_outcomes(passed=6, xfailed=3)
     res.stdout.fnmatch_lines(
@@ -37,6 +41,8 @@ def test_hil_matrix_on_the_virtual_board(project):
     )
     rows = read_csv(project)
     assert len(rows) == 9 and list(rows[0]) == COLUMN_NAMES
+    ports = {r["bench_port"] for r in rows if r["status"] == "ok"}
+    assert len(ports) == 2 and all(p.startswith("/dev/pts/") for p in ports), ports
     for r in rows:
         assert r["target"] == "virtual-esp32"
         if r["status"] == "ok":
@@ -273,3 +279,37 @@ def test_a_case_presents_the_model_id_it_is_given(tmp_path, converted, tiny_data
     settings = HilSettings(device_windows=5, inferences=2, warmup=0, model_ids={"C_2": "kws01"})
     outcome, profile = _run_on_virtual_board(tmp_path, converted[("C_2", "full_int")], tiny_data, settings)
     assert outcome.verdict.status == "ok" and "m-model-[kws01]" in profile
+
+
+def test_a_port_list_gives_each_xdist_worker_its_own_board():
+    from types import SimpleNamespace
+
+    from plugins.hil import port_of_this_process
+
+    ports = ("/dev/ttyUSB0", "/dev/ttyUSB1")
+
+    def worker(wid):
+        return SimpleNamespace(option=SimpleNamespace(numprocesses=2), workerinput={"workerid": wid})
+
+    assert [port_of_this_process(worker(w), ports) for w in ("gw0", "gw1", "gw2")] == [
+        "/dev/ttyUSB0",
+        "/dev/ttyUSB1",
+        "/dev/ttyUSB0",  # a worker xdist restarted after gw0 crashed takes gw0's board
+    ]
+    controller = SimpleNamespace(option=SimpleNamespace(numprocesses=2))
+    assert port_of_this_process(controller, ports) == "/dev/ttyUSB0,/dev/ttyUSB1"
+    assert port_of_this_process(SimpleNamespace(option=SimpleNamespace(numprocesses=None)), ports[:1]) == ports[0]
+    with pytest.raises(pytest.UsageError, match=r"--port lists 2 boards .*-n 2 \(got -n 3\)"):
+        port_of_this_process(SimpleNamespace(option=SimpleNamespace(numprocesses=3)), ports)
+    with pytest.raises(pytest.UsageError, match=r"one xdist worker per board, -n 2$"):
+        port_of_this_process(SimpleNamespace(option=SimpleNamespace(numprocesses=None)), ports)
+
+
+@pytest.mark.parametrize("port", ["/dev/ttyUSB0,", "/dev/ttyUSB0,/dev/ttyUSB0"])
+def test_a_bad_port_list_stops_at_start_up(port):
+    from plugins.settings import SettingsError, build_settings
+    from plugins.settings.table import OPTIONS as TABLE
+
+    values = {opt.name: (False if opt.is_flag else opt.parse(opt.default)) for opt in TABLE}
+    with pytest.raises(SettingsError, match="distinct ports separated by commas"):
+        build_settings(values, port=port)
