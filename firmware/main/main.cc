@@ -227,6 +227,14 @@ void CmdModel(FirmwareState& s, const Command& c) {
     Error("bad arguments for model: expected model <partition|upload> <len> <crc32> <arena|auto> <flash|ram>");
     return;
   }
+  if (len == 0) {
+    Error("bad arguments for model: length must be > 0, got 0");
+    return;
+  }
+  if (arena == 0 && strcmp(c.arg(3), "auto") != 0) {  // Load() takes 0 for auto: say it
+    Error("bad arguments for model: arena must be auto or > 0 bytes, got 0");
+    return;
+  }
   s.runner.Unload();
   // A new model is a new case: it must not present itself with the previous case's id.
   snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);

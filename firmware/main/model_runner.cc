@@ -87,6 +87,14 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
     return false;
   }
   arena_len_ = arena_bytes;
+  // Bytes that are not a TFLite flatbuffer (a wrong partition, a truncated write that still
+  // matched its CRC) would make GetModel read garbage and panic the board: check them first.
+  flatbuffers::Verifier verifier(model_, model_len_);
+  if (!tflite::VerifyModelBuffer(verifier)) {
+    snprintf(error, error_len, "tflm: not a valid TFLite flatbuffer");
+    Unload();
+    return false;
+  }
   const tflite::Model* flatbuffer = tflite::GetModel(model_);
   if (flatbuffer->version() != TFLITE_SCHEMA_VERSION) {
     snprintf(error, error_len, "tflm: schema version %lu, firmware expects %d",

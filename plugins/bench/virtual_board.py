@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from models.boards import Board, get_board
+from models.host_eval import evaluate_isolated
 from models.inspection import inspect_tflite
 from models.lifeline import die_with_parent_from_env
-from models.tflm import io_quantization, load, minimum_arena, tflm_version
+from models.tflm import io_quantization, load, tflm_version
 from plugins.bench.firmware_commands import firmware_commands
 from plugins.bench.protocol import (
     DEFAULT_MODEL_ID,
@@ -224,6 +225,8 @@ class VirtualBoard:
             raise TypeError("db takes <input|model> <len> <crc32>")
         kind, length, crc = args
         n, want = int(length), int(crc, 16)
+        if n < 0 or kind not in ("input", "model"):
+            raise ValueError(f"db takes <input|model> <len >= 0> <crc32>, got {' '.join(args)}")
         limit = self.board.largest_heap_block_bytes
         if n > limit:
             self.error(f"db: {n} bytes do not fit: buffer holds {limit}")
@@ -251,6 +254,10 @@ class VirtualBoard:
 
     def cmd_model(self, source, length, crc, arena, place):
         n, want = int(length), int(crc, 16)
+        if n <= 0:
+            raise ValueError(f"length must be > 0, got {n}")
+        if arena != "auto" and int(arena) <= 0:
+            raise ValueError(f"arena must be auto or > 0 bytes, got {arena}")
         b = self.board
         self.model = self.interp = self.input = self.qout = None  # as the firmware: a new model needs a new input
         self.heap_used = 0
@@ -283,6 +290,21 @@ class VirtualBoard:
         if arena_bytes > largest:
             self.error(f"arena: cannot allocate {arena_bytes} bytes; largest free block {largest}")
             return
+        # tflite-micro's Python runtime crashes on some inputs the firmware refuses (bytes that
+        # are not a flatbuffer; for some models, arenas just below the minimum): those are
+        # judged in a child process first, so that no command can kill the board.
+        if not _parses(data):  # the firmware runs the flatbuffers verifier here
+            self.error("tflm: not a valid TFLite flatbuffer")
+            return
+        ev = evaluate_isolated(data, None)
+        if ev.crash:
+            self.error("tflm: not a valid TFLite flatbuffer")
+            return
+        used = ev.arena.min_arena_bytes
+        if used is not None and arena_bytes < used:
+            self.send(f"Arena size is too small for all buffers. Needed {used} but only {arena_bytes} was available.\r")
+            self.error("tflm: AllocateTensors failed")
+            return
         res = load(data, arena_bytes)
         if not res.ok:
             for line in (res.tflm_message or "").splitlines():
@@ -291,7 +313,6 @@ class VirtualBoard:
             return
         self.heap_used += arena_bytes
         self.model, self.interp = data, res.interpreter
-        used = minimum_arena(data).min_arena_bytes
         qin, qout = io_quantization(self.interp)
         self.qout = qout
         in_det, out_det = self.interp.get_input_details(0), self.interp.get_output_details(0)
@@ -435,6 +456,8 @@ class VirtualBoard:
             self.send(f"m-op-{i}-{tag}-{cycles}")
 
     def cmd_idle(self, ms):
+        if not ms.isdigit():  # the firmware parses an unsigned number
+            raise TypeError(ms)
         self.send(f"m-idle-ms-{int(ms)}")
 
     def cmd_reset(self):
@@ -442,6 +465,18 @@ class VirtualBoard:
         self.ready()
         self.boot(reason="sw")
         return False
+
+
+def _parses(data: bytes) -> bool:
+    """True when ``data`` reads as a TFLite model (identifier, then the schema's tables);
+    this board's stand-in for the firmware's flatbuffers verifier."""
+    if data[4:8] != b"TFL3":
+        return False
+    try:
+        inspect_tflite(data)
+    except Exception:  # noqa: BLE001 - garbage fails in many ways; all of them mean "not a model"
+        return False
+    return True
 
 
 def open_pty() -> tuple[int, str]:

@@ -163,3 +163,32 @@ def test_reset_reboots_with_a_new_banner(board_factory):
     client.link.write(b"reset%")
     assert client._read_response("reset").messages == ["m-reset"]
     assert client.wait_boot(5)["reset-reason"] == "sw"
+
+
+def test_no_command_kills_the_board(board_factory, converted):
+    """Found by sending hostile commands: a zero-length model made tflite-micro's runtime
+    crash inside the virtual board, which then vanished from its pty. Every line below
+    gets an error answer and the board stays ready, as the firmware does."""
+    vb, client = board_factory()
+    model = converted[("C_2", "full_int")].tflite
+    vb.flash_file.write_bytes(model)
+    crc = f"{crc32(model):08x}"
+    garbage = b"\x00\x00\x00\x00TFL3" + bytes(range(200))  # the identifier, then nonsense
+    hostile = [
+        (("model", "partition", 0, "00000000", "auto", "flash"), "length must be > 0"),
+        (("model", "partition", len(model), crc, 0, "flash"), "arena must be auto or > 0"),
+        (("model", "partition", len(model), crc, -1, "flash"), "arena must be auto or > 0"),
+        (("model", "partition", len(model), crc, 100, "flash"), "AllocateTensors failed"),
+        (("db", "input", -5, "0"), "bad arguments for db"),
+        (("idle", -1), "bad arguments for idle"),
+        (("infer", -3), "must be >0"),
+        (("model", "partition", 10, "zz", "auto", "flash"), "bad arguments for model"),
+    ]
+    for args, text in hostile:
+        with pytest.raises(DeviceErrorResponse, match=text):
+            client.command(*args)
+        assert vb.proc.poll() is None, args
+    vb.flash_file.write_bytes(garbage)
+    with pytest.raises(DeviceErrorResponse, match="not a valid TFLite flatbuffer"):
+        client.command("model", "partition", len(garbage), f"{crc32(garbage):08x}", "auto", "flash")
+    assert client.command("name").messages == ["m-name-dut-[tinyhil-esp32]"]  # still ready
