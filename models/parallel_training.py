@@ -87,23 +87,36 @@ def _child_init(progress_queue, threads: int, parent: int, log_dir: str) -> None
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def _train_child(config: StudyConfig, network: str) -> TrainingResult:
+def _train_child(config: StudyConfig, network: str, techniques: tuple[str, ...] = ()) -> TrainingResult:
     t0 = time.monotonic()
 
     def progress(line: str) -> None:
         _QUEUE.put((network, line))
 
     print(f"--- training {network}", flush=True)
+    study = Study(config, progress=progress)
     try:
-        tm = Study(config, progress=progress).trained(network)
+        tm = study.trained(network)
     except Exception as e:  # noqa: BLE001 - reported to the parent; the cases retry it
         traceback.print_exc()
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return TrainingResult(network, f"{last} (log: {_LOG})")
     m = tm.meta
-    return TrainingResult(
+    result = TrainingResult(
         network, None, float(m["keras_accuracy"]), int(m["epochs_run"]), int(m["kept_epoch"]), time.monotonic() - t0
     )
+    if techniques:
+        # The conversions of this network, while the model is in memory: they run on every
+        # core too instead of one after another in the cases. A failure is a verdict,
+        # cached for its case; anything else is the case's to report.
+        progress(f"[train {network} {config.profile}] converting {len(techniques)} technique(s)")
+        for technique in techniques:
+            try:
+                study.artifacts(network, technique)
+            except Exception:  # noqa: BLE001 - the case meets it again and reports it
+                traceback.print_exc()
+        result.seconds = time.monotonic() - t0
+    return result
 
 
 def _cost(network: str) -> tuple[int, int]:
@@ -126,6 +139,7 @@ def train_networks(
     jobs: int,
     on_line: Callable[[str, str], None],
     on_done: Callable[[TrainingResult], None],
+    techniques: dict[str, list[str]] | None = None,
 ) -> list[TrainingResult]:
     """Trains ``networks`` (into ``config.cache_dir``) in up to ``jobs`` child processes.
 
@@ -135,6 +149,8 @@ def train_networks(
         jobs: Most children at once.
         on_line: Receives ``(network, line)`` for every progress line of a child.
         on_done: Receives each network's :class:`TrainingResult` as it ends.
+        techniques: Per network, techniques to convert in the same child after training
+            (into the conversion cache); their seconds count in the network's.
 
     Returns:
         One result per network, in the order they ended.
@@ -178,7 +194,8 @@ def train_networks(
         initargs=(progress_queue, threads, os.getpid(), str(log_dir)),
     )
     try:
-        pending = {pool.submit(_train_child, config, net): net for net in order}
+        todo = techniques or {}
+        pending = {pool.submit(_train_child, config, net, tuple(todo.get(net, ()))): net for net in order}
         while pending:
             drain(0.2)
             done, _ = wait(pending, timeout=0, return_when=FIRST_COMPLETED)

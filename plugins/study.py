@@ -46,7 +46,9 @@ PRETRAINED_KEY = pytest.StashKey[bool]()
 
 def pretrain(config: pytest.Config, cases: list[Case], newline_first: bool = False) -> None:
     """Trains, before any case runs, every network the selected cases need that is not
-    cached yet (``--train-jobs`` at a time), showing one line per network on the terminal.
+    cached yet (``--train-jobs`` at a time), showing one line per network on the terminal;
+    each child then converts its network for the selected techniques, so that a cold run's
+    conversions also use every core.
 
     Runs once, in the process that writes the terminal (the xdist controller, or the only
     process); the cases then load the models from the cache.
@@ -66,7 +68,9 @@ def pretrain(config: pytest.Config, cases: list[Case], newline_first: bool = Fal
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
-        train_networks(settings.study, todo, settings["train-jobs"], lambda n, line: None, lambda r: None)
+        train_networks(
+            settings.study, todo, settings["train-jobs"], lambda n, line: None, lambda r: None, _techniques(cases)
+        )
         return
 
     def write(text: str) -> None:
@@ -75,7 +79,16 @@ def pretrain(config: pytest.Config, cases: list[Case], newline_first: bool = Fal
     if newline_first:
         write("\n")  # xdist's status line ("ready: 2/2 workers") ends without one
     board = TrainingBoard(write, reporter.isatty, len(todo), settings["train-jobs"], settings.study.profile)
-    train_networks(settings.study, todo, settings["train-jobs"], board.line, board.result)
+    train_networks(settings.study, todo, settings["train-jobs"], board.line, board.result, _techniques(cases))
+
+
+def _techniques(cases: list[Case]) -> dict[str, list[str]]:
+    """Per network, the techniques its selected cases convert (each once, in case order)."""
+    out: dict[str, list[str]] = {}
+    for c in cases:
+        if c.technique not in out.setdefault(c.network, []):
+            out[c.network].append(c.technique)
+    return out
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -61,6 +61,8 @@ class TrainingBoard:
         """A progress line of ``network``'s training."""
         if " done: " in text:
             return  # the result's own line says it, with the count (see :meth:`result`)
+        if " converting " in text and not self.tty:
+            return  # in a log, the result line follows soon
         if self.tty:
             self.live[network] = text
             self._redraw([])
