@@ -370,4 +370,6 @@ def train(
         model.load_weights(path / "weights.h5")
         return model
 
-    return TrainedModel(key=key, path=path, meta=json.loads((path / "meta.json").read_text()), from_cache=hit, load=load)
+    return TrainedModel(
+        key=key, path=path, meta=json.loads((path / "meta.json").read_text()), from_cache=hit, load=load
+    )
