@@ -245,6 +245,18 @@ class DeviceClient:
             )
         return InferResult(cycles, float(resp.value("cpu-mhz")), np.array(parse_results(results), dtype=np.float64))
 
+    def infer_window(self, n: int, timeout: float | None = None) -> float:
+        """``infer N`` in EEMBC's form (10 warm-up runs, then N runs between two ``m-lap-us``
+        timestamps): no lap per run, so N may exceed :data:`MAX_TIMED_RUNS`, as MLPerf Tiny's
+        >= 10 s energy windows need for fast models. Returns the window in milliseconds."""
+        resp = self.command("infer", n, timeout=timeout)
+        stamps = [int(v) for v in resp.values("lap-us") if v.isdigit()]
+        if len(stamps) != 2 or stamps[1] < stamps[0] or not any(m.startswith("m-results-") for m in resp.messages):
+            raise DeviceGarbage(
+                f"infer {n}: expected two m-lap-us timestamps and results; got {resp.messages[:6]}", resp.log
+            )
+        return (stamps[1] - stamps[0]) / 1000.0
+
     def profile(self) -> list[tuple[str, int]]:
         resp = self.command("opprofile")
         ops = []

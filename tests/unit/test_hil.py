@@ -313,3 +313,25 @@ def test_a_bad_port_list_stops_at_start_up(port):
     values = {opt.name: (False if opt.is_flag else opt.parse(opt.default)) for opt in TABLE}
     with pytest.raises(SettingsError, match="distinct ports separated by commas"):
         build_settings(values, port=port)
+
+
+def test_mlperf_windows_longer_than_the_firmware_keeps_laps_for(project):
+    """MLPerf's rule wants >= 10 s energy windows; a fast model needs more runs than the
+    firmware's 1000 laps. Those windows are timed by EEMBC's form (two timestamps)."""
+    res = run(
+        project,
+        "-m",
+        "hil",
+        "--virtual-board",
+        "--networks=C_1",
+        "--techniques=full_int",
+        "--device-windows=5",
+        "--energy=simulated",
+        "--timing-rule=mlperf",
+    )
+    res.assert_outcomes(passed=1)
+    (row,) = read_csv(project)
+    assert row["status"] == "ok" and row["timing_rule"] == "mlperf"
+    assert float(row["latency_ms_median"]) < 10  # so a 10 s window takes more than 1000 runs
+    assert float(row["energy_window_ms"]) >= 0.99 * 10_000
+    assert row["energy_window_check"].startswith("ok:"), row["energy_window_check"]
