@@ -38,7 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.embedded_services = "serial"
         if _runs_tests(config):
             # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
-            vb = start_virtual_board(settings.board.source, fault=settings["virtual-fault"])
+            vb = start_virtual_board(
+                settings.board.source, fault=settings["virtual-fault"], baud=settings["virtual-baud"]
+            )
             config.stash[VB_KEY] = vb
             opt.port = vb.port
     elif settings.port:

@@ -110,7 +110,8 @@ class Reporter:
         head = (
             [f"**Run {self.progress_line}** (Ctrl-C); rerun with --resume to finish it.\n"] if self.interrupted else []
         )
-        return "\n".join([*head, render(rows), *(section(rows) for section in self.extra_sections)])
+        order = self.settings.techniques
+        return "\n".join([*head, render(rows, order), *(section(rows) for section in self.extra_sections)])
 
     def resume_lines(self) -> list[str]:
         if not self.resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -36,11 +37,13 @@ def model_partition(csv_path: Path = PARTITIONS_CSV) -> tuple[int, int]:
 class FlashFileDelivery:
     """The virtual board's model partition is a file; writing it stands for esptool."""
 
-    def __init__(self, flash_file: Path):
-        self.flash_file = Path(flash_file)
+    def __init__(self, flash_file: Path, baud: int = 0):
+        self.flash_file, self.baud = Path(flash_file), baud
 
     def write(self, model: bytes, client: DeviceClient) -> None:
         self.flash_file.write_bytes(model)
+        if self.baud:  # esptool at that rate, 10 bits a byte (its compression not modelled)
+            time.sleep(len(model) * 10 / self.baud)
 
 
 class EsptoolDelivery:

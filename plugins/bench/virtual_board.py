@@ -64,9 +64,12 @@ class VirtualBoard:
         board: Board profile (memory limits and timing model).
         flash_file: The model partition's content (the host writes it as esptool would).
         fault: Failure to inject, one of :data:`FAULTS`.
+        baud: Pace the link at this rate, both ways (0: as fast as the pty goes).
     """
 
-    def __init__(self, board: Board, flash_file: Path, fault: str = "none"):
+    def __init__(self, board: Board, flash_file: Path, fault: str = "none", baud: int = 0):
+        self.baud = baud
+        self._line_free: dict[str, float] = {}  # direction -> when its line is idle again
         self.board, self.flash_file, self.fault = board, Path(flash_file), fault
         self.fd_in = self.fd_out = -1
         self._reset_state()
@@ -93,7 +96,21 @@ class VirtualBoard:
     # -- output -----------------------------------------------------------------
     def send(self, line: str) -> None:
         # the firmware prints "\n"; ESP-IDF's console turns every "\n" into "\r\n", as here
-        os.write(self.fd_out, (line + "\n").replace("\n", "\r\n").encode())
+        data = (line + "\n").replace("\n", "\r\n").encode()
+        os.write(self.fd_out, data)
+        self._pace(len(data), "tx")
+
+    def _pace(self, n_bytes: int, direction: str) -> None:
+        """A UART at ``baud`` moves a byte in 10 bit times (start, 8 data, stop): wait until
+        the line, one clock per direction, would have moved ``n_bytes`` more. The clock is
+        absolute, so a sleep that overshoots is made up by the next one."""
+        if not self.baud:
+            return
+        now = time.monotonic()
+        done = max(self._line_free.get(direction, 0.0), now) + n_bytes * 10 / self.baud
+        self._line_free[direction] = done
+        if done > now:
+            time.sleep(done - now)
 
     def ready(self) -> None:
         self.send("m-ready")
@@ -164,6 +181,7 @@ class VirtualBoard:
             data = os.read(self.fd_in, 4096)
         except OSError:
             return None
+        self._pace(len(data), "rx")  # the bytes arrive at the line's rate, not at once
         return data or None
 
     def _read_exact(self, n: int) -> bytes:
@@ -493,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--board", default="esp32-wroom-32", help="board profile (Default: esp32-wroom-32)")
     parser.add_argument("--flash-file", type=Path, required=True, help="file standing for the model partition")
     parser.add_argument("--fault", choices=FAULTS, default="none", help="failure to inject (Default: none)")
+    parser.add_argument("--baud", type=int, default=0, help="pace the serial link at this rate; 0: no pacing")
     args = parser.parse_args(argv)
     die_with_parent_from_env()
     board = get_board(args.board)
@@ -501,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     # keep our own handle on the slave so the pty survives the host closing and reopening it
     keep = os.open(path, os.O_RDWR | os.O_NOCTTY)
     try:
-        VirtualBoard(board, args.flash_file, args.fault).serve(master, master)
+        VirtualBoard(board, args.flash_file, args.fault, args.baud).serve(master, master)
     finally:
         os.close(keep)
     return 0

@@ -21,6 +21,7 @@ class VirtualBoardProcess:
     proc: subprocess.Popen
     port: str
     flash_file: Path
+    baud: int = 0
 
     def stop(self) -> None:
         """Ends the process and removes its folder (the model partition file)."""
@@ -35,7 +36,9 @@ class VirtualBoardProcess:
         shutil.rmtree(self.flash_file.parent, ignore_errors=True)
 
 
-def start_virtual_board(board: str, workdir: Path | None = None, fault: str = "none") -> VirtualBoardProcess:
+def start_virtual_board(
+    board: str, workdir: Path | None = None, fault: str = "none", baud: int = 0
+) -> VirtualBoardProcess:
     """Starts the virtual board and returns its pty path.
 
     Args:
@@ -43,6 +46,7 @@ def start_virtual_board(board: str, workdir: Path | None = None, fault: str = "n
         workdir: Folder of the model partition file (removed by :meth:`VirtualBoardProcess.stop`);
             a new temporary folder when None.
         fault: Failure to inject.
+        baud: Pace the serial link at this rate (0: no pacing).
 
     Raises:
         RuntimeError: with the process's stderr when it does not come up.
@@ -61,6 +65,8 @@ def start_virtual_board(board: str, workdir: Path | None = None, fault: str = "n
             str(flash),
             "--fault",
             fault,
+            "--baud",
+            str(baud),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -72,4 +78,4 @@ def start_virtual_board(board: str, workdir: Path | None = None, fault: str = "n
     if not port.startswith("/dev/"):
         proc.kill()
         raise RuntimeError(f"the virtual board did not start: {proc.stderr.read()[-2000:]}")
-    return VirtualBoardProcess(proc, port, flash)
+    return VirtualBoardProcess(proc, port, flash, baud)

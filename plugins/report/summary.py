@@ -22,8 +22,14 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
     return out
 
 
-def render(rows: list[dict]) -> str:
-    """Markdown summary of result rows (as read back from results.csv)."""
+def render(rows: list[dict], technique_order: list[str] | tuple[str, ...] = ()) -> str:
+    """Markdown summary of result rows (as read back from results.csv).
+
+    Args:
+        rows: The rows, in any order (under xdist they arrive as cases finish).
+        technique_order: The run's techniques in matrix order: the tables' column order,
+            the same however the cases were scheduled (others follow, as they come).
+    """
     if not rows:
         return "# tinyhil summary\n\nNo case finished.\n"
     first = rows[-1]
@@ -48,7 +54,8 @@ def render(rows: list[dict]) -> str:
     by_target: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_target[r["target"]].append(r)
-    techniques = list(dict.fromkeys(r["technique"] for r in rows))
+    seen = list(dict.fromkeys(r["technique"] for r in rows))
+    techniques = [t for t in technique_order if t in seen] + [t for t in seen if t not in technique_order]
     for target, trows in by_target.items():
         cell = {(r["network"], r["technique"]): r for r in trows}
         nets = _order(r["network"] for r in trows)

@@ -198,6 +198,14 @@ OPTIONS: list[Option] = [
         "run hil cases against the virtual ESP32 on a pseudo-terminal; its figures are simulated",
     ),
     Option(
+        "virtual-baud",
+        "bench",
+        "pace the virtual board's serial link (and its model partition writes) at this many baud, 10 bits a "
+        "byte, as a UART; 0 does not pace",
+        "0",
+        integer(0, 20_000_000),
+    ),
+    Option(
         "virtual-fault",
         "bench",
         "make the virtual board fail this way, to test the failure path",

@@ -205,7 +205,7 @@ def virtual_esp32(ctx: TargetContext) -> Esp32Target:
     return Esp32Target(
         "virtual-esp32",
         client,
-        FlashFileDelivery(vb.flash_file),
+        FlashFileDelivery(vb.flash_file, vb.baud),
         s.hil,
         simulated=True,
         energy=_energy(ctx, client, meter),

@@ -55,6 +55,29 @@ def board_factory(tmp_path):
         vb.stop()
 
 
+@pytest.mark.parametrize("baud", [115_200, 921_600])
+def test_serial_pacing_matches_bytes_over_baud(tmp_path, baud):
+    """The bench benchmark's virtual boards pace their link as a UART would: 10 bits a byte."""
+    vb = start_virtual_board("esp32-wroom-32", tmp_path, baud=baud)
+    try:
+        client = DeviceClient(PySerialLink(vb.port), timeout_s=10)
+        client.wait_boot(10)
+        data = bytes(range(256)) * (baud // 256 // 10)  # about 1 s of line time
+
+        def timed(payload: bytes) -> float:
+            t0 = time.monotonic()
+            client.send_data("input", payload)
+            return time.monotonic() - t0
+
+        # the command and its answers cost the same for both sizes (and this test's reads poll
+        # every 50 ms): the difference is the payload's line time
+        took = timed(data) - timed(data[:16])
+        expected = (len(data) - 16) * 10 / baud
+        assert abs(took - expected) <= 0.1 * expected, (took, expected)
+    finally:
+        vb.stop()
+
+
 def test_boot_banner_and_basic_commands(board_factory):
     vb, client = board_factory()
     assert client.info["simulated"] == "1" and client.info["cpu-mhz"] == "240"
