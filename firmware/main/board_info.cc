@@ -6,6 +6,7 @@
 #include "esp_flash.h"
 #include "esp_heap_caps.h"
 #include "esp_idf_version.h"
+#include "esp_mac.h"
 #include "esp_rom_sys.h"
 #include "esp_system.h"
 #include "memory_caps.h"
@@ -72,6 +73,9 @@ void PrintInfo() {
   printf("m-info-tflm-esp-tflite-micro %s\n", TINYHIL_ESP_TFLITE_MICRO_VERSION);
   printf("m-info-esp-nn-%d\n", TINYHIL_ESP_NN);
   printf("m-info-chip-%s\n", CONFIG_IDF_TARGET);
+  uint8_t mac[6] = {};
+  esp_efuse_mac_get_default(mac);  // the factory MAC in eFuse: names this board in the CSV
+  printf("m-info-mac-%02x:%02x:%02x:%02x:%02x:%02x\n", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
   printf("m-info-cpu-mhz-%u\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
   printf("m-info-flash-bytes-%lu\n", static_cast<unsigned long>(flash_bytes));
   printf("m-info-flash-mode-%s\n", FlashMode());

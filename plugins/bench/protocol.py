@@ -325,6 +325,7 @@ INFO_KEYS = (
     "tflm",
     "esp-nn",
     "chip",
+    "mac",
     "cpu-mhz",
     "flash-bytes",
     "flash-mode",

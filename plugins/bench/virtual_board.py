@@ -70,6 +70,8 @@ class VirtualBoard:
     def __init__(self, board: Board, flash_file: Path, fault: str = "none", baud: int = 0):
         self.baud = baud
         self._line_free: dict[str, float] = {}  # direction -> when its line is idle again
+        # a locally administered address (02:…), one per process, as a board has its own
+        self.mac = "02:00:" + ":".join(f"{(os.getpid() >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
         self.board, self.flash_file, self.fault = board, Path(flash_file), fault
         self.fd_in = self.fd_out = -1
         self._reset_state()
@@ -130,6 +132,7 @@ class VirtualBoard:
             f"m-info-tflm-tflite-micro {tflm_version()} (host)",
             "m-info-esp-nn-0",
             f"m-info-chip-{b.chip}",
+            f"m-info-mac-{self.mac}",
             f"m-info-cpu-mhz-{b.cpu_mhz}",
             f"m-info-flash-bytes-{b.flash_bytes}",
             "m-info-flash-mode-virtual",

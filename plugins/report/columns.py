@@ -80,6 +80,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("esp_tflite_micro", "esp-tflite-micro version reported by the firmware"),
     ("firmware_hash", "firmware ELF sha256 reported by the firmware"),
     ("bench_port", "bench: the serial port of the board that ran the case (one per xdist worker with --port a,b)"),
+    ("bench_mac", "bench: the factory MAC of that board, from its boot report (virtual boards: 02:00:<pid>)"),
     ("git_rev", "tinyhil git revision (+dirty)"),
     (
         "settings_key",

@@ -111,6 +111,7 @@ class Esp32Target:
             "esp_tflite_micro": info.get("tflm", "") + (" +esp-nn" if info.get("esp-nn") == "1" else ""),
             "firmware_hash": info.get("fw-sha256", ""),
             "bench_port": self.port,
+            "bench_mac": info.get("mac", ""),
         }
         measured_board = board
         if not self.simulated and info.get("heap-free") and info.get("heap-largest"):

@@ -1,5 +1,6 @@
 """The hil path end to end: pytest-embedded's serial service on the virtual board's pty."""
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def test_hil_matrix_on_the_virtual_board(project):
     assert len(rows) == 9 and list(rows[0]) == COLUMN_NAMES
     ports = {r["bench_port"] for r in rows if r["status"] == "ok"}
     assert len(ports) == 2 and all(p.startswith("/dev/pts/") for p in ports), ports
+    macs = {(r["bench_port"], r["bench_mac"]) for r in rows if r["status"] == "ok"}
+    assert len(macs) == 2 and all(re.fullmatch(r"02(:[0-9a-f]{2}){5}", m) for _, m in macs), macs
     for r in rows:
         assert r["target"] == "virtual-esp32"
         if r["status"] == "ok":
