@@ -68,7 +68,11 @@ class EsptoolDelivery:
 
             @EspSerial.use_esptool()
             def _write(serial):
-                esptool.main(["write-flash", hex(self.offset), f.name], esp=serial.esp)
+                # at pytest-embedded's --esptool-baud (921600 by default, as it flashes the app):
+                # esptool raises the rate after its stub loads; use_esptool puts the console's back
+                baud = getattr(serial, "esptool_baud", None)
+                argv = ["--baud", str(baud)] if baud else []
+                esptool.main([*argv, "write-flash", hex(self.offset), f.name], esp=serial.esp)
                 serial.esp.hard_reset()
 
             _write(self.serial)

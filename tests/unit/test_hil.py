@@ -187,14 +187,16 @@ def test_esptool_writes_the_model_partition(monkeypatch):
     calls = []
 
     def fake_main(argv, esp=None):
-        calls.append((argv, esp, Path(argv[2]).read_bytes()))
+        calls.append((argv, esp, Path(argv[-1]).read_bytes()))
 
     monkeypatch.setattr(esptool, "main", fake_main)
     offset, size = model_partition()
     serial, client = FakeSerial(), FakeClient()
+    serial.esptool_baud = 921600  # pytest-embedded's --esptool-baud
     EsptoolDelivery(serial, offset, size).write(b"TFL3model", client)
     argv, esp, content = calls[0]
-    assert argv[:2] == ["write-flash", "0x190000"] and esp is serial.esp and content == b"TFL3model"
+    assert argv[:4] == ["--baud", "921600", "write-flash", "0x190000"]
+    assert esp is serial.esp and content == b"TFL3model"
     assert serial.redirect_paused == 1 and serial.esp.connected == 1 and serial.esp.reset == 1
     assert serial.proc.applied == {"baudrate": 115200} and client.boots == 1
 
