@@ -23,6 +23,14 @@ namespace {
 
 constexpr uart_port_t kUart = UART_NUM_0;
 constexpr gpio_num_t kMarker = static_cast<gpio_num_t>(CONFIG_TINYHIL_MARKER_GPIO);
+// The marker drives a meter input: it must be a pin this chip can drive, and not one of
+// the SPI flash pins (GPIO 6-11 on the ESP32's modules), which would stop the firmware.
+static_assert(GPIO_IS_VALID_OUTPUT_GPIO(CONFIG_TINYHIL_MARKER_GPIO),
+              "CONFIG_TINYHIL_MARKER_GPIO is not an output-capable GPIO of this chip (menuconfig: tinyhil)");
+#if CONFIG_IDF_TARGET_ESP32
+static_assert(CONFIG_TINYHIL_MARKER_GPIO < 6 || CONFIG_TINYHIL_MARKER_GPIO > 11,
+              "CONFIG_TINYHIL_MARKER_GPIO: GPIO 6-11 carry the SPI flash on ESP32 modules");
+#endif
 constexpr const char* kFirmwareName = "tinyhil-firmware";
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
 // EEMBC's timestamp pin idles high; its energy monitor timestamps the falling edges.
