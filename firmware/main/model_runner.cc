@@ -26,27 +26,10 @@ void CycleProfiler::EndEvent(uint32_t handle) {
 }
 
 void ModelRunner::AddOps(Resolver& r) {
-  // Every op the Table 1 networks need after conversion, and the usual companions.
-  r.AddConv2D();
-  r.AddDepthwiseConv2D();
-  r.AddFullyConnected();
-  r.AddMaxPool2D();
-  r.AddAveragePool2D();
-  r.AddReshape();
-  r.AddSoftmax();
-  r.AddUnidirectionalSequenceLSTM();
-  r.AddStridedSlice();
-  r.AddQuantize();
-  r.AddDequantize();
-  r.AddRelu();
-  r.AddRelu6();
-  r.AddLogistic();
-  r.AddTanh();
-  r.AddAdd();
-  r.AddMul();
-  r.AddMean();
-  r.AddExpandDims();
-  r.AddConcatenation();
+  // Every op of ops.def: what the Table 1 networks need after conversion, and the usual companions.
+#define TINYHIL_OP(add, name) r.add();
+#include "ops.def"
+#undef TINYHIL_OP
 }
 
 void ModelRunner::Unload() {

@@ -57,7 +57,12 @@ class ModelRunner {
   CycleProfiler& profiler() { return profiler_; }
 
  private:
-  using Resolver = tflite::MicroMutableOpResolver<20>;
+#define TINYHIL_OP(add, name) +1
+  static constexpr unsigned kOpCount = 0
+#include "ops.def"
+      ;
+#undef TINYHIL_OP
+  using Resolver = tflite::MicroMutableOpResolver<kOpCount>;
   static void AddOps(Resolver& resolver);
 
   const uint8_t* model_ = nullptr;

@@ -34,6 +34,7 @@ from models.inspection import inspect_tflite
 from models.lifeline import die_with_parent_from_env
 from models.tflm import io_quantization, load, tflm_version
 from plugins.bench.firmware_commands import firmware_commands
+from plugins.bench.firmware_ops import missing_ops, registration_message
 from plugins.bench.protocol import (
     DEFAULT_MODEL_ID,
     MAX_LINE,
@@ -316,6 +317,11 @@ class VirtualBoard:
         # judged in a child process first, so that no command can kill the board.
         if not _parses(data):  # the firmware runs the flatbuffers verifier here
             self.error("tflm: not a valid TFLite flatbuffer")
+            return
+        missing = missing_ops([o.op for o in inspect_tflite(data).ops])
+        if missing:  # host TFLM would load it; the firmware's resolver lacks the op
+            self.send(registration_message(missing[0]) + "\r")
+            self.error("tflm: AllocateTensors failed")
             return
         ev = evaluate_isolated(data, None)
         if ev.crash:

@@ -15,6 +15,7 @@ from models.host_eval import evaluate_isolated
 from models.model_files import data_fits
 from models.pipeline import CaseArtifacts, Study
 from models.verdict import Verdict
+from plugins.bench.firmware_ops import missing_ops, refusal_reason
 from plugins.targets.base import Outcome, TargetContext, register_target
 
 
@@ -39,6 +40,16 @@ class HostTarget:
         if ev.litert_scores is not None:
             figures["acc_tflite"] = accuracy(ev.litert_scores, ds.y_test)
         arena = ev.arena
+        missing = missing_ops([o.op for o in art.info.ops]) if art.info is not None else []
+        if missing:
+            # host TFLM registers every op; the board's firmware only those of ops.def
+            fit = None
+            if arena.status == "ok":
+                figures.update(arena_bytes=arena.min_arena_bytes, arena_source="measured-host")
+                fit = check_fit(board, len(model), arena.min_arena_bytes).fits
+            if ev.tflm_scores is not None:
+                figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
+            return Outcome(Verdict("unsupported_op", refusal_reason(missing), fit, False), figures)
         if arena.status != "ok":
             # A refusal at prepare can still be told apart from a size problem: check flash.
             fits = False if check_flash(board, len(model)) is not None else None

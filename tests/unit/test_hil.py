@@ -340,3 +340,30 @@ def test_mlperf_windows_longer_than_the_firmware_keeps_laps_for(project):
     assert float(row["latency_ms_median"]) < 10  # so a 10 s window takes more than 1000 runs
     assert float(row["energy_window_ms"]) >= 0.99 * 10_000
     assert row["energy_window_check"].startswith("ok:"), row["energy_window_check"]
+
+
+def test_the_firmware_op_list_is_what_the_resolver_and_the_verdicts_use():
+    """firmware/main/ops.def is read by model_runner (resolver size and Add calls) and the host."""
+    from plugins.bench.firmware_ops import OPS_DEF, firmware_ops, missing_ops, refusal_reason
+
+    ops = firmware_ops()
+    assert {"CONV_2D", "FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE"} <= ops
+    runner = (ROOT / "firmware" / "main" / "model_runner.cc").read_text()
+    header = (ROOT / "firmware" / "main" / "model_runner.h").read_text()
+    assert '#include "ops.def"' in runner and "MicroMutableOpResolver<kOpCount>" in header
+    assert "r.Add" not in runner.replace("r.add()", "")  # no op registered outside the list
+    assert missing_ops(["EXPAND_DIMS", "CUSTOM:TFLM_DECODE", "CONV_2D", "CUSTOM:TFLM_DECODE"]) == ["CUSTOM:TFLM_DECODE"]
+    assert refusal_reason(["CUSTOM:TFLM_DECODE"]).endswith("Failed to get registration from op code CUSTOM")
+    bad = OPS_DEF.parent / "nonexistent.def"
+    with pytest.raises(OSError):
+        firmware_ops.__wrapped__(bad)
+
+
+def test_a_lut_compressed_model_is_refused_by_the_virtual_board_as_by_the_firmware(project):
+    res = run(
+        project, "-m", "hil", "--virtual-board", "--networks=C_1", "--techniques=full_int+lut4", "--device-windows=5"
+    )
+    res.assert_outcomes(failed=1)  # the private expectations say ok; the board says otherwise
+    (row,) = read_csv(project)
+    assert row["status"] == "unsupported_op"
+    assert "Failed to get registration from op code CUSTOM" in row["reason"], row["reason"]

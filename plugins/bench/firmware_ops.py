@@ -1,0 +1,61 @@
+"""The ops the firmware registers, read from the file the firmware is built from.
+
+``firmware/main/ops.def`` holds one ``TINYHIL_OP(AddFunction, BUILTIN_NAME)`` line per op of
+the firmware's resolver. A model with an op outside it loads on host TFLM (whose Python
+runtime registers every op) but not on the board, which answers ``Failed to get
+registration from op code ...``. The host verdict for a board and the virtual board read
+the same list, so they say what the board would.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+OPS_DEF = Path(__file__).resolve().parents[2] / "firmware" / "main" / "ops.def"
+
+_ENTRY = re.compile(r"TINYHIL_OP\(\s*(\w+)\s*,\s*([A-Z0-9_]+)\s*\)")
+
+
+@cache
+def firmware_ops(path: Path = OPS_DEF) -> frozenset[str]:
+    """The schema names (``CONV_2D``) of the ops in an ``ops.def`` file.
+
+    Raises:
+        ValueError: The file holds no entry, or one this parser cannot read (the C
+            preprocessor might still accept it, and the two lists would differ).
+        OSError: The file cannot be read.
+    """
+    names = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text.startswith("TINYHIL_OP"):
+            continue
+        entry = _ENTRY.fullmatch(text)
+        if entry is None:
+            raise ValueError(f"{path}:{number}: expected TINYHIL_OP(AddFunction, BUILTIN_NAME), got {text!r}")
+        names.append(entry[2])
+    if not names:
+        raise ValueError(f"{path}: no TINYHIL_OP(AddFunction, BUILTIN_NAME) entry")
+    return frozenset(names)
+
+
+def missing_ops(op_names: list[str]) -> list[str]:
+    """The ops of a model (names as :mod:`models.inspection` gives them, custom ones as
+    ``CUSTOM:<code>``) that the firmware does not register, each once, in model order."""
+    have = firmware_ops()
+    return [op for op in dict.fromkeys(op_names) if op not in have]
+
+
+def registration_message(op: str) -> str:
+    """TFLM's line for an op its resolver lacks (custom ops print as ``CUSTOM``)."""
+    return f"Failed to get registration from op code {op.split(':', 1)[0]}"
+
+
+def refusal_reason(missing: list[str]) -> str:
+    """The verdict reason: what the board would say, and where the list lives."""
+    return (
+        f"the tinyhil firmware does not register {', '.join(missing)} (firmware/main/ops.def): "
+        f"on the board, TFLM: {registration_message(missing[0])}"
+    )
