@@ -20,6 +20,7 @@ class OpInfo:
     input_dtype: str
     weight_dtype: str | None
     macs: int
+    per_channel: bool = False  # the weights carry one quantization scale per output channel
 
     def __str__(self) -> str:
         return (
@@ -126,7 +127,11 @@ def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
         macs = _macs(name, tensors, out)
         info.macs += macs
         first = acts[0] if acts else (consts[0] if consts else None)
-        info.ops.append(OpInfo(name, type_names[first.type] if first is not None else "-", weight_dtype, macs))
+        wq = consts[0].quantization if consts and weight_dtype else None
+        per_channel = bool(wq is not None and wq.scale is not None and len(wq.scale) > 1)
+        info.ops.append(
+            OpInfo(name, type_names[first.type] if first is not None else "-", weight_dtype, macs, per_channel)
+        )
     info.input_dtype = type_names[sg.tensors[sg.inputs[0]].type]
     info.output_dtype = type_names[sg.tensors[sg.outputs[0]].type]
     info.input_quant = _quant(sg.tensors[sg.inputs[0]])

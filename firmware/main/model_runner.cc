@@ -1,5 +1,6 @@
 #include "model_runner.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -12,6 +13,29 @@
 namespace tinyhil {
 namespace {
 constexpr size_t kArenaSlack = 64;  // left in the largest block for the allocator's bookkeeping
+// True when a FULLY_CONNECTED of the first subgraph takes int16 activations and weights
+// with one quantization scale per output channel.
+bool HasInt16PerChannelFullyConnected(const tflite::Model* model) {
+  const auto* subgraphs = model->subgraphs();
+  const auto* codes = model->operator_codes();
+  if (subgraphs == nullptr || subgraphs->size() == 0 || codes == nullptr) return false;
+  const tflite::SubGraph* sg = subgraphs->Get(0);
+  if (sg->operators() == nullptr || sg->tensors() == nullptr) return false;
+  for (const tflite::Operator* op : *sg->operators()) {
+    if (op->opcode_index() >= codes->size() || op->inputs() == nullptr || op->inputs()->size() < 2) continue;
+    const tflite::OperatorCode* code = codes->Get(op->opcode_index());
+    const int builtin = std::max(static_cast<int>(code->deprecated_builtin_code()), static_cast<int>(code->builtin_code()));
+    if (builtin != tflite::BuiltinOperator_FULLY_CONNECTED) continue;
+    const int in = op->inputs()->Get(0), weights = op->inputs()->Get(1);
+    if (in < 0 || weights < 0) continue;
+    const tflite::Tensor* input = sg->tensors()->Get(in);
+    const tflite::QuantizationParameters* q = sg->tensors()->Get(weights)->quantization();
+    if (input->type() == tflite::TensorType_INT16 && q != nullptr && q->scale() != nullptr && q->scale()->size() > 1) {
+      return true;
+    }
+  }
+  return false;
+}
 }  // namespace
 
 uint32_t CycleProfiler::BeginEvent(const char* tag) {
@@ -79,6 +103,19 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
     return false;
   }
   const tflite::Model* flatbuffer = tflite::GetModel(model_);
+#if TINYHIL_ESP_NN
+  // esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to
+  // 1.4.0): refuse such layers rather than give wrong answers (plugins/bench/firmware_ops.py
+  // makes the host verdict and the virtual board say the same).
+  if (HasInt16PerChannelFullyConnected(flatbuffer)) {
+    snprintf(error, error_len,
+             "tflm: esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to "
+             "1.4.0): the firmware refuses int16x8 fully-connected layers with per-channel weights rather than give "
+             "wrong answers");
+    Unload();
+    return false;
+  }
+#endif
   if (flatbuffer->version() != TFLITE_SCHEMA_VERSION) {
     snprintf(error, error_len, "tflm: schema version %lu, firmware expects %d",
              static_cast<unsigned long>(flatbuffer->version()), TFLITE_SCHEMA_VERSION);

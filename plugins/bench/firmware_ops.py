@@ -59,3 +59,26 @@ def refusal_reason(missing: list[str]) -> str:
         f"the tinyhil firmware does not register {', '.join(missing)} (firmware/main/ops.def): "
         f"on the board, TFLM: {registration_message(missing[0])}"
     )
+
+
+# Kernels the firmware refuses to run because they compute something else. esp-tflite-micro
+# always builds its ESP-NN kernels, and from 1.3.8 up to 1.4.0 (the newest checked) the int16
+# FULLY_CONNECTED path ignores per-channel weight scales: an int16x8 model's outputs are off
+# by thousands of LSB (0 of 20 outputs matched host TFLM, measured on a host build). The
+# firmware (model_runner.cc, with ESP-NN) and this check refuse the same models.
+ESP_NN_INT16_FC = (
+    "esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to 1.4.0): "
+    "the firmware refuses int16x8 fully-connected layers with per-channel weights rather than give wrong answers"
+)
+
+
+def wrong_kernel(ops) -> str | None:
+    """Why the firmware would refuse a model's op for a known-wrong kernel, or None.
+
+    Args:
+        ops: :class:`models.inspection.OpInfo` of the model.
+    """
+    for op in ops:
+        if op.op == "FULLY_CONNECTED" and op.input_dtype == "int16" and op.per_channel:
+            return ESP_NN_INT16_FC
+    return None

@@ -34,7 +34,7 @@ from models.inspection import inspect_tflite
 from models.lifeline import die_with_parent_from_env
 from models.tflm import io_quantization, load, tflm_version
 from plugins.bench.firmware_commands import firmware_commands
-from plugins.bench.firmware_ops import missing_ops, registration_message
+from plugins.bench.firmware_ops import missing_ops, registration_message, wrong_kernel
 from plugins.bench.protocol import (
     DEFAULT_MODEL_ID,
     MAX_LINE,
@@ -318,10 +318,15 @@ class VirtualBoard:
         if not _parses(data):  # the firmware runs the flatbuffers verifier here
             self.error("tflm: not a valid TFLite flatbuffer")
             return
-        missing = missing_ops([o.op for o in inspect_tflite(data).ops])
+        ops = inspect_tflite(data).ops
+        missing = missing_ops([o.op for o in ops])
         if missing:  # host TFLM would load it; the firmware's resolver lacks the op
             self.send(registration_message(missing[0]) + "\r")
             self.error("tflm: AllocateTensors failed")
+            return
+        wrong = wrong_kernel(ops)
+        if wrong:  # the firmware refuses a kernel known to compute something else
+            self.error(f"tflm: {wrong}")
             return
         ev = evaluate_isolated(data, None)
         if ev.crash:

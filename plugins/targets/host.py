@@ -15,7 +15,7 @@ from models.host_eval import evaluate_isolated
 from models.model_files import data_fits
 from models.pipeline import CaseArtifacts, Study
 from models.verdict import Verdict
-from plugins.bench.firmware_ops import missing_ops, refusal_reason
+from plugins.bench.firmware_ops import missing_ops, refusal_reason, wrong_kernel
 from plugins.targets.base import Outcome, TargetContext, register_target
 
 
@@ -41,7 +41,8 @@ class HostTarget:
             figures["acc_tflite"] = accuracy(ev.litert_scores, ds.y_test)
         arena = ev.arena
         missing = missing_ops([o.op for o in art.info.ops]) if art.info is not None else []
-        if missing:
+        wrong = wrong_kernel(art.info.ops) if art.info is not None else None
+        if missing or wrong:
             # host TFLM registers every op; the board's firmware only those of ops.def
             fit = None
             if arena.status == "ok":
@@ -49,7 +50,8 @@ class HostTarget:
                 fit = check_fit(board, len(model), arena.min_arena_bytes).fits
             if ev.tflm_scores is not None:
                 figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
-            return Outcome(Verdict("unsupported_op", refusal_reason(missing), fit, False), figures)
+            reason = refusal_reason(missing) if missing else f"on the board: tflm: {wrong}"
+            return Outcome(Verdict("unsupported_op", reason, fit, False), figures)
         if arena.status != "ok":
             # A refusal at prepare can still be told apart from a size problem: check flash.
             fits = False if check_flash(board, len(model)) is not None else None

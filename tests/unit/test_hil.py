@@ -367,3 +367,15 @@ def test_a_lut_compressed_model_is_refused_by_the_virtual_board_as_by_the_firmwa
     (row,) = read_csv(project)
     assert row["status"] == "unsupported_op"
     assert "Failed to get registration from op code CUSTOM" in row["reason"], row["reason"]
+
+
+def test_an_int16x8_model_is_refused_where_esp_nn_would_compute_it_wrong(project):
+    """ESP-NN's int16 fully-connected kernel ignores per-channel scales (esp-tflite-micro 1.3.8
+    to 1.4.0): the firmware refuses such models, and the host verdict and the virtual board
+    say the same, instead of an ok with wrong answers."""
+    for marker, extra in (("offline", ()), ("hil", ("--virtual-board", "--device-windows=5", "--report-dir=vb"))):
+        res = run(project, "-m", marker, "--networks=C_1", "--techniques=int16x8", *extra)
+        res.assert_outcomes(failed=1)  # the private expectations say ok
+        (row,) = read_csv(project, "vb" if extra else "reports")
+        assert row["status"] == "unsupported_op", row
+        assert "ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales" in row["reason"], row["reason"]
