@@ -16,6 +16,34 @@ COMMANDS_DEF = Path(__file__).resolve().parents[2] / "firmware" / "components" /
 _ENTRY = re.compile(r'TINYHIL_COMMAND\(\s*(\w+)\s*,\s*\w+\s*,\s*"([^"\\]*)"\s*\)')
 
 
+def xmacro_entries(path: Path, macro: str, entry: re.Pattern, form: str) -> list[re.Match]:
+    """The entries of an X-macro file the firmware is built from, one match per line.
+
+    Args:
+        path: The file.
+        macro: The macro's name; lines that do not start with it are comments or blank.
+        entry: What a whole entry line must match.
+        form: The entry's form, for the error message.
+
+    Raises:
+        ValueError: The file holds no entry, or one this parser cannot read (the C
+            preprocessor might still accept it, and the two lists would differ).
+        OSError: The file cannot be read.
+    """
+    found = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text.startswith(macro):
+            continue
+        match = entry.fullmatch(text)
+        if match is None:
+            raise ValueError(f"{path}:{number}: expected {form}, got {text!r}")
+        found.append(match)
+    if not found:
+        raise ValueError(f"{path}: no {form} entry")
+    return found
+
+
 def firmware_commands(path: Path = COMMANDS_DEF) -> list[tuple[str, str]]:
     """The commands of a ``commands.def`` file.
 
@@ -26,19 +54,7 @@ def firmware_commands(path: Path = COMMANDS_DEF) -> list[tuple[str, str]]:
         ``(name, help)`` per command, in the file's order (the order of ``help%``).
 
     Raises:
-        ValueError: The file holds no ``TINYHIL_COMMAND`` entry, or an entry this parser cannot
-            read (the C preprocessor might still accept it, and the two lists would differ).
-        OSError: The file cannot be read.
+        ValueError, OSError: as :func:`xmacro_entries`.
     """
-    commands: list[tuple[str, str]] = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if not text.startswith("TINYHIL_COMMAND"):
-            continue
-        entry = _ENTRY.fullmatch(text)
-        if entry is None:
-            raise ValueError(f'{path}:{number}: expected TINYHIL_COMMAND(name, Handler, "help"), got {text!r}')
-        commands.append((entry[1], entry[2]))
-    if not commands:
-        raise ValueError(f'{path}: no TINYHIL_COMMAND(name, Handler, "help") entry')
-    return commands
+    entries = xmacro_entries(path, "TINYHIL_COMMAND", _ENTRY, 'TINYHIL_COMMAND(name, Handler, "help")')
+    return [(e[1], e[2]) for e in entries]

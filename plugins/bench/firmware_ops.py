@@ -13,6 +13,8 @@ import re
 from functools import cache
 from pathlib import Path
 
+from plugins.bench.firmware_commands import xmacro_entries
+
 OPS_DEF = Path(__file__).resolve().parents[2] / "firmware" / "main" / "ops.def"
 
 _ENTRY = re.compile(r"TINYHIL_OP\(\s*(\w+)\s*,\s*([A-Z0-9_]+)\s*\)")
@@ -27,17 +29,8 @@ def firmware_ops(path: Path = OPS_DEF) -> frozenset[str]:
             preprocessor might still accept it, and the two lists would differ).
         OSError: The file cannot be read.
     """
-    names = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if not text.startswith("TINYHIL_OP"):
-            continue
-        entry = _ENTRY.fullmatch(text)
-        if entry is None:
-            raise ValueError(f"{path}:{number}: expected TINYHIL_OP(AddFunction, BUILTIN_NAME), got {text!r}")
-        names.append(entry[2])
-    if not names:
-        raise ValueError(f"{path}: no TINYHIL_OP(AddFunction, BUILTIN_NAME) entry")
+    entries = xmacro_entries(path, "TINYHIL_OP", _ENTRY, "TINYHIL_OP(AddFunction, BUILTIN_NAME)")
+    names = [e[2] for e in entries]
     return frozenset(names)
 
 
