@@ -9,6 +9,7 @@ the ESP32 target maps to verdicts: :class:`DeviceRebooted` (panic, watchdog, res
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -125,6 +126,19 @@ def _printable(line: str) -> bool:
     return all(ch.isprintable() or ch in "\t" for ch in line)
 
 
+@contextlib.contextmanager
+def _parsing(what: str, resp: Response):
+    """A reply whose messages do not read as the protocol says (a number that is not one, a
+    field missing, a line cut short) is :class:`DeviceGarbage` naming the command, like any
+    other malformed reply, not an exception the bench path does not expect."""
+    try:
+        yield
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+        raise DeviceGarbage(
+            f"{what}: malformed reply ({type(e).__name__}: {e}); got {resp.messages[:6]}", resp.log
+        ) from None
+
+
 class DeviceClient:
     """Commands of protocol v1 over a link.
 
@@ -218,6 +232,11 @@ class DeviceClient:
         resp = self.command(
             "model", source, len(model), f"{crc32(model):08x}", arena, place, timeout=max(self.timeout_s, 30)
         )
+        with _parsing("model", resp):
+            return self._model_info(resp)
+
+    @staticmethod
+    def _model_info(resp: Response) -> ModelInfoOnDevice:
         din, dout = _bracketed(resp.value("input"), "input"), _bracketed(resp.value("output"), "output")
         return ModelInfoOnDevice(
             model_bytes=int(resp.value("model-bytes")),
@@ -237,13 +256,16 @@ class DeviceClient:
 
     def infer(self, n: int, warmup: int, timeout: float | None = None) -> InferResult:
         resp = self.command("infer", n, warmup, timeout=timeout)
-        cycles = [int(v.split("-", 1)[1]) for v in resp.values("lap-cycles")]
-        results = next((m for m in resp.messages if m.startswith("m-results-")), None)
-        if len(cycles) != n or results is None or resp.value("cpu-mhz") is None:
-            raise DeviceGarbage(
-                f"infer {n} {warmup}: expected {n} lap lines, the clock and results; got {resp.messages[:4]}", resp.log
-            )
-        return InferResult(cycles, float(resp.value("cpu-mhz")), np.array(parse_results(results), dtype=np.float64))
+        with _parsing(f"infer {n} {warmup}", resp):
+            cycles = [int(v.split("-", 1)[1]) for v in resp.values("lap-cycles")]
+            results = next((m for m in resp.messages if m.startswith("m-results-")), None)
+            if len(cycles) != n or results is None or resp.value("cpu-mhz") is None:
+                raise DeviceGarbage(
+                    f"infer {n} {warmup}: expected {n} lap lines, the clock and results; got {resp.messages[:4]}",
+                    resp.log,
+                )
+            outputs = np.array(parse_results(results), dtype=np.float64)
+            return InferResult(cycles, float(resp.value("cpu-mhz")), outputs)
 
     def infer_window(self, n: int, timeout: float | None = None) -> float:
         """``infer N`` in EEMBC's form (10 warm-up runs, then N runs between two ``m-lap-us``
@@ -260,8 +282,9 @@ class DeviceClient:
     def profile(self) -> list[tuple[str, int]]:
         resp = self.command("opprofile")
         ops = []
-        for v in resp.values("op"):
-            _, rest = v.split("-", 1)
-            tag, cycles = rest.rsplit("-", 1)
-            ops.append((tag, int(cycles)))
+        with _parsing("opprofile", resp):
+            for v in resp.values("op"):
+                _, rest = v.split("-", 1)
+                tag, cycles = rest.rsplit("-", 1)
+                ops.append((tag, int(cycles)))
         return ops
