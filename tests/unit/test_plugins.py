@@ -299,3 +299,11 @@ def test_a_long_run_says_how_many_cases_are_done_and_the_time_left():
         "[tinyhil] 5/10 cases done in 1m31s; about 1m31s left",
     ]
     assert [duration(s) for s in (5, 185, 7620)] == ["5s", "3m05s", "2h07m"]
+
+
+def test_readme_documents_every_option():
+    from plugins.settings.table import OPTIONS
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [o.name for o in OPTIONS if not re.search(rf"--{re.escape(o.name)}(?![a-z0-9-])", readme)]
+    assert not missing, f"options the README does not name: {missing}"
