@@ -305,4 +305,4 @@ def _serve() -> int:
 
 if __name__ == "__main__":
     die_with_parent_from_env()
-    sys.exit(_serve() if sys.argv[1:] == ["--serve"] else _child(Path(sys.argv[1])))
+    sys.exit(_serve())

@@ -162,6 +162,15 @@ def build_model(spec: NetworkSpec, input_shape: tuple[int, int], n_classes: int)
     return FAMILIES.get(spec.family)(spec, input_shape, n_classes)
 
 
+def dropout_off(model: Any) -> None:
+    """Sets every dropout layer of ``model`` (wrapped ones included) to rate 0: the network
+    then trains as it is deployed, in inference mode."""
+    k = _keras()
+    for layer in model.submodules:
+        if isinstance(layer, k.layers.Dropout):
+            layer.rate = 0.0
+
+
 def _keras() -> Any:
     import tf_keras
 

@@ -32,6 +32,7 @@ from models.training import is_trained
 
 _QUEUE = None  # the child's end of the progress queue
 _LOG: Path | None = None  # the child's log (its stdout and stderr)
+_STUDY: Study | None = None  # the child's study, kept from network to network
 
 
 @dataclass
@@ -94,7 +95,11 @@ def _train_child(config: StudyConfig, network: str, techniques: tuple[str, ...] 
         _QUEUE.put((network, line))
 
     print(f"--- training {network}", flush=True)
-    study = Study(config, progress=progress)
+    global _STUDY
+    if _STUDY is None or _STUDY.config != config:  # one per child: the dataset loads once
+        _STUDY = Study(config)
+    study = _STUDY
+    study.progress = progress
     try:
         tm = study.trained(network)
     except Exception as e:  # noqa: BLE001 - reported to the parent; the cases retry it

@@ -34,7 +34,7 @@ import numpy as np
 
 from models.cache import DEFAULT_CACHE_DIR, cached_dir, content_key, is_cached
 from models.datasets import Dataset
-from models.networks import NetworkSpec, build_model
+from models.networks import NetworkSpec, build_model, dropout_off
 from models.registry import Registry
 
 PROFILES_PATH = Path(__file__).parent / "data" / "profiles.json"
@@ -232,11 +232,7 @@ def _phases(recipe: dict) -> list[tuple[int, int, bool]]:
 
 def _disable_dropout(model: Any) -> None:
     """Switches the dropout layers off and retraces the training step so that it sees it."""
-    import tf_keras
-
-    for layer in model.layers:
-        if isinstance(layer, tf_keras.layers.Dropout):
-            layer.rate = 0.0
+    dropout_off(model)
     model.make_train_function(force=True)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from models.compression.base import ConversionContext, register_technique, representative_dataset, tflite_converter
-from models.networks import NetworkSpec, build_model
+from models.networks import NetworkSpec, build_model, dropout_off
 
 DISTILL_ALPHA = 0.7  # weight of the teacher's soft targets against the true labels
 
@@ -42,9 +42,7 @@ def _fit(model: Any, ctx: ConversionContext, epochs: int, loss="sparse_categoric
     k.utils.set_random_seed(ctx.seed)
     prof = ctx.profile
     if prof.get("dropout_epochs", None) == 0:
-        for layer in model.submodules:
-            if isinstance(layer, k.layers.Dropout):
-                layer.rate = 0.0
+        dropout_off(model)
     model.compile(optimizer=k.optimizers.Adam(prof.get("learning_rate", 1e-3) / 2), loss=loss, metrics=None)
     model.fit(
         ctx.x_train,

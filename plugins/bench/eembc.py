@@ -157,9 +157,10 @@ class EembcClient:
 
 
 class SerialLink:
-    """A pyserial port as a link, for running this client by hand."""
+    """A pyserial port as a link: for running this client by hand, and the tests' plain link
+    to a virtual board (a stand-in for pytest-embedded's DUT)."""
 
-    def __init__(self, port: str, baud: int):
+    def __init__(self, port: str, baud: int = 115_200):
         import serial
 
         self._port = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
@@ -182,6 +183,9 @@ class SerialLink:
             self._buffer += self._port.read(4096)
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._port.close()
 
 
 def main(argv: list[str] | None = None) -> int:

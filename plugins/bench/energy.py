@@ -467,13 +467,13 @@ class JoulescopeMeter(Meter):
         return devices[0]
 
     def _open(self) -> None:
-        lsb_parameter = "current_lsb" if self.s.joulescope_gpi == 0 else "voltage_lsb"
+        lsb_parameter, gpi_value = _JOULESCOPE_GPI_FIELDS[self.s.joulescope_gpi]
         parameters = [
             ("sampling_frequency", int(self.s.sample_rate_hz)),
             ("buffer_duration", JOULESCOPE_BUFFER_S),
             ("io_voltage", "3.3V"),  # the ESP32's logic level, for the input's threshold
             # the JS110 carries its inputs in the sample LSBs; the JS220 streams them anyway
-            (lsb_parameter, _JOULESCOPE_GPI_FIELDS[self.s.joulescope_gpi][1]),
+            (lsb_parameter, gpi_value),
         ]
         for name, value in parameters:
             try:

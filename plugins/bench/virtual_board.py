@@ -30,7 +30,7 @@ import numpy as np
 
 from models.boards import Board, get_board
 from models.host_eval import evaluate_isolated
-from models.inspection import inspect_tflite
+from models.inspection import ModelInfo, inspect_tflite
 from models.lifeline import die_with_parent_from_env
 from models.tflm import io_quantization, load, tflm_version
 from plugins.bench.firmware_commands import firmware_commands
@@ -315,10 +315,11 @@ class VirtualBoard:
         # tflite-micro's Python runtime crashes on some inputs the firmware refuses (bytes that
         # are not a flatbuffer; for some models, arenas just below the minimum): those are
         # judged in a child process first, so that no command can kill the board.
-        if not _parses(data):  # the firmware runs the flatbuffers verifier here
+        info = _parsed(data)
+        if info is None:  # the firmware runs the flatbuffers verifier here
             self.error("tflm: not a valid TFLite flatbuffer")
             return
-        ops = inspect_tflite(data).ops
+        ops = info.ops
         missing = missing_ops([o.op for o in ops])
         if missing:  # host TFLM would load it; the firmware's resolver lacks the op
             self.send(registration_message(missing[0]) + "\r")
@@ -356,11 +357,10 @@ class VirtualBoard:
         self.send(f"m-output-[{qout.dtype},{int(np.prod(out_det['shape']))},{qout.scale:.9g},{qout.zero_point}]")
         self.send(f"m-heap-free-{b.internal_heap_bytes - self.heap_used}")
         self.send(f"m-heap-largest-{max(0, largest - arena_bytes)}")
-        self._timing_model()
+        self._timing_model(info)
 
-    def _timing_model(self) -> None:
+    def _timing_model(self, info: ModelInfo) -> None:
         sim = self.board.simulation
-        info = inspect_tflite(self.model)
         per_mac = sim.get("cycles_per_mac", {})
         self.op_cycles = [
             (op.op, int(sim.get("cycles_per_op", 0) + op.macs * per_mac.get(op.weight_dtype or op.input_dtype, 8.0)))
@@ -499,16 +499,15 @@ class VirtualBoard:
         return False
 
 
-def _parses(data: bytes) -> bool:
-    """True when ``data`` reads as a TFLite model (identifier, then the schema's tables);
-    this board's stand-in for the firmware's flatbuffers verifier."""
+def _parsed(data: bytes) -> ModelInfo | None:
+    """``data``'s inspection when it reads as a TFLite model (identifier, then the schema's
+    tables), else None: this board's stand-in for the firmware's flatbuffers verifier."""
     if data[4:8] != b"TFL3":
-        return False
+        return None
     try:
-        inspect_tflite(data)
+        return inspect_tflite(data)
     except Exception:  # noqa: BLE001 - garbage fails in many ways; all of them mean "not a model"
-        return False
-    return True
+        return None
 
 
 def open_pty() -> tuple[int, str]:

@@ -29,6 +29,7 @@ class CsvReport:
         self.path = Path(path)
         self.started = False
         self.torn_bytes = 0  # bytes of a row cut by a crash, removed before appending
+        self._ids: set[str] | None = None  # case ids in the file, read once (this process writes it)
         if resume and self.path.exists() and self.path.stat().st_size:
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), [])
@@ -43,13 +44,16 @@ class CsvReport:
         with open(self.path, "w", newline="") as f:
             csv.writer(f).writerow(COLUMN_NAMES)
         self.started = True
+        self._ids = set()
 
     def append(self, row: dict) -> None:
         """Appends ``row``; a row of the same case from an earlier run (other settings) is replaced."""
         if not self.started:
             self._start()
+        if self._ids is None:
+            self._ids = {r["case_id"] for r in self.rows()}
         case_id = row.get("case_id")
-        if case_id and any(r["case_id"] == case_id for r in self.rows()):
+        if case_id and case_id in self._ids:
             self.rewrite([r for r in self.rows() if r["case_id"] != case_id])
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, COLUMN_NAMES, extrasaction="raise").writerow(
@@ -57,6 +61,8 @@ class CsvReport:
             )
             f.flush()
             os.fsync(f.fileno())
+        if case_id:
+            self._ids.add(case_id)
 
     def rewrite(self, rows: list[dict]) -> None:
         """Replaces the file with ``rows`` atomically (for columns derived at the end of a run)."""
@@ -68,6 +74,7 @@ class CsvReport:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._ids = {r["case_id"] for r in rows}
 
     def rows(self) -> list[dict]:
         """Every complete row in the file (a row cut by a kill mid-write is dropped)."""

@@ -35,6 +35,11 @@ class SettingsError(TinyhilError):
     """An option value that cannot be used; the message names the option and the fix."""
 
 
+def split_ports(port: str | None) -> tuple[str, ...]:
+    """``--port`` as a tuple: one port, or several separated by commas."""
+    return tuple(p.strip() for p in port.split(",")) if port else ()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the options decide, resolved once at configure time.
@@ -77,7 +82,7 @@ class Settings:
     @property
     def ports(self) -> tuple[str, ...]:
         """The boards of ``--port``: one, or several separated by commas (one per xdist worker)."""
-        return tuple(p.strip() for p in self.port.split(",")) if self.port else ()
+        return split_ports(self.port)
 
     @property
     def virtual_board(self) -> bool:
@@ -239,7 +244,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     """
     values = dict(values)
     if port and "," in port:
-        ports = [p.strip() for p in port.split(",")]
+        ports = split_ports(port)
         if not all(ports) or len(set(ports)) != len(ports):
             raise SettingsError(
                 f"--port {port!r}: several boards are written as distinct ports separated by commas, "

@@ -40,29 +40,23 @@ class HostTarget:
         if ev.litert_scores is not None:
             figures["acc_tflite"] = accuracy(ev.litert_scores, ds.y_test)
         arena = ev.arena
-        missing = missing_ops([o.op for o in art.info.ops]) if art.info is not None else []
-        wrong = wrong_kernel(art.info.ops) if art.info is not None else None
+        fit = None
+        if arena.status == "ok":
+            figures.update(arena_bytes=arena.min_arena_bytes, arena_source="measured-host")
+            fit = check_fit(board, len(model), arena.min_arena_bytes)
+        if ev.tflm_scores is not None:  # None when the arena or the invoke failed
+            figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
+        missing, wrong = missing_ops([o.op for o in art.info.ops]), wrong_kernel(art.info.ops)
         if missing or wrong:
             # host TFLM registers every op; the board's firmware only those of ops.def
-            fit = None
-            if arena.status == "ok":
-                figures.update(arena_bytes=arena.min_arena_bytes, arena_source="measured-host")
-                fit = check_fit(board, len(model), arena.min_arena_bytes).fits
-            if ev.tflm_scores is not None:
-                figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
             reason = refusal_reason(missing) if missing else f"on the board: tflm: {wrong}"
-            return Outcome(Verdict("unsupported_op", reason, fit, False), figures)
-        if arena.status != "ok":
+            return Outcome(Verdict("unsupported_op", reason, fit.fits if fit else None, False), figures)
+        if fit is None:
             # A refusal at prepare can still be told apart from a size problem: check flash.
             fits = False if check_flash(board, len(model)) is not None else None
             return Outcome(Verdict(arena.status, f"TFLM: {arena.reason}", fits, False), figures)
-        figures["arena_bytes"] = arena.min_arena_bytes
-        figures["arena_source"] = "measured-host"
-        fit = check_fit(board, len(model), arena.min_arena_bytes)
         if ev.invoke_error:
             return Outcome(Verdict("device_error", f"TFLM invoke: {ev.invoke_error}", fit.fits, False), figures)
-        if ev.tflm_scores is not None:
-            figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
         if not fit.fits:
             return Outcome(Verdict(fit.status, fit.reason, False, False), figures)
         crashes = arena.reason.split("; ", 1)[1] if "; " in arena.reason else ""  # probes that crashed the runtime

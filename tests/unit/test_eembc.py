@@ -14,10 +14,9 @@ import pytest
 
 from models.tflm import QuantParams, dequantize, predict, quantize
 from plugins.bench.device import DeviceClient
-from plugins.bench.eembc import EembcClient, EembcError, main
+from plugins.bench.eembc import EembcClient, EembcError, SerialLink, main
 from plugins.bench.firmware_commands import firmware_commands
 from plugins.bench.virtual_process import start_virtual_board
-from tests.unit.test_virtual_board import PySerialLink
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "firmware" / "PROTOCOL.md"
 CPU_MHZ = 240
@@ -46,7 +45,7 @@ def bench(tmp_path_factory, converted, tiny_data):
     """A virtual board with a quantized model loaded by tinyhil's host, and both clients on its link."""
     vb = start_virtual_board("esp32-wroom-32", tmp_path_factory.mktemp("eembc"))
     try:
-        link = PySerialLink(vb.port)
+        link = SerialLink(vb.port)
         banner = _read_banner(link)
         tiny = DeviceClient(link, timeout_s=10)
         model = converted[("C_2", "full_int")].tflite
@@ -321,7 +320,7 @@ def test_client_refuses_replies_the_runner_could_not_read(call, replies, message
 def test_command_line_client(tmp_path, converted, tiny_data, capsys):
     vb = start_virtual_board("esp32-wroom-32", tmp_path)
     try:
-        link = PySerialLink(vb.port)
+        link = SerialLink(vb.port)
         _read_banner(link)
         tiny = DeviceClient(link, timeout_s=10)
         model = converted[("C_2", "full_int")].tflite
@@ -329,7 +328,7 @@ def test_command_line_client(tmp_path, converted, tiny_data, capsys):
         dm = tiny.load_model("partition", model, "auto", "flash")
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
         (tmp_path / "x.bin").write_bytes(quantize(tiny_data[0][:1], qin).tobytes())
-        link.s.close()
+        link.close()
         assert main(["--port", vb.port, "--input", str(tmp_path / "x.bin"), "--runs", "4"]) == 0
     finally:
         vb.stop()

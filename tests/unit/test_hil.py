@@ -237,9 +237,9 @@ def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_clas
     from models.pipeline import CaseArtifacts
     from plugins.bench.delivery import FlashFileDelivery
     from plugins.bench.device import DeviceClient
+    from plugins.bench.eembc import SerialLink
     from plugins.bench.virtual_process import start_virtual_board
     from plugins.targets.esp32 import Esp32Target
-    from tests.unit.test_virtual_board import PySerialLink
 
     x, y = tiny_data
     ds = Dataset("t", "paper", x, y, x[:40], y[:40], Standardizer.identity(9), tuple("abcdef"), (), 50.0, True, "f", {})
@@ -247,7 +247,7 @@ def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_clas
     art = CaseArtifacts(spec, "full_int", None, conversion, inspect_tflite(conversion.tflite))
     vb = start_virtual_board("esp32-wroom-32", tmp_path)
     try:
-        client = (client_class or DeviceClient)(PySerialLink(vb.port), 10)
+        client = (client_class or DeviceClient)(SerialLink(vb.port), 10)
         client.wait_boot(10)
         target = Esp32Target("virtual-esp32", client, FlashFileDelivery(vb.flash_file), settings, simulated=True)
         outcome = target.run(art, type("Study", (), {"dataset": ds})(), get_board("esp32-wroom-32"))

@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-import serial
 
 from models.inspection import inspect_tflite
 from models.tflm import minimum_arena, predict, quantize
@@ -15,28 +14,9 @@ from plugins.bench.device import (
     DeviceRebooted,
     DeviceTimeout,
 )
+from plugins.bench.eembc import SerialLink
 from plugins.bench.protocol import crc32
 from plugins.bench.virtual_process import start_virtual_board
-
-
-class PySerialLink:
-    """A plain pyserial link (the tests' stand-in for a pytest-embedded DUT)."""
-
-    def __init__(self, port: str):
-        self.s = serial.serial_for_url(port, baudrate=115200, timeout=0.05)
-        self.buf = b""
-
-    def write(self, data: bytes) -> None:
-        self.s.write(data)
-
-    def read_line(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            if time.monotonic() > deadline:
-                raise DeviceTimeout(f"no line within {timeout} s")
-            self.buf += self.s.read(4096)
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.rstrip(b"\r").decode("utf-8", "replace")
 
 
 @pytest.fixture
@@ -46,7 +26,7 @@ def board_factory(tmp_path):
     def make(board="esp32-wroom-32", fault="none"):
         vb = start_virtual_board(board, tmp_path, fault)
         started.append(vb)
-        client = DeviceClient(PySerialLink(vb.port), timeout_s=5)
+        client = DeviceClient(SerialLink(vb.port), timeout_s=5)
         client.wait_boot(10)
         return vb, client
 
@@ -60,7 +40,7 @@ def test_serial_pacing_matches_bytes_over_baud(tmp_path, baud):
     """The bench benchmark's virtual boards pace their link as a UART would: 10 bits a byte."""
     vb = start_virtual_board("esp32-wroom-32", tmp_path, baud=baud)
     try:
-        client = DeviceClient(PySerialLink(vb.port), timeout_s=10)
+        client = DeviceClient(SerialLink(vb.port), timeout_s=10)
         client.wait_boot(10)
         data = bytes(range(256)) * (baud // 256 // 10)  # about 1 s of line time
 
