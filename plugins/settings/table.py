@@ -71,7 +71,10 @@ def jobs(raw: str) -> int:
         from models.parallel_training import default_jobs
 
         return default_jobs()
-    return integer(1)(raw)
+    try:
+        return integer(1)(raw)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1 ({e})") from None
 
 
 def choice(*known: str) -> Callable[[str], str]:
