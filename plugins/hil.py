@@ -10,6 +10,8 @@ themselves are declared in :mod:`plugins.options`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from plugins.bench.energy import EnergyError, Meter, make_meter
@@ -73,11 +75,34 @@ def port_of_this_process(config: pytest.Config, ports: tuple[str, ...]) -> str:
     return ",".join(ports)
 
 
+NOT_BUILT = (
+    "tinyhil: {n} bench (hil) cases are selected but the firmware is not built: {flasher} is missing.\n"
+    "  Build it once with ESP-IDF (README, 'Build the firmware'):\n"
+    "      cd firmware && idf.py -B build_esp32_default set-target esp32 && idf.py -B build_esp32_default build\n"
+    "  or point --app-path/--build-dir at a build of it."
+)
+
+
+def missing_firmware_build(config: pytest.Config) -> Path | None:
+    """The ``flasher_args.json`` pytest-embedded-idf needs to flash the board, when it is
+    missing and the idf service will look for it (else every case errors at setup with
+    "Idf app not parsable")."""
+    opt = config.option
+    if "idf" not in str(getattr(opt, "embedded_services", "") or ""):
+        return None
+    app = Path(getattr(opt, "app_path", None) or ROOT / "firmware")
+    flasher = app / (getattr(opt, "build_dir", None) or "build") / "flasher_args.json"
+    return None if flasher.is_file() else flasher
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     hil = [item for item in items if item.get_closest_marker("hil")]
     if hil and not settings_of(config).board_configured:
         pytest.exit(NO_BOARD.format(n=len(hil)), returncode=pytest.ExitCode.USAGE_ERROR)
+    flasher = missing_firmware_build(config) if hil else None
+    if flasher is not None:
+        pytest.exit(NOT_BUILT.format(n=len(hil), flasher=flasher), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

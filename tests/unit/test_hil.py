@@ -212,10 +212,14 @@ def test_energy_options_are_checked(project):
 
 
 def test_bench_without_the_nidaqmx_driver_stops_with_the_fix(project):
+    built = project.path / "fw" / "build_esp32_default"  # a firmware build, as far as the start-up check looks
+    built.mkdir(parents=True)
+    (built / "flasher_args.json").write_text("{}")
     res = run(
         project,
         "-m",
         "hil",
+        f"--app-path={project.path / 'fw'}",
         "--port",
         "/dev/ttyUSB9",
         "--energy",
@@ -379,3 +383,11 @@ def test_an_int16x8_model_is_refused_where_esp_nn_would_compute_it_wrong(project
         (row,) = read_csv(project, "vb" if extra else "reports")
         assert row["status"] == "unsupported_op", row
         assert "ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales" in row["reason"], row["reason"]
+
+
+def test_bench_without_a_firmware_build_stops_at_start_up_with_the_fix(project):
+    """pytest-embedded-idf would fail every case at setup with 'Idf app not parsable: None'."""
+    res = run(project, "-m", "hil", f"--app-path={project.path}", "--port", "/dev/ttyUSB9", "--networks=C_1")
+    assert res.ret == 4
+    res.stdout.fnmatch_lines(["*the firmware is not built: *build_esp32_default/flasher_args.json is missing*"])
+    res.stdout.fnmatch_lines(["*idf.py -B build_esp32_default build*"])
