@@ -10,12 +10,14 @@ themselves are declared in :mod:`plugins.options`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from plugins.bench.energy import EnergyError, Meter, make_meter
-from plugins.bench.virtual_process import ROOT, VirtualBoardProcess, start_virtual_board
+from plugins.bench.host_build import BuildError, build, cached_build_dir, resolve_bits
+from plugins.bench.virtual_process import ROOT, VirtualBoardProcess, start_firmware_board, start_virtual_board
 from plugins.options import settings_of
 
 NO_BOARD = (
@@ -38,11 +40,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.virtual_board:
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "serial"
+        binary = firmware_host_build(config) if settings.firmware_host else None
         if _runs_tests(config):
             # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
-            vb = start_virtual_board(
-                settings.board.source, fault=settings["virtual-fault"], baud=settings["virtual-baud"]
-            )
+            if binary is not None:
+                vb = start_firmware_board(binary, settings.board, baud=settings["virtual-baud"])
+            else:
+                vb = start_virtual_board(
+                    settings.board.source, fault=settings["virtual-fault"], baud=settings["virtual-baud"]
+                )
             config.stash[VB_KEY] = vb
             opt.port = vb.port
     elif settings.port:
@@ -55,6 +61,24 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.build_dir = "build_esp32_default"
         if getattr(opt, "confirm_target_elf_sha256", None) is None:
             opt.confirm_target_elf_sha256 = "y"
+
+
+def firmware_host_build(config: pytest.Config) -> Path:
+    """The firmware host build for ``--tflm-source``: compiled (what changed) by the process that
+    starts the run, and found by the xdist workers, which start after it. Stops the run with the
+    compiler's words when it fails."""
+    s = settings_of(config)
+    tflm, esp_nn = s["tflm-source"].resolve(), s["esp-nn-source"].resolve() if s["esp-nn-source"] else None
+    try:
+        bits = resolve_bits(s["host-build-bits"])
+        out = cached_build_dir(s.study.cache_dir, tflm, esp_nn, bits)
+        if hasattr(config, "workerinput"):
+            return out / "tinyhil-firmware"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        log = reporter.write_line if reporter is not None else print
+        return build(tflm, esp_nn, bits, out, jobs=os.cpu_count() or 1, log=log)
+    except BuildError as e:
+        raise pytest.UsageError(f"tinyhil: --tflm-source: {e}") from None
 
 
 def port_of_this_process(config: pytest.Config, ports: tuple[str, ...]) -> str:

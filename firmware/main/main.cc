@@ -1,19 +1,11 @@
-// tinyhil firmware: answers the host over the console UART (firmware/PROTOCOL.md).
+// tinyhil firmware: answers the host over the console (firmware/PROTOCOL.md). The command
+// loop and its handlers; the chip is reached only through board.h.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "board.h"
 #include "board_info.h"
-#include "driver/gpio.h"
-#include "driver/uart.h"
-#include "esp_heap_caps.h"
-#include "esp_partition.h"
-#include "esp_rom_sys.h"
-#include "esp_system.h"
-#include "esp_timer.h"
-#include "freertos/FreeRTOS.h"
-#include "freertos/task.h"
-#include "memory_caps.h"
 #include "model_runner.h"
 #include "sdkconfig.h"
 #include "tinyhil_core.h"
@@ -21,16 +13,6 @@
 namespace tinyhil {
 namespace {
 
-constexpr uart_port_t kUart = UART_NUM_0;
-constexpr gpio_num_t kMarker = static_cast<gpio_num_t>(CONFIG_TINYHIL_MARKER_GPIO);
-// The marker drives a meter input: it must be a pin this chip can drive, and not one of
-// the SPI flash pins (GPIO 6-11 on the ESP32's modules), which would stop the firmware.
-static_assert(GPIO_IS_VALID_OUTPUT_GPIO(CONFIG_TINYHIL_MARKER_GPIO),
-              "CONFIG_TINYHIL_MARKER_GPIO is not an output-capable GPIO of this chip (menuconfig: tinyhil)");
-#if CONFIG_IDF_TARGET_ESP32
-static_assert(CONFIG_TINYHIL_MARKER_GPIO < 6 || CONFIG_TINYHIL_MARKER_GPIO > 11,
-              "CONFIG_TINYHIL_MARKER_GPIO: GPIO 6-11 carry the SPI flash on ESP32 modules");
-#endif
 constexpr const char* kFirmwareName = "tinyhil-firmware";
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
 // EEMBC's timestamp pin idles high; its energy monitor timestamps the falling edges.
@@ -43,11 +25,11 @@ constexpr uint32_t kMarkerIdle = 0;
 class HeapDbStorage : public DbStorage {
  public:
   uint8_t* Reserve(size_t n, char* error, size_t error_len) override {
-    heap_caps_free(bytes_);
-    bytes_ = static_cast<uint8_t*>(heap_caps_malloc(n, kInternal8Bit));
+    board::Free(bytes_);
+    bytes_ = static_cast<uint8_t*>(board::Alloc(n, 0));
     if (bytes_ == nullptr) {
       snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u", static_cast<unsigned>(n),
-               static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+               static_cast<unsigned>(board::HeapLargest()));
     }
     return bytes_;
   }
@@ -66,8 +48,6 @@ struct FirmwareState {
   ModelRunner runner;
   uint8_t* upload = nullptr;  // last "db model" payload
   size_t upload_len = 0;
-  esp_partition_mmap_handle_t map = 0;
-  bool mapped = false;
   uint32_t laps[kMaxTimedRuns];
   char line[1024];
   DbBuffer db;  // EEMBC's db load + hex chunks
@@ -115,9 +95,9 @@ bool ParseUnsigned(const char* s, unsigned long* out, int base = 10) {
 // window), or EEMBC's timestamp pulse at each edge (CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP).
 void TimestampPulse() {
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
-  gpio_set_level(kMarker, 0);
-  esp_rom_delay_us(CONFIG_TINYHIL_TIMESTAMP_PULSE_US);
-  gpio_set_level(kMarker, 1);
+  board::SetMarker(0);
+  board::BusyWaitUs(CONFIG_TINYHIL_TIMESTAMP_PULSE_US);
+  board::SetMarker(1);
 #endif
 }
 
@@ -125,7 +105,7 @@ void WindowStart() {
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
   TimestampPulse();
 #else
-  gpio_set_level(kMarker, 1);
+  board::SetMarker(1);
 #endif
 }
 
@@ -133,7 +113,7 @@ void WindowEnd() {
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
   TimestampPulse();
 #else
-  gpio_set_level(kMarker, 0);
+  board::SetMarker(0);
 #endif
 }
 
@@ -141,16 +121,18 @@ void WindowEnd() {
 size_t ReadExact(uint8_t* dst, size_t len) {
   size_t got = 0;
   while (got < len) {
-    int n = uart_read_bytes(kUart, dst + got, len - got, pdMS_TO_TICKS(CONFIG_TINYHIL_DB_TIMEOUT_MS));
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
+    const size_t n = board::ConsoleRead(dst + got, len - got, CONFIG_TINYHIL_DB_TIMEOUT_MS);
+    if (n == 0) break;
+    got += n;
   }
   return got;
 }
 
 // EEMBC's form: the device class is "dut", the vendor text in brackets names tinyhil and the chip.
 void CmdName(FirmwareState&, const Command&) {
-  printf("m-name-dut-[tinyhil-%s]\n", CONFIG_IDF_TARGET);
+  board::Identity id = {};
+  board::Identify(&id);
+  printf("m-name-dut-[tinyhil-%s]\n", id.chip);
 }
 
 void CmdVersion(FirmwareState&, const Command&) {
@@ -177,10 +159,10 @@ void CmdDb(FirmwareState& s, const Command& c) {
     Error("bad arguments for db: expected db <input|model> <len> <crc32 hex>");
     return;
   }
-  uint8_t* buf = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, len, kInternal8Bit));
+  uint8_t* buf = static_cast<uint8_t*>(board::Alloc(len, 16));
   if (buf == nullptr) {
     snprintf(s.line, sizeof(s.line), "db: %lu bytes do not fit: buffer holds %u", len,
-             static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+             static_cast<unsigned>(board::HeapLargest()));
     Error(s.line);
     return;
   }
@@ -190,24 +172,24 @@ void CmdDb(FirmwareState& s, const Command& c) {
   if (got < len) {
     snprintf(s.line, sizeof(s.line), "db: timeout after %u of %lu bytes", static_cast<unsigned>(got), len);
     Error(s.line);
-    heap_caps_free(buf);
+    board::Free(buf);
     return;
   }
   const uint32_t crc = Crc32(buf, len);
   if (crc != want) {
     snprintf(s.line, sizeof(s.line), "db: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
     Error(s.line);
-    heap_caps_free(buf);
+    board::Free(buf);
     return;
   }
   if (strcmp(c.arg(0), "model") == 0) {
-    heap_caps_free(s.upload);
+    board::Free(s.upload);
     s.upload = buf;
     s.upload_len = len;
   } else {
     char error[96];
     const bool ok = s.runner.SetInput(buf, len, error, sizeof(error));
-    heap_caps_free(buf);
+    board::Free(buf);
     if (!ok) {
       Error(error);
       return;
@@ -246,26 +228,14 @@ void CmdModel(FirmwareState& s, const Command& c) {
   s.runner.Unload();
   // A new model is a new case: it must not present itself with the previous case's id.
   snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);
-  if (s.mapped) {
-    esp_partition_munmap(s.map);
-    s.mapped = false;
-  }
+  board::UnmapModel();
   const uint8_t* data = nullptr;
   if (from_partition) {
-    const esp_partition_t* part = ModelPartition();
-    if (part == nullptr || len > part->size) {
-      snprintf(s.line, sizeof(s.line), "model: %lu bytes > partition %lu", len,
-               part ? static_cast<unsigned long>(part->size) : 0UL);
+    data = board::MapModel(len, s.line, sizeof(s.line));
+    if (data == nullptr) {
       Error(s.line);
       return;
     }
-    const void* ptr = nullptr;
-    if (esp_partition_mmap(part, 0, len, ESP_PARTITION_MMAP_DATA, &ptr, &s.map) != ESP_OK) {
-      Error("model: cannot map the model partition");
-      return;
-    }
-    s.mapped = true;
-    data = static_cast<const uint8_t*>(ptr);
   } else {
     if (s.upload == nullptr || s.upload_len < len) {
       Error("model: no uploaded model of that length; send db model first");
@@ -293,8 +263,8 @@ void CmdModel(FirmwareState& s, const Command& c) {
   printf("m-arena-used-bytes-%u\n", static_cast<unsigned>(s.runner.arena_used_bytes()));
   PrintTensor("input", in, in->bytes);
   PrintTensor("output", out, out_count);
-  printf("m-heap-free-%u\n", static_cast<unsigned>(heap_caps_get_free_size(kInternal8Bit)));
-  printf("m-heap-largest-%u\n", static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+  printf("m-heap-free-%u\n", static_cast<unsigned>(board::HeapFree()));
+  printf("m-heap-largest-%u\n", static_cast<unsigned>(board::HeapLargest()));
 }
 
 size_t OutputElements(const TfLiteTensor* out) {
@@ -345,7 +315,7 @@ void InferTinyhil(FirmwareState& s, const InferRequest& r) {
   for (uint32_t i = 0; i < r.runs; ++i) {
     printf("m-lap-cycles-%lu-%lu\n", static_cast<unsigned long>(i), static_cast<unsigned long>(s.laps[i]));
   }
-  printf("m-cpu-mhz-%u\n", static_cast<unsigned>(esp_rom_get_cpu_ticks_per_us()));
+  printf("m-cpu-mhz-%u\n", board::CpuMhz());
   PrintResults(s, false);
 }
 
@@ -372,10 +342,10 @@ void InferEembc(FirmwareState& s, const InferRequest& r) {
   printf("m-warmup-done\nm-infer-start-%lu\n", static_cast<unsigned long>(r.runs));
   fflush(stdout);
   WindowStart();
-  const int64_t start_us = esp_timer_get_time();
+  const int64_t start_us = board::MicrosSinceBoot();
   bool ok = true;
   for (uint32_t i = 0; i < r.runs && ok; ++i) ok = s.runner.Invoke(&cycles, error, sizeof(error));
-  const int64_t end_us = esp_timer_get_time();
+  const int64_t end_us = board::MicrosSinceBoot();
   WindowEnd();
   if (!ok) return Error(error);
   printf("m-lap-us-%llu\nm-lap-us-%llu\n", static_cast<unsigned long long>(start_us),
@@ -400,7 +370,7 @@ void CmdResults(FirmwareState& s, const Command&) {
 }
 
 void CmdTimestamp(FirmwareState&, const Command&) {
-  const int64_t now_us = esp_timer_get_time();  // at the pulse's falling edge, the monitor's timestamp
+  const int64_t now_us = board::MicrosSinceBoot();  // at the pulse's falling edge, the monitor's timestamp
   TimestampPulse();
   printf("m-lap-us-%llu\n", static_cast<unsigned long long>(now_us));
 }
@@ -434,16 +404,15 @@ void CmdOpProfile(FirmwareState& s, const Command&) {
 void CmdIdle(FirmwareState&, const Command& c) {
   unsigned long ms = 0;
   if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms)) return Error("bad arguments for idle: expected idle <ms>");
-  gpio_set_level(kMarker, kMarkerIdle);
-  vTaskDelay(pdMS_TO_TICKS(ms));
+  board::SetMarker(kMarkerIdle);
+  board::IdleMs(ms);
   printf("m-idle-ms-%lu\n", ms);
 }
 
 void CmdReset(FirmwareState&, const Command&) {
   printf("m-reset\n");
   Ready();
-  vTaskDelay(pdMS_TO_TICKS(50));
-  esp_restart();
+  board::Restart();
 }
 
 const CommandSpec* FindCommand(const char* name) {
@@ -468,30 +437,17 @@ void Dispatch(FirmwareState& s, const char* text) {
 }
 
 }  // namespace
-}  // namespace tinyhil
 
-extern "C" void app_main(void) {
-  using namespace tinyhil;
+void Serve() {
   // Static: its laps, line and interpreter would take kilobytes of the stack TFLM runs on.
   static FirmwareState state;
   snprintf(state.model_id, sizeof(state.model_id), "%s", kDefaultModelId);
-  gpio_reset_pin(kMarker);
-  gpio_set_direction(kMarker, GPIO_MODE_OUTPUT);
-  gpio_set_level(kMarker, kMarkerIdle);
-  uart_config_t config = {};
-  config.baud_rate = CONFIG_TINYHIL_UART_BAUD;
-  config.data_bits = UART_DATA_8_BITS;
-  config.parity = UART_PARITY_DISABLE;
-  config.stop_bits = UART_STOP_BITS_1;
-  config.flow_ctrl = UART_HW_FLOWCTRL_DISABLE;
-  config.source_clk = UART_SCLK_DEFAULT;
-  ESP_ERROR_CHECK(uart_driver_install(kUart, 16384, 0, 0, nullptr, 0));
-  ESP_ERROR_CHECK(uart_param_config(kUart, &config));
+  board::Init(kMarkerIdle);
   PrintBootBanner();
   LineAssembler assembler;
   uint8_t byte = 0;
   while (true) {
-    if (uart_read_bytes(kUart, &byte, 1, portMAX_DELAY) != 1) continue;
+    if (board::ConsoleRead(&byte, 1, -1) != 1) continue;
     switch (assembler.Feed(static_cast<char>(byte))) {
       case LineAssembler::Event::kCommand:
         Dispatch(state, assembler.text());
@@ -505,3 +461,5 @@ extern "C" void app_main(void) {
     }
   }
 }
+
+}  // namespace tinyhil

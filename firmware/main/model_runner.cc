@@ -5,14 +5,13 @@
 #include <cstring>
 #include <new>
 
-#include "esp_cpu.h"
-#include "esp_heap_caps.h"
-#include "memory_caps.h"
+#include "board.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 namespace tinyhil {
 namespace {
 constexpr size_t kArenaSlack = 64;  // left in the largest block for the allocator's bookkeeping
+#if TINYHIL_ESP_NN
 // True when a FULLY_CONNECTED of the first subgraph takes int16 activations and weights
 // with one quantization scale per output channel.
 bool HasInt16PerChannelFullyConnected(const tflite::Model* model) {
@@ -36,17 +35,18 @@ bool HasInt16PerChannelFullyConnected(const tflite::Model* model) {
   }
   return false;
 }
+#endif
 }  // namespace
 
 uint32_t CycleProfiler::BeginEvent(const char* tag) {
   if (!enabled_ || count_ >= kMaxEvents) return kMaxEvents;
   tags_[count_] = tag;
-  start_[count_] = esp_cpu_get_cycle_count();
+  start_[count_] = board::Cycles();
   return static_cast<uint32_t>(count_++);
 }
 
 void CycleProfiler::EndEvent(uint32_t handle) {
-  if (handle < static_cast<uint32_t>(kMaxEvents)) end_[handle] = esp_cpu_get_cycle_count();
+  if (handle < static_cast<uint32_t>(kMaxEvents)) end_[handle] = board::Cycles();
 }
 
 void ModelRunner::AddOps(Resolver& r) {
@@ -61,9 +61,9 @@ void ModelRunner::Unload() {
     interpreter_->~MicroInterpreter();
     interpreter_ = nullptr;
   }
-  heap_caps_free(arena_);
-  heap_caps_free(model_copy_);
-  heap_caps_free(input_);
+  board::Free(arena_);
+  board::Free(model_copy_);
+  board::Free(input_);
   arena_ = model_copy_ = input_ = nullptr;
   model_ = nullptr;
   model_len_ = arena_len_ = input_len_ = 0;
@@ -73,10 +73,10 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
                        size_t error_len) {
   Unload();
   if (copy_to_ram) {
-    model_copy_ = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, len, kInternal8Bit));
+    model_copy_ = static_cast<uint8_t*>(board::Alloc(len, 16));
     if (model_copy_ == nullptr) {
       snprintf(error, error_len, "ram: cannot allocate %u bytes for the model copy; largest free block %u",
-               static_cast<unsigned>(len), static_cast<unsigned>(heap_caps_get_largest_free_block(kInternal8Bit)));
+               static_cast<unsigned>(len), static_cast<unsigned>(board::HeapLargest()));
       return false;
     }
     memcpy(model_copy_, model, len);
@@ -84,9 +84,9 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
   }
   model_ = model;
   model_len_ = len;
-  const size_t largest = heap_caps_get_largest_free_block(kInternal8Bit);
+  const size_t largest = board::HeapLargest();
   if (arena_bytes == 0) arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
-  arena_ = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, arena_bytes, kInternal8Bit));
+  arena_ = static_cast<uint8_t*>(board::Alloc(arena_bytes, 16));
   if (arena_ == nullptr) {
     snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
              static_cast<unsigned>(arena_bytes), static_cast<unsigned>(largest));
@@ -150,7 +150,7 @@ bool ModelRunner::SetInput(const uint8_t* data, size_t len, char* error, size_t 
     return false;
   }
   if (input_ == nullptr) {
-    input_ = static_cast<uint8_t*>(heap_caps_malloc(len, kInternal8Bit));
+    input_ = static_cast<uint8_t*>(board::Alloc(len, 0));
     if (input_ == nullptr) {
       snprintf(error, error_len, "db: cannot allocate %u bytes for the input", static_cast<unsigned>(len));
       return false;
@@ -165,9 +165,9 @@ bool ModelRunner::Invoke(uint32_t* cycles, char* error, size_t error_len) {
   // The arena planner may reuse the input buffer for intermediates: copy it every time.
   interpreter_->Reset();
   memcpy(input_tensor()->data.raw, input_, input_len_);
-  const uint32_t start = esp_cpu_get_cycle_count();
+  const uint32_t start = board::Cycles();
   const TfLiteStatus status = interpreter_->Invoke();
-  *cycles = esp_cpu_get_cycle_count() - start;
+  *cycles = board::Cycles() - start;
   if (status != kTfLiteOk) {
     fflush(stderr);
     snprintf(error, error_len, "tflm: Invoke failed");

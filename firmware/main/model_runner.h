@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "esp_partition.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"

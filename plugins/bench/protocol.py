@@ -327,6 +327,7 @@ INFO_KEYS = (
     "chip",
     "mac",
     "cpu-mhz",
+    "pointer-bits",
     "flash-bytes",
     "flash-mode",
     "psram-bytes",
@@ -337,6 +338,7 @@ INFO_KEYS = (
     "marker-mode",
     "model-partition-bytes",
     "simulated",
+    "host-build",
 )
 
 

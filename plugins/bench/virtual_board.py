@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import os
 import select
+import struct
 import sys
 import time
 import tty
@@ -135,6 +136,8 @@ class VirtualBoard:
             f"m-info-chip-{b.chip}",
             f"m-info-mac-{self.mac}",
             f"m-info-cpu-mhz-{b.cpu_mhz}",
+            # its arena figure is the host runtime's, measured at this machine's pointer width
+            f"m-info-pointer-bits-{struct.calcsize('P') * 8}",
             f"m-info-flash-bytes-{b.flash_bytes}",
             "m-info-flash-mode-virtual",
             "m-info-psram-bytes-0",

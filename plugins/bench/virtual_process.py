@@ -1,13 +1,21 @@
-"""The virtual board as a child process: start it on a pseudo-terminal, stop it."""
+"""The virtual boards as child processes: start one on a pseudo-terminal, stop it.
+
+Two boards speak the protocol there: the Python virtual board
+(:mod:`plugins.bench.virtual_board`) and the firmware's own code built for Linux
+(``firmware/host``, :mod:`plugins.bench.host_build`). Both print their pty path first.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.boards import Board
 from models.lifeline import child_env, make_temp_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,29 +61,38 @@ def start_virtual_board(
     """
     workdir = workdir or make_temp_dir(TEMP_PREFIX)
     flash = workdir / "model-partition.bin"
-    env = child_env(ROOT)
+    argv = [sys.executable, "-m", "plugins.bench.virtual_board", "--board", board, "--flash-file", str(flash)]
+    return _start([*argv, "--fault", fault, "--baud", str(baud)], flash, baud, "the virtual board")
+
+
+def start_firmware_board(binary: Path, board: Board, workdir: Path | None = None, baud: int = 0) -> VirtualBoardProcess:
+    """Starts the firmware's host build (``firmware/host``) with the board profile's budgets.
+
+    Its MAC is locally administered and differs per process, like the Python board's.
+
+    Raises:
+        RuntimeError: with the process's stderr when it does not come up.
+    """
+    workdir = workdir or make_temp_dir(TEMP_PREFIX)
+    flash = workdir / "model-partition.bin"
+    mac = "02:01:" + ":".join(f"{(os.getpid() >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
+    argv = [
+        str(binary),
+        *("--partition", str(flash), "--partition-bytes", str(board.model_partition_bytes)),
+        *("--heap-bytes", str(board.internal_heap_bytes), "--largest-block", str(board.largest_heap_block_bytes)),
+        *("--cpu-mhz", str(board.cpu_mhz), "--chip", board.chip, "--mac", mac, "--baud", str(baud)),
+        *("--elf-sha256", hashlib.sha256(Path(binary).read_bytes()).hexdigest()),
+        *("--marker-log", str(workdir / "marker.log")),
+    ]
+    return _start(argv, flash, baud, f"the firmware host build {binary}")
+
+
+def _start(argv: list[str], flash: Path, baud: int, what: str) -> VirtualBoardProcess:
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plugins.bench.virtual_board",
-            "--board",
-            board,
-            "--flash-file",
-            str(flash),
-            "--fault",
-            fault,
-            "--baud",
-            str(baud),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=child_env(ROOT)
     )
     port = proc.stdout.readline().strip()
     if not port.startswith("/dev/"):
         proc.kill()
-        raise RuntimeError(f"the virtual board did not start: {proc.stderr.read()[-2000:]}")
+        raise RuntimeError(f"{what} did not start: {proc.stderr.read()[-2000:]}")
     return VirtualBoardProcess(proc, port, flash, baud)

@@ -14,7 +14,11 @@ COLUMNS: list[tuple[str, str]] = [
     ("steps", "the steps as run, with their parameters"),
     ("compression_mode", "cascading or standalone"),
     ("compression_notes", "what the steps report: sparsity reached, filters kept, teacher"),
-    ("target", "host (TFLM on this machine), esp32 (bench) or virtual-esp32 (simulated board)"),
+    (
+        "target",
+        "host (TFLM on this machine), esp32 (bench), virtual-esp32 (simulated board) or firmware-host (the firmware's "
+        "own code built for Linux; timings simulated)",
+    ),
     (
         "status",
         "verdict: ok, convert_error, unsupported_op, arena_overflow, ram_overflow, flash_overflow, device_error, timeout, "
@@ -25,8 +29,22 @@ COLUMNS: list[tuple[str, str]] = [
     ("fits", "true/false: model and arena within the board's budgets; empty when unknown"),
     ("runs", "true/false: fits and TFLM ran it"),
     ("model_bytes", "size of the .tflite flatbuffer"),
-    ("arena_bytes", "exact minimum TFLM arena (host: bisection; board: arena_used_bytes)"),
-    ("arena_source", "measured-host (tflite-micro planner) or measured-device"),
+    (
+        "arena_bytes",
+        "TFLM arena of the case, as arena_source says: the exact minimum that loads (host bisection), or the "
+        "firmware's arena_used_bytes (a few bytes off that minimum)",
+    ),
+    (
+        "arena_source",
+        "measured-host (bisection with the tflite-micro wheel), measured-device (the board's arena_used_bytes), "
+        "firmware-host-build (arena_used_bytes of the firmware built for Linux) or simulated (Python virtual board)",
+    ),
+    (
+        "arena_pointer_bits",
+        "pointer width of the runtime arena_bytes comes from: 64 for the x86-64 wheel, 32 on the ESP32 and a 32-bit "
+        "host build (TFLM's bookkeeping holds pointers: a 32-bit core needs about 1 kB less)",
+    ),
+    ("arena_device_bytes", "the firmware's arena_used_bytes (the ESP32, or the firmware host build); empty on host"),
     ("params", "weights and biases of conv, dense and LSTM ops"),
     ("macs", "multiply-accumulates of one inference"),
     ("ops", "op(input dtype/weight dtype) list"),

@@ -89,6 +89,11 @@ class Settings:
         return bool(self.values["virtual-board"])
 
     @property
+    def firmware_host(self) -> bool:
+        """True when the virtual board is the firmware's own code built for Linux (``--tflm-source``)."""
+        return bool(self.values["tflm-source"])
+
+    @property
     def board_configured(self) -> bool:
         """True when hil cases have something to run on: the virtual board or a port."""
         return self.virtual_board or bool(self.port)
@@ -110,6 +115,10 @@ class Settings:
             hil = asdict(self.hil)
             del hil["retries"], hil["timeout_s"]  # how hard to try, not what is measured
             inputs.update(hil=hil, meter=asdict(self.meter), fault=self.values["virtual-fault"])
+            if self.firmware_host:  # which TFLM and kernels the host build runs
+                inputs.update(
+                    firmware_host=[str(self.values[k]) for k in ("tflm-source", "esp-nn-source", "host-build-bits")]
+                )
         return content_key(inputs)[:16]
 
     def resume_values(self, marker: str, technique: str) -> dict[str, Any]:
@@ -218,6 +227,28 @@ def _check_report_dir(path: Path) -> None:
         ) from None
 
 
+def _check_host_build(values: dict[str, Any], port: str | None) -> None:
+    """``--tflm-source`` (and ``--esp-nn-source``) name folders the firmware host build can use;
+    the firmware host build is a virtual board."""
+    from plugins.bench.host_build import BuildError, check_folders
+
+    tflm, esp_nn = _path(values["tflm-source"]), _path(values["esp-nn-source"])
+    values["tflm-source"], values["esp-nn-source"] = tflm, esp_nn
+    if esp_nn and not tflm:
+        raise SettingsError("--esp-nn-source goes with --tflm-source (the esp-tflite-micro folder to build against)")
+    if not tflm:
+        return
+    if port:
+        raise SettingsError(
+            f"--tflm-source runs the firmware built for Linux, not a board: drop --port {port} or --tflm-source"
+        )
+    try:
+        check_folders(tflm.resolve(), esp_nn.resolve() if esp_nn else None)
+    except BuildError as e:
+        raise SettingsError(str(e)) from None
+    values["virtual-board"] = True
+
+
 def _check_energy(values: dict[str, Any]) -> None:
     kind, virtual = values["energy"], values["virtual-board"]
     if kind == "simulated" and not virtual:
@@ -267,6 +298,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
             raise SettingsError(str(e)) from None
     networks = expand_networks(values["networks"])
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
+    _check_host_build(values, port)
     _check_energy(values)
     values.update(
         board=board,

@@ -201,6 +201,27 @@ OPTIONS: list[Option] = [
         "run hil cases against the virtual ESP32 on a pseudo-terminal; its figures are simulated",
     ),
     Option(
+        "tflm-source",
+        "bench",
+        "an esp-tflite-micro source folder: hil cases run against the firmware's own code built for Linux "
+        "against it (firmware/host, built once into the model cache); implies --virtual-board; figures simulated",
+        "",
+    ),
+    Option(
+        "esp-nn-source",
+        "bench",
+        "with --tflm-source: an esp-nn source folder, to build with ESP-NN's C kernels as a plain ESP32 build does "
+        "(empty: TFLM's reference kernels)",
+        "",
+    ),
+    Option(
+        "host-build-bits",
+        "bench",
+        "word size of the firmware host build: 32 (a 32-bit core's arena figures; needs g++-multilib), 64, or auto",
+        "auto",
+        choice("auto", "32", "64"),
+    ),
+    Option(
         "virtual-baud",
         "bench",
         "pace the virtual board's serial link (and its model partition writes) at this many baud, 10 bits a "

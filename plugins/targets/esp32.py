@@ -51,6 +51,8 @@ class Esp32Target:
         boot_timeout_s: When > 0 the DUT was just reset: read its boot banner first.
         energy: Energy measurement, or None for no energy figures.
         port: The serial port of this board (each xdist worker has its own), for the row.
+        arena_source: What the board's ``arena_used_bytes`` is, for the row's ``arena_source``.
+        where: How the reason names the board; None: the chip and clock from its report.
     """
 
     def __init__(
@@ -63,10 +65,12 @@ class Esp32Target:
         boot_timeout_s: float = 0,
         energy: EnergyMeasurement | None = None,
         port: str = "",
+        arena_source: str = "measured-device",
+        where: str | None = None,
     ):
         self.name, self.client, self.delivery, self.settings = name, client, delivery, settings
         self.simulated, self.boot_timeout_s, self.energy = simulated, boot_timeout_s, energy
-        self.port = port
+        self.port, self.arena_source, self.where = port, arena_source, where
 
     @property
     def source(self) -> str:
@@ -127,8 +131,9 @@ class Esp32Target:
         figures["bench_write_s"] = round(time.monotonic() - t0, 3)
         if network in self.settings.model_ids:  # so MLPerf Tiny's runner takes it for its benchmark
             client.command("model_id", self.settings.model_ids[network])
-        figures["arena_bytes"] = dm.arena_used_bytes
-        figures["arena_source"] = "simulated" if self.simulated else "measured-device"
+        figures["arena_bytes"] = figures["arena_device_bytes"] = dm.arena_used_bytes
+        figures["arena_source"] = self.arena_source
+        figures["arena_pointer_bits"] = info.get("pointer-bits", "")
 
         ds = study.dataset
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
@@ -143,9 +148,7 @@ class Esp32Target:
         figures.update(latency)
         if self.energy is not None:
             figures.update(self.energy.figures(stats.median_ms, label))
-        where = (
-            "virtual board (simulated)" if self.simulated else f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
-        )
+        where = self.where or f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
         reason = f"runs on {where}: arena used {dm.arena_used_bytes} B, heap left {dm.heap_free} B"
         agreement = figures.get("device_agreement")
         if agreement is not None and agreement < self.settings.min_agreement:
@@ -196,7 +199,7 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     "virtual-esp32",
     "hil",
     "the virtual ESP32 on a pseudo-terminal (figures simulated)",
-    selected=lambda s: s.virtual_board,
+    selected=lambda s: s.virtual_board and not s.firmware_host,
 )
 def virtual_esp32(ctx: TargetContext) -> Esp32Target:
     s = ctx.settings
@@ -211,4 +214,30 @@ def virtual_esp32(ctx: TargetContext) -> Esp32Target:
         simulated=True,
         energy=_energy(ctx, client, meter),
         port=vb.port,
+        arena_source="simulated",
+        where="virtual board (simulated)",
+    )
+
+
+@register_target(
+    "firmware-host",
+    "hil",
+    "the firmware's own code built for Linux against --tflm-source, on a pseudo-terminal (figures simulated)",
+    selected=lambda s: s.firmware_host,
+)
+def firmware_host(ctx: TargetContext) -> Esp32Target:
+    s = ctx.settings
+    meter = ctx.fixture("energy_meter")
+    vb = ctx.fixture("virtual_board_process")
+    client = DeviceClient(DutLink(ctx.fixture("dut"), vb.port), s.hil.timeout_s)
+    return Esp32Target(
+        "firmware-host",
+        client,
+        FlashFileDelivery(vb.flash_file, vb.baud),
+        s.hil,
+        simulated=True,
+        energy=_energy(ctx, client, meter),
+        port=vb.port,
+        arena_source="firmware-host-build",
+        where="the firmware built for Linux (host timing, simulated)",
     )

@@ -7,6 +7,8 @@ latency or energy: those columns stay empty.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from models.boards import Board, check_fit, check_flash
@@ -17,6 +19,9 @@ from models.pipeline import CaseArtifacts, Study
 from models.verdict import Verdict
 from plugins.bench.firmware_ops import missing_ops, refusal_reason, wrong_kernel
 from plugins.targets.base import Outcome, TargetContext, register_target
+
+# The host runtime (the tflite-micro wheel) runs in this interpreter: its pointer width.
+POINTER_BITS = struct.calcsize("P") * 8
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -42,7 +47,9 @@ class HostTarget:
         arena = ev.arena
         fit = None
         if arena.status == "ok":
-            figures.update(arena_bytes=arena.min_arena_bytes, arena_source="measured-host")
+            figures.update(
+                arena_bytes=arena.min_arena_bytes, arena_source="measured-host", arena_pointer_bits=POINTER_BITS
+            )
             fit = check_fit(board, len(model), arena.min_arena_bytes)
         if ev.tflm_scores is not None:  # None when the arena or the invoke failed
             figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)

@@ -1,0 +1,374 @@
+// The board layer as a Linux process: the firmware's own command loop, model runner and
+// protocol core run here against TFLM built from source (plugins/bench/host_build.py), as the
+// virtual board `--virtual-board=firmware`. Not an ESP32: what differs is said below and
+// in the boot banner (m-info-simulated-1, m-info-host-build-…).
+//
+//   console    a pseudo-terminal; its slave path is the first line on stdout. Lines leave
+//              as ESP-IDF's console sends them (\n becomes \r\n), optionally paced at
+//              --baud (10 bits a byte).
+//   partition  --partition FILE, the model partition (erased bytes read 0xff) of
+//              --partition-bytes.
+//   heap       --heap-bytes, the board profile's internal heap; one allocation takes at
+//              most --largest-block (the profile's largest block) or what is left.
+//   cycles     CLOCK_MONOTONIC counted at --cpu-mhz: host time, not the ESP32's.
+//   marker     --marker-log FILE: "<ns> <level>" per change.
+//   restart    reset% and a crash (SIGSEGV, SIGABRT, SIGFPE, SIGILL, SIGBUS) re-execute the
+//              binary on the same pseudo-terminal, as ESP-IDF reboots after a panic: the host
+//              sees a new boot banner with reset-reason sw or panic.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "board.h"
+
+namespace tinyhil {
+
+void Serve();  // main.cc: the command loop
+
+namespace board {
+namespace {
+
+struct Options {
+  std::string partition, marker_log, chip = "esp32", sha256 = "unknown", reset_reason = "poweron";
+  size_t partition_bytes = 0x200000, heap_bytes = 270336, largest_block = 0;
+  unsigned cpu_mhz = 240;
+  long baud = 0;
+  uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
+  int console_fd = -1, slave_fd = -1;
+};
+
+Options g;
+std::vector<std::string> g_argv;  // for the restart
+std::map<void*, size_t> g_blocks;
+size_t g_used = 0;
+const uint8_t* g_model = nullptr;
+size_t g_model_len = 0;
+FILE* g_marker = nullptr;
+int64_t g_boot_ns = 0;
+double g_line_free_at = 0;  // pacing: when the line is free again (seconds, monotonic)
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+// Waits until `bytes` more bytes would have crossed the line at --baud.
+void Pace(size_t bytes) {
+  if (g.baud <= 0) return;
+  const double now = NowNs() / 1e9;
+  if (g_line_free_at < now) g_line_free_at = now;
+  g_line_free_at += bytes * 10.0 / g.baud;
+  const double wait = g_line_free_at - now;
+  if (wait > 0) {
+    timespec ts = {static_cast<time_t>(wait), static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+void WriteAll(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    const ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(3);  // the console is gone: nothing left to serve
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+// stdout and stderr (TFLM's DebugLog) as ESP-IDF's console writes them: LF becomes CRLF.
+ssize_t ConsoleWrite(void*, const char* data, size_t len) {
+  std::string out;
+  out.reserve(len + 8);
+  for (size_t i = 0; i < len; ++i) {
+    if (data[i] == '\n') out.push_back('\r');
+    out.push_back(data[i]);
+  }
+  Pace(out.size());
+  WriteAll(g.console_fd, out.data(), out.size());
+  return static_cast<ssize_t>(len);
+}
+
+[[noreturn]] void Usage(const char* why) {
+  fprintf(stderr,
+          "tinyhil firmware host build: %s\n"
+          "usage: tinyhil-firmware --partition FILE [--partition-bytes N] [--heap-bytes N] [--largest-block N]\n"
+          "       [--cpu-mhz N]"
+          "       [--chip NAME] [--mac aa:bb:cc:dd:ee:ff] [--elf-sha256 HEX] [--baud N] [--marker-log FILE]\n",
+          why);
+  exit(2);
+}
+
+unsigned long long Number(const char* flag, const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = strtoull(text, &end, 0);
+  if (errno != 0 || end == text || *end != '\0') {
+    std::string why = std::string(flag) + " takes a number, got '" + text + "'";
+    Usage(why.c_str());
+  }
+  return v;
+}
+
+void ParseArgs(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) g_argv.emplace_back(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) Usage(("missing value after " + flag).c_str());
+    const char* v = argv[++i];
+    if (flag == "--partition") g.partition = v;
+    else if (flag == "--partition-bytes") g.partition_bytes = Number(argv[i - 1], v);
+    else if (flag == "--heap-bytes") g.heap_bytes = Number(argv[i - 1], v);
+    else if (flag == "--largest-block") g.largest_block = Number(argv[i - 1], v);
+    else if (flag == "--cpu-mhz") g.cpu_mhz = static_cast<unsigned>(Number(argv[i - 1], v));
+    else if (flag == "--baud") g.baud = static_cast<long>(Number(argv[i - 1], v));
+    else if (flag == "--chip") g.chip = v;
+    else if (flag == "--elf-sha256") g.sha256 = v;
+    else if (flag == "--marker-log") g.marker_log = v;
+    else if (flag == "--reset-reason") g.reset_reason = v;
+    else if (flag == "--console-fd") g.console_fd = static_cast<int>(Number(argv[i - 1], v));
+    else if (flag == "--slave-fd") g.slave_fd = static_cast<int>(Number(argv[i - 1], v));
+    else if (flag == "--mac") {
+      unsigned m[6];
+      if (sscanf(v, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) Usage("--mac takes aa:bb:cc:dd:ee:ff");
+      for (int k = 0; k < 6; ++k) g.mac[k] = static_cast<uint8_t>(m[k]);
+    } else {
+      Usage(("unknown option " + flag).c_str());
+    }
+  }
+  if (g.partition.empty()) Usage("--partition FILE is required (the model partition)");
+  if (g.cpu_mhz == 0) Usage("--cpu-mhz must be > 0");
+}
+
+// A new pseudo-terminal whose slave is raw (no echo, no line editing), its path on stdout.
+void OpenConsole() {
+  if (g.console_fd >= 0) return;  // a restart keeps the pseudo-terminal
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+    perror("tinyhil firmware host build: posix_openpt");
+    exit(1);
+  }
+  const char* path = ptsname(master);
+  // Held open for the process's life: the master then never reads EIO between two hosts.
+  const int slave = open(path, O_RDWR | O_NOCTTY);
+  termios t;
+  if (slave < 0 || tcgetattr(slave, &t) != 0) {
+    perror("tinyhil firmware host build: pty slave");
+    exit(1);
+  }
+  cfmakeraw(&t);
+  tcsetattr(slave, TCSANOW, &t);
+  g.console_fd = master;
+  g.slave_fd = slave;
+  printf("%s\n", path);
+  fflush(stdout);
+}
+
+void ExecAgain(const char* reason) {
+  std::vector<std::string> args;
+  for (size_t i = 0; i < g_argv.size(); ++i) {
+    const std::string& a = g_argv[i];
+    if (a == "--reset-reason" || a == "--console-fd" || a == "--slave-fd") {
+      ++i;
+      continue;
+    }
+    args.push_back(a);
+  }
+  args.insert(args.end(), {"--reset-reason", reason, "--console-fd", std::to_string(g.console_fd), "--slave-fd",
+                           std::to_string(g.slave_fd)});
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  fcntl(g.console_fd, F_SETFD, 0);
+  fcntl(g.slave_fd, F_SETFD, 0);
+  execv("/proc/self/exe", argv.data());
+  _exit(4);
+}
+
+// Prepared at start-up so the handler needs no allocation: the panic's reboot.
+std::vector<std::string> g_panic_args;
+std::vector<char*> g_panic_argv;
+
+void OnCrash(int sig) {
+  char text[128];
+  const int n = snprintf(text, sizeof(text),
+                         "\r\nGuru Meditation Error: host build caught signal %d (%s)\r\nRebooting...\r\n", sig,
+                         sig == SIGSEGV ? "SIGSEGV" : sig == SIGABRT ? "SIGABRT" : "fatal");
+  if (n > 0) (void)!write(g.console_fd, text, static_cast<size_t>(n));
+  execv("/proc/self/exe", g_panic_argv.data());
+  _exit(5);
+}
+
+void PreparePanic() {
+  for (size_t i = 0; i < g_argv.size(); ++i) {
+    const std::string& a = g_argv[i];
+    if (a == "--reset-reason" || a == "--console-fd" || a == "--slave-fd") {
+      ++i;
+      continue;
+    }
+    g_panic_args.push_back(a);
+  }
+  g_panic_args.insert(g_panic_args.end(), {"--reset-reason", "panic", "--console-fd", std::to_string(g.console_fd),
+                                           "--slave-fd", std::to_string(g.slave_fd)});
+  for (std::string& a : g_panic_args) g_panic_argv.push_back(a.data());
+  g_panic_argv.push_back(nullptr);
+  fcntl(g.console_fd, F_SETFD, 0);
+  fcntl(g.slave_fd, F_SETFD, 0);
+  struct sigaction sa = {};
+  sa.sa_handler = OnCrash;
+  sa.sa_flags = SA_NODEFER | SA_RESETHAND;
+  for (int sig : {SIGSEGV, SIGABRT, SIGFPE, SIGILL, SIGBUS}) sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace
+
+void Init(int marker_idle_level) {
+  if (!g.marker_log.empty()) g_marker = fopen(g.marker_log.c_str(), "a");
+  SetMarker(marker_idle_level);
+}
+
+size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms) {
+  pollfd p = {g.console_fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms);
+  } while (ready < 0 && errno == EINTR);
+  if (ready <= 0) return 0;
+  const ssize_t n = read(g.console_fd, dst, len);
+  if (n <= 0) return 0;
+  Pace(static_cast<size_t>(n));
+  return static_cast<size_t>(n);
+}
+
+void* Alloc(size_t bytes, size_t alignment) {
+  if (bytes == 0 || bytes > HeapLargest()) return nullptr;
+  void* p = nullptr;
+  if (posix_memalign(&p, alignment > sizeof(void*) ? alignment : sizeof(void*), bytes) != 0) return nullptr;
+  g_blocks[p] = bytes;
+  g_used += bytes;
+  return p;
+}
+
+void Free(void* p) {
+  if (p == nullptr) return;
+  auto it = g_blocks.find(p);
+  if (it != g_blocks.end()) {
+    g_used -= it->second;
+    g_blocks.erase(it);
+  }
+  free(p);
+}
+
+size_t HeapFree() { return g.heap_bytes - g_used; }
+
+size_t HeapLargest() {
+  const size_t left = g.heap_bytes - g_used;
+  return g.largest_block != 0 && g.largest_block < left ? g.largest_block : left;
+}
+
+uint32_t Cycles() { return static_cast<uint32_t>((NowNs() - g_boot_ns) * static_cast<int64_t>(g.cpu_mhz) / 1000); }
+unsigned CpuMhz() { return g.cpu_mhz; }
+int64_t MicrosSinceBoot() { return (NowNs() - g_boot_ns) / 1000; }
+
+void BusyWaitUs(uint32_t us) {
+  const int64_t until = NowNs() + static_cast<int64_t>(us) * 1000;
+  while (NowNs() < until) {
+  }
+}
+
+void IdleMs(uint32_t ms) { usleep(static_cast<useconds_t>(ms) * 1000); }
+
+void SetMarker(int level) {
+  if (g_marker == nullptr) return;
+  fprintf(g_marker, "%lld %d\n", static_cast<long long>(NowNs()), level);
+  fflush(g_marker);
+}
+
+size_t ModelPartitionBytes() { return g.partition_bytes; }
+
+const uint8_t* MapModel(size_t len, char* error, size_t error_len) {
+  UnmapModel();
+  if (len > g.partition_bytes) {
+    snprintf(error, error_len, "model: %lu bytes > partition %lu", static_cast<unsigned long>(len),
+             static_cast<unsigned long>(g.partition_bytes));
+    return nullptr;
+  }
+  void* map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) {
+    snprintf(error, error_len, "model: cannot map the model partition");
+    return nullptr;
+  }
+  uint8_t* bytes = static_cast<uint8_t*>(map);
+  memset(bytes, 0xff, len);  // erased flash
+  if (FILE* f = fopen(g.partition.c_str(), "rb")) {
+    (void)!fread(bytes, 1, len, f);
+    fclose(f);
+  }
+  mprotect(map, len, PROT_READ);  // flash is read-only through the cache
+  g_model = bytes;
+  g_model_len = len;
+  return bytes;
+}
+
+void UnmapModel() {
+  if (g_model != nullptr) munmap(const_cast<uint8_t*>(g_model), g_model_len);
+  g_model = nullptr;
+  g_model_len = 0;
+}
+
+void Restart() {
+  fflush(stdout);
+  fflush(stderr);
+  ExecAgain("sw");
+  _exit(4);
+}
+
+void Identify(Identity* id) {
+  id->fw_version = "0.1.0";
+  snprintf(id->elf_sha256, sizeof(id->elf_sha256), "%s", g.sha256.c_str());
+  id->idf_version = "none";
+  id->chip = g.chip.c_str();
+  memcpy(id->mac, g.mac, sizeof(g.mac));
+  id->flash_bytes = 4u << 20;
+  id->flash_mode = "none";
+  id->psram_bytes = 0;
+  id->reset_reason = g.reset_reason.c_str();
+}
+
+void PrintExtraInfo() {
+  printf("m-info-simulated-1\n");
+  printf("m-info-host-build-linux-%ubit\n", static_cast<unsigned>(sizeof(void*) * 8));
+}
+
+}  // namespace board
+}  // namespace tinyhil
+
+// esp-tflite-micro's ESP-NN kernels time themselves with ESP-IDF's esp_timer (include/esp_timer.h).
+extern "C" int64_t esp_timer_get_time(void) { return tinyhil::board::MicrosSinceBoot(); }
+
+int main(int argc, char** argv) {
+  using namespace tinyhil::board;
+  g_boot_ns = NowNs();
+  ParseArgs(argc, argv);
+  OpenConsole();
+  PreparePanic();
+  static cookie_io_functions_t io = {nullptr, ConsoleWrite, nullptr, nullptr};
+  FILE* console = fopencookie(nullptr, "w", io);
+  setvbuf(console, nullptr, _IOLBF, 4096);
+  stdout = console;
+  stderr = console;
+  tinyhil::Serve();
+}

@@ -1,0 +1,69 @@
+// The board layer: everything the firmware needs from the chip and its SDK.
+//
+// The command loop (main.cc), the board report (board_info.cc) and the model runner
+// call only these functions, so the same code runs on two boards:
+//   - board_esp32.cc: ESP-IDF on the ESP32 (UART0 console, the `model` flash partition,
+//     the CPU cycle counter, the marker GPIO, the 8-bit internal heap);
+//   - firmware/host/board_host.cc: a Linux process (console on a pseudo-terminal, the
+//     partition as a file, a monotonic clock counted at the board's MHz, the marker as
+//     timestamped events in a file, a heap with the board profile's budget).
+#ifndef TINYHIL_BOARD_H_
+#define TINYHIL_BOARD_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tinyhil {
+namespace board {
+
+// Start-up: console at CONFIG_TINYHIL_UART_BAUD, marker at its idle level.
+void Init(int marker_idle_level);
+
+// Console input: waits up to `timeout_ms` for the first byte (forever when negative),
+// then takes what is there, at most `len`; returns how many bytes arrived.
+size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms);
+
+// The heap that models, arenas and payloads come from (on the ESP32: 8-bit-capable
+// internal RAM, the heap the host budgets with).
+void* Alloc(size_t bytes, size_t alignment);
+void Free(void* p);
+size_t HeapFree();
+size_t HeapLargest();
+
+// Time: the CPU cycle counter (wraps), its rate, microseconds since boot.
+uint32_t Cycles();
+unsigned CpuMhz();
+int64_t MicrosSinceBoot();
+void BusyWaitUs(uint32_t us);
+void IdleMs(uint32_t ms);
+
+void SetMarker(int level);
+
+// The `model` data partition: its size (0 when there is none), and its first `len`
+// bytes readable in place until UnmapModel(); nullptr and the reason in `error`.
+size_t ModelPartitionBytes();
+const uint8_t* MapModel(size_t len, char* error, size_t error_len);
+void UnmapModel();
+
+[[noreturn]] void Restart();
+
+// What the boot banner says about the board (PROTOCOL.md, "Boot").
+struct Identity {
+  const char* fw_version;
+  char elf_sha256[65];
+  const char* idf_version;
+  const char* chip;
+  uint8_t mac[6];
+  uint32_t flash_bytes;
+  const char* flash_mode;
+  size_t psram_bytes;
+  const char* reset_reason;
+};
+void Identify(Identity* id);
+// Lines of m-info-… only this board has (the host build: simulated, host-build).
+void PrintExtraInfo();
+
+}  // namespace board
+}  // namespace tinyhil
+
+#endif  // TINYHIL_BOARD_H_
