@@ -71,7 +71,7 @@ def firmware_host_build(config: pytest.Config) -> Path:
     tflm, esp_nn = s["tflm-source"].resolve(), s["esp-nn-source"].resolve() if s["esp-nn-source"] else None
     try:
         bits = resolve_bits(s["host-build-bits"])
-        out = cached_build_dir(s.study.cache_dir, tflm, esp_nn, bits)
+        out = cached_build_dir(tflm, esp_nn, bits)
         if hasattr(config, "workerinput"):
             return out / "tinyhil-firmware"
         reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -292,10 +292,10 @@ def resolve_bits(requested: str, cxx: str = "g++") -> int:
     return int(requested)
 
 
-def cached_build_dir(cache: Path, tflm: Path, esp_nn: Path | None, bits: int) -> Path:
-    """One build folder per source folders and word size, under the model cache."""
+def cached_build_dir(tflm: Path, esp_nn: Path | None, bits: int, root: Path = DEFAULT_OUT) -> Path:
+    """One build folder per source folders and word size (``firmware/host/build/…``, git-ignored)."""
     key = hashlib.sha256(f"{tflm.resolve()}\0{esp_nn.resolve() if esp_nn else ''}".encode()).hexdigest()[:12]
-    return cache / "firmware-host" / f"{bits}bit-{'esp-nn' if esp_nn else 'reference'}-{key}"
+    return root / f"{bits}bit-{'esp-nn' if esp_nn else 'reference'}-{key}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -204,7 +204,7 @@ OPTIONS: list[Option] = [
         "tflm-source",
         "bench",
         "an esp-tflite-micro source folder: hil cases run against the firmware's own code built for Linux "
-        "against it (firmware/host, built once into the model cache); implies --virtual-board; figures simulated",
+        "against it (firmware/host, built once into firmware/host/build); implies --virtual-board; figures simulated",
         "",
     ),
     Option(

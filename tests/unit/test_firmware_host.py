@@ -1,0 +1,175 @@
+"""The firmware's own code as a virtual board (firmware/host), and its check against ESP-IDF.
+
+The tests that build or check the firmware need source folders no package registry has:
+set ``TINYHIL_TFLM_SOURCE`` to an esp-tflite-micro folder (and ``TINYHIL_ESP_NN_SOURCE`` to
+an esp-nn folder, ``IDF_PATH`` to ESP-IDF) to run them; without them they skip and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from plugins.bench.host_build import BuildError, check_folders, kconfig_defaults
+from tests.unit.subrun import ROOT, read_csv, run
+
+TFLM = Path(os.environ["TINYHIL_TFLM_SOURCE"]) if os.environ.get("TINYHIL_TFLM_SOURCE") else None
+ESP_NN = Path(os.environ["TINYHIL_ESP_NN_SOURCE"]) if os.environ.get("TINYHIL_ESP_NN_SOURCE") else None
+IDF = Path(os.environ["IDF_PATH"]) if os.environ.get("IDF_PATH") else None
+needs_tflm = pytest.mark.skipif(
+    TFLM is None,
+    reason="set TINYHIL_TFLM_SOURCE to an esp-tflite-micro source folder to build the firmware for Linux "
+    "(no package registry carries TFLM's sources)",
+)
+
+
+def _values(**overrides):
+    from plugins.settings.table import OPTIONS as TABLE
+
+    values = {opt.name: (False if opt.is_flag else opt.parse(opt.default)) for opt in TABLE}
+    values.update(overrides)
+    return values
+
+
+@pytest.mark.parametrize(
+    "overrides, port, message",
+    [
+        ({"esp-nn-source": "/tmp"}, None, "--esp-nn-source goes with --tflm-source"),
+        (
+            {"tflm-source": "/tmp"},
+            None,
+            "no tensorflow/lite/micro/micro_interpreter.cc there. Point it at an esp-tflite",
+        ),
+        ({"tflm-source": "/tmp"}, "/dev/ttyUSB0", "drop --port /dev/ttyUSB0 or --tflm-source"),
+    ],
+)
+def test_host_build_options_are_checked_at_start_up(overrides, port, message):
+    from plugins.settings import SettingsError, build_settings
+
+    with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
+        build_settings(_values(**overrides), port=port)
+
+
+def test_a_folder_that_is_not_esp_nn_is_named(tmp_path):
+    tflm = tmp_path / "tflm"
+    from plugins.bench.host_build import TFLM_CORE
+
+    for rel in TFLM_CORE:
+        (tflm / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tflm / rel).write_text("")
+    check_folders(tflm, None)  # the layout is all it looks at
+    with pytest.raises(BuildError, match="--esp-nn .*no include/esp_nn.h there"):
+        check_folders(tflm, tmp_path)
+    (tflm / TFLM_CORE[3]).unlink()
+    with pytest.raises(BuildError, match=f"missing {TFLM_CORE[3]}"):
+        check_folders(tflm, None)
+
+
+def test_the_host_builds_config_is_what_kconfgen_makes_of_the_firmwares_kconfig(tmp_path):
+    """The host build's sdkconfig.h against ESP-IDF's own kconfgen on the same Kconfig and defaults."""
+    pytest.importorskip("kconfgen", reason="esp-idf-kconfig (requirements.txt) is not installed")
+    root = tmp_path / "Kconfig"
+    root.write_text(
+        f'mainmenu "tinyhil"\nconfig IDF_TARGET\n    string\n    default "esp32"\nsource "{ROOT}/firmware/main/Kconfig.projbuild"\n'
+    )
+    defaults = tmp_path / "defaults"
+    tinyhil = [
+        line for line in (ROOT / "firmware" / "sdkconfig.defaults").read_text().splitlines() if "TINYHIL" in line
+    ]
+    defaults.write_text("\n".join(tinyhil) + "\n")
+    out = tmp_path / "sdkconfig.json"
+    subprocess.run(
+        [sys.executable, "-m", "kconfgen", "--kconfig", str(root), "--defaults", str(defaults)]
+        + ["--output", "json", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    import json
+
+    theirs = json.loads(out.read_text())
+    ours = kconfig_defaults()
+    for name, value in theirs.items():
+        if name.startswith("TINYHIL_"):
+            want = "y" if value is True else "n" if value is False else str(value)
+            assert ours[name] == want, (name, ours[name], want)
+    assert ours["TINYHIL_MARKER_GPIO"] == "4" and ours["TINYHIL_MARKER_WINDOW"] == "y"
+
+
+@needs_tflm
+def test_the_firmwares_own_code_runs_the_hil_cases(project):
+    """--tflm-source: the firmware built for Linux answers the hil cases through pytest-embedded."""
+    res = run(
+        project,
+        "-m",
+        "hil",
+        f"--tflm-source={TFLM}",
+        "--networks=C_1",
+        "--techniques=lite,dynamic,full_int",
+        "--device-windows=20",
+    )
+    assert res.ret == 0, res.stdout.str()[-3000:]
+    rows = {r["technique"]: r for r in read_csv(project)}
+    assert {r["target"] for r in rows.values()} == {"firmware-host"}
+    for tech in ("lite", "full_int"):
+        row = rows[tech]
+        assert row["status"] == "ok" and float(row["device_agreement"]) == 1.0, row
+        assert row["arena_source"] == "firmware-host-build" and row["arena_device_bytes"] == row["arena_bytes"]
+        assert row["arena_pointer_bits"] in ("32", "64") and row["latency_source"] == "simulated"
+        assert row["esp_tflite_micro"].startswith("esp-tflite-micro ")
+    # TFLM has no hybrid kernels: the firmware refuses the dynamic-range model at prepare, in TFLM's words
+    assert rows["dynamic"]["status"] == "unsupported_op"
+    assert "AllocateTensors failed" in rows["dynamic"]["reason"]
+
+
+@needs_tflm
+def test_the_firmware_host_build_restarts_like_a_board(tmp_path):
+    """reset% and a crash re-execute the firmware on the same pty: a new banner with its reason."""
+    import serial
+
+    from models.boards import get_board
+    from plugins.bench.host_build import build, cached_build_dir, resolve_bits
+    from plugins.bench.virtual_process import start_firmware_board
+
+    bits = resolve_bits("auto")
+    binary = build(TFLM.resolve(), None, bits, cached_build_dir(TFLM.resolve(), None, bits), jobs=2, log=lambda _: None)
+    vb = start_firmware_board(binary, get_board("esp32-wroom-32"), tmp_path)
+    try:
+        link = serial.Serial(vb.port, 115200, timeout=0.2)
+
+        def exchange(command: bytes, until: bytes, timeout_s: float = 10) -> bytes:
+            link.write(command)
+            got, end = b"", time.monotonic() + timeout_s
+            while until not in got and time.monotonic() < end:
+                got += link.read(4096)
+            return got
+
+        banner = exchange(b"", b"m-init-done\r\nm-ready\r\n")
+        assert b"m-info-reset-reason-poweron\r\n" in banner and b"m-info-simulated-1\r\n" in banner
+        assert f"m-info-pointer-bits-{bits}\r\n".encode() in banner
+        again = exchange(b"reset%", b"m-init-done\r\nm-ready\r\n")
+        assert again.startswith(b"m-reset\r\nm-ready\r\nm-boot-tinyhil\r\n") and b"reset-reason-sw\r\n" in again
+        refused = exchange(b"model partition 64 00000000 auto flash%", b"m-ready\r\n")
+        assert refused.startswith(b"e-[model: crc mismatch: got ") and refused.endswith(b"m-ready\r\n")
+        link.close()
+    finally:
+        vb.stop()
+
+
+@pytest.mark.skipif(IDF is None or TFLM is None, reason="set IDF_PATH and TINYHIL_TFLM_SOURCE to check the firmware")
+def test_the_firmware_passes_its_check_against_esp_idf():
+    if shutil.which("xtensa-esp-elf-g++") is None and shutil.which("arm-none-eabi-g++") is None:
+        pytest.skip("no cross compiler (ESP-IDF's, or Debian's gcc-arm-none-eabi)")
+    r = subprocess.run(
+        [sys.executable, "-m", "plugins.bench.idf_check", f"--idf-path={IDF}", f"--tflm={TFLM}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "0 failed" in r.stdout
