@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         "esp-nn": "firmware host build, ESP-NN C kernels",
     }
     nets, techs = args.networks.split(","), args.techniques.split(",")
-    rank = {(n, t): (nets.index(n) if n in nets else 99, techs.index(t) if t in techs else 99) for n in nets for t in techs}
+    rank = {
+        (n, t): (nets.index(n) if n in nets else 99, techs.index(t) if t in techs else 99) for n in nets for t in techs
+    }
     keys = sorted({k for rows in boards.values() for k in rows}, key=lambda k: rank.get(k, (99, 99)))
     print()
     print("| case | " + " | ".join(titles[b] for b in boards) + " |")
