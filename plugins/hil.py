@@ -86,9 +86,14 @@ def port_of_this_process(config: pytest.Config, ports: tuple[str, ...]) -> str:
     drives board ``N`` (modulo the count, so a worker xdist restarts after a crash takes its
     predecessor's board); the controller keeps the list and checks that ``-n`` matches it.
     """
-    if len(ports) == 1:
-        return ports[0]
     workers = getattr(config.option, "numprocesses", None)
+    if len(ports) == 1:
+        if workers and workers > 1 and not hasattr(config, "workerinput"):
+            raise pytest.UsageError(
+                f"-n {workers} with one board ({ports[0]}): xdist workers cannot share a serial port. Run without -n, "
+                f"or give one port per worker: --port {ports[0]},/dev/ttyUSB1 -n 2"
+            )
+        return ports[0]
     if hasattr(config, "workerinput"):
         return ports[int(config.workerinput["workerid"].removeprefix("gw")) % len(ports)]
     if workers != len(ports):
@@ -133,6 +138,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     vb = config.stash.get(VB_KEY, None)
     if vb is not None:
         vb.stop()
+
+
+def primed_port_app_cache(config: pytest.Config) -> dict[str, str]:
+    """pytest-embedded-idf compares the board's ELF sha256 with the build's
+    (``--confirm-target-elf-sha256``) only when its session cache already pairs the port with
+    the app, and that cache starts empty: the first case of every session flashed the firmware
+    even when the board already ran it. Paired from the start, a board that runs the same ELF
+    is not flashed and one that runs another is."""
+    opt = config.option
+    confirm = str(getattr(opt, "confirm_target_elf_sha256", "") or "").lower()
+    if not settings_of(config).port or confirm not in ("y", "yes", "true", "1"):
+        return {}
+    from pytest_embedded.app import App
+
+    binary = App(app_path=opt.app_path, build_dir=opt.build_dir).binary_path
+    return {opt.port: binary} if binary else {}
+
+
+@pytest.fixture(scope="session")
+def port_app_cache(pytestconfig: pytest.Config) -> dict[str, str]:
+    """pytest-embedded's port-to-app cache (its fixture of this name), primed by :func:`primed_port_app_cache`."""
+    return primed_port_app_cache(pytestconfig)
 
 
 @pytest.fixture(scope="session")

@@ -112,13 +112,30 @@ def in_tinyhil_run(config: pytest.Config) -> bool:
     return config.pluginmanager.get_plugin("plugins.study") is not None
 
 
+def bench_port(config: pytest.Config) -> str | None:
+    """The board's port as pytest-embedded's esp service will open it: ``ESPPORT`` wins over
+    ``--port`` there (its dut factory), so it counts as the port here too.
+
+    Raises:
+        SettingsError: when both are given and differ (pytest-embedded would silently use ESPPORT).
+    """
+    port = config.getoption("port", default=None)
+    env = os.environ.get("ESPPORT", "").strip()
+    if env and port and port != env:
+        raise pytest.UsageError(
+            f"tinyhil: ESPPORT={env} and --port {port} name different boards, and pytest-embedded would open "
+            f"ESPPORT's for every worker: unset ESPPORT, or drop --port"
+        )
+    return port or env or None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not in_tinyhil_run(config):
         return
     values = {opt.name: _value(config, opt) for opt in OPTIONS}
     try:
-        settings = config.stash[SETTINGS_KEY] = build_settings(values, port=config.getoption("port", default=None))
+        settings = config.stash[SETTINGS_KEY] = build_settings(values, port=bench_port(config))
     except SettingsError as e:
         raise pytest.UsageError(str(e)) from None
     if getattr(config.option, "xmlpath", None) is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import struct
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +35,48 @@ def model_partition(csv_path: Path = PARTITIONS_CSV) -> tuple[int, int]:
     raise ValueError(f"{csv_path} has no partition named 'model'")
 
 
+PARTITION_ENTRY = struct.Struct(
+    "<2sBBII16sI"
+)  # ESP-IDF's partition table: magic, type, subtype, offset, size, label, flags
+
+
+def partition_from_table(table: bytes, name: str = "model") -> tuple[int, int]:
+    """``(offset, size)`` of a partition in a binary partition table, as ESP-IDF's build writes it
+    (``partition_table/partition-table.bin``) and the bootloader reads it.
+
+    Raises:
+        ValueError: when no entry has that label.
+    """
+    for start in range(0, len(table) - PARTITION_ENTRY.size + 1, PARTITION_ENTRY.size):
+        magic, _type, _subtype, offset, size, label, _flags = PARTITION_ENTRY.unpack_from(table, start)
+        if magic != b"\xaa\x50":  # the MD5 entry (0xebeb) or the erased end (0xffff)
+            break
+        if label.rstrip(b"\0").decode(errors="replace") == name:
+            return offset, size
+    raise ValueError(f"the partition table has no partition named '{name}'")
+
+
+def build_model_partition(app) -> tuple[int, int]:
+    """``(offset, size)`` of the ``model`` partition in the partition table of the build
+    pytest-embedded flashed (``dut.app``, an ``IdfApp``): the board's layout, whatever the
+    repository's ``partitions.csv`` says now.
+
+    Raises:
+        ValueError: naming the build when its partition table is missing or has no ``model``.
+    """
+    args = app.flash_args
+    rel = (args.get("partition_table") or args.get("partition-table") or {}).get("file", "")
+    path = Path(app.binary_path) / rel
+    if not rel or not path.is_file():
+        raise ValueError(
+            f"the firmware build {app.binary_path} has no partition table ({path}); rebuild it with idf.py"
+        )
+    try:
+        return partition_from_table(path.read_bytes())
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}; the firmware was built with another partitions.csv: rebuild it") from None
+
+
 class FlashFileDelivery:
     """The virtual board's model partition is a file; writing it stands for esptool."""
 
@@ -49,8 +92,9 @@ class FlashFileDelivery:
 class EsptoolDelivery:
     """Writes the model into the ``model`` partition with esptool, through pytest-embedded's serial.
 
-    esptool resets the board into the bootloader and back; the firmware's boot banner
-    is read afterwards, so each case starts on a freshly booted board.
+    esptool resets the board into the bootloader, writes, and resets it once more (its
+    ``--after hard-reset``); the firmware's boot banner is read afterwards, so each case starts
+    on a freshly booted board.
     """
 
     def __init__(self, serial, offset: int, size: int, boot_timeout_s: float = 15.0):
@@ -72,8 +116,8 @@ class EsptoolDelivery:
                 # esptool raises the rate after its stub loads; use_esptool puts the console's back
                 baud = getattr(serial, "esptool_baud", None)
                 argv = ["--baud", str(baud)] if baud else []
-                esptool.main([*argv, "write-flash", hex(self.offset), f.name], esp=serial.esp)
-                serial.esp.hard_reset()
+                # one reset: esptool's own --after (it resets an external esp too, esptool 5.6's teardown)
+                esptool.main([*argv, "--after", "hard-reset", "write-flash", hex(self.offset), f.name], esp=serial.esp)
 
             _write(self.serial)
         client.wait_boot(self.boot_timeout_s)

@@ -21,7 +21,7 @@ from models.model_files import data_fits
 from models.pipeline import CaseArtifacts, Study
 from models.tflm import QuantParams
 from models.verdict import Verdict
-from plugins.bench.delivery import EsptoolDelivery, FlashFileDelivery, ModelDelivery, model_partition
+from plugins.bench.delivery import EsptoolDelivery, FlashFileDelivery, ModelDelivery, build_model_partition
 from plugins.bench.device import (
     DeviceClient,
     DeviceError,
@@ -179,7 +179,7 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     s = ctx.settings
     meter = ctx.fixture("energy_meter")  # first: a missing meter stops the run before the board is touched
     dut = ctx.fixture("dut")
-    offset, size = model_partition()
+    offset, size = build_model_partition(dut.app)
     port = ctx.fixture("pytestconfig").option.port  # this worker's board when --port lists several
     client = DeviceClient(DutLink(dut, port), s.hil.timeout_s)
     delivery = EsptoolDelivery(dut.serial, offset, size)

@@ -113,7 +113,8 @@ def test_the_firmwares_own_code_runs_the_hil_cases(project):
         "--techniques=lite,dynamic,full_int",
         "--device-windows=20",
     )
-    assert res.ret == 0, res.stdout.str()[-3000:]
+    # the project's expectations are empty (every case expected ok): the dynamic case fails as a change
+    res.assert_outcomes(passed=2, failed=1)
     rows = {r["technique"]: r for r in read_csv(project)}
     assert {r["target"] for r in rows.values()} == {"firmware-host"}
     for tech in ("lite", "full_int"):

@@ -1,5 +1,6 @@
 """The hil path end to end: pytest-embedded's serial service on the virtual board's pty."""
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -188,6 +189,10 @@ def test_esptool_writes_the_model_partition(monkeypatch):
 
     def fake_main(argv, esp=None):
         calls.append((argv, esp, Path(argv[-1]).read_bytes()))
+        # esptool 5.6 resets an external esp too at the end, as --after says (default hard-reset)
+        after = argv[argv.index("--after") + 1] if "--after" in argv else "hard-reset"
+        if after == "hard-reset":
+            esp.hard_reset()
 
     monkeypatch.setattr(esptool, "main", fake_main)
     offset, size = model_partition()
@@ -195,8 +200,9 @@ def test_esptool_writes_the_model_partition(monkeypatch):
     serial.esptool_baud = 921600  # pytest-embedded's --esptool-baud
     EsptoolDelivery(serial, offset, size).write(b"TFL3model", client)
     argv, esp, content = calls[0]
-    assert argv[:4] == ["--baud", "921600", "write-flash", "0x190000"]
+    assert argv[:2] == ["--baud", "921600"] and argv[-3:-1] == ["write-flash", "0x190000"]
     assert esp is serial.esp and content == b"TFL3model"
+    # into the bootloader (connect) and out of it once: one reset, not esptool's and another
     assert serial.redirect_paused == 1 and serial.esp.connected == 1 and serial.esp.reset == 1
     assert serial.proc.applied == {"baudrate": 115200} and client.boots == 1
 
@@ -391,3 +397,95 @@ def test_bench_without_a_firmware_build_stops_at_start_up_with_the_fix(project):
     assert res.ret == 4
     res.stdout.fnmatch_lines(["*the firmware is not built: *build_esp32_default/flasher_args.json is missing*"])
     res.stdout.fnmatch_lines(["*idf.py -B build_esp32_default build*"])
+
+
+def _partition_table_bin(rows) -> bytes:
+    """A binary partition table as ESP-IDF's gen_esp32part.py writes it: 32-byte entries, then
+    its MD5 entry (0xebeb), then erased flash."""
+    import struct
+
+    out = b"".join(
+        struct.pack("<2sBBII16sI", b"\xaa\x50", t, st, off, size, name.encode(), 0) for name, t, st, off, size in rows
+    )
+    return out + b"\xeb\xeb" + b"\xff" * 14 + bytes(16) + b"\xff" * 32
+
+
+def test_the_model_partition_comes_from_the_flashed_builds_table(tmp_path):
+    """Not from the repository's partitions.csv: the board holds the layout of the build flashed."""
+    from types import SimpleNamespace
+
+    from plugins.bench.delivery import build_model_partition, partition_from_table
+
+    table = _partition_table_bin(
+        [("nvs", 1, 2, 0x9000, 0x6000), ("factory", 0, 0, 0x10000, 0x100000), ("model", 1, 0x40, 0x110000, 0x80000)]
+    )
+    assert partition_from_table(table) == (0x110000, 0x80000)  # another layout than partitions.csv's
+    (tmp_path / "partition_table").mkdir()
+    (tmp_path / "partition_table" / "partition-table.bin").write_bytes(table)
+    app = SimpleNamespace(
+        binary_path=str(tmp_path), flash_args={"partition_table": {"file": "partition_table/partition-table.bin"}}
+    )
+    assert build_model_partition(app) == (0x110000, 0x80000)
+    (tmp_path / "partition_table" / "partition-table.bin").write_bytes(
+        _partition_table_bin([("nvs", 1, 2, 0x9000, 0x6000)])
+    )
+    with pytest.raises(
+        ValueError, match="no partition named 'model'; the firmware was built with another partitions.csv"
+    ):
+        build_model_partition(app)
+    with pytest.raises(ValueError, match="has no partition table"):
+        build_model_partition(SimpleNamespace(binary_path=str(tmp_path), flash_args={}))
+
+
+@pytest.mark.skipif(not os.environ.get("IDF_PATH"), reason="set IDF_PATH to compare with ESP-IDF's gen_esp32part.py")
+def test_the_table_reader_reads_what_esp_idfs_generator_writes(tmp_path):
+    import subprocess
+    import sys
+
+    from plugins.bench.delivery import model_partition, partition_from_table
+
+    gen = Path(os.environ["IDF_PATH"]) / "components" / "partition_table" / "gen_esp32part.py"
+    out = tmp_path / "partition-table.bin"
+    subprocess.run(
+        [sys.executable, str(gen), "--flash-size", "4MB", str(ROOT / "firmware" / "partitions.csv"), str(out)],
+        check=True,
+    )
+    assert partition_from_table(out.read_bytes()) == model_partition()
+
+
+def test_the_first_case_of_a_session_checks_the_boards_elf_before_flashing(project):
+    """pytest-embedded-idf only compares ELF sha256s on a session-cache hit; tinyhil primes the cache
+    with this worker's port and build, so a board already running the firmware is not flashed."""
+    build = project.path / "fw" / "build_esp32_default"
+    build.mkdir(parents=True)
+    (build / "flasher_args.json").write_text("{}")
+    project.makepyfile(test_probe="def test_probe(port_app_cache):\n    print('CACHE', port_app_cache)\n")
+    res = project.runpytest_subprocess(
+        "test_probe.py", "-s", "--port=/dev/ttyUSB9", f"--app-path={project.path / 'fw'}"
+    )
+    res.stdout.fnmatch_lines([f"*CACHE {{'/dev/ttyUSB9': '{build}'}}"])
+    res = project.runpytest_subprocess(
+        "test_probe.py",
+        "-s",
+        "--port=/dev/ttyUSB9",
+        f"--app-path={project.path / 'fw'}",
+        "--confirm-target-elf-sha256=n",
+    )
+    res.stdout.fnmatch_lines(["*CACHE {}"])  # asked not to compare: pytest-embedded's own behaviour
+
+
+def test_espport_names_the_board_as_in_pytest_embedded(project, monkeypatch):
+    """pytest-embedded's esp service opens ESPPORT when it is set, before --port."""
+    monkeypatch.setenv("ESPPORT", "/dev/ttyUSB7")
+    res = run(project, "-m", "hil", f"--app-path={project.path}", "--networks=C_1")
+    assert res.ret == 4  # a board is configured (no 'no board is configured'); its build is missing
+    res.stdout.fnmatch_lines(["*the firmware is not built: *flasher_args.json is missing*"])
+    res = run(project, "-m", "hil", "--port=/dev/ttyUSB0", "--networks=C_1")
+    assert res.ret == 4
+    res.stderr.fnmatch_lines(["*ESPPORT=/dev/ttyUSB7 and --port /dev/ttyUSB0 name different boards*unset ESPPORT*"])
+
+
+def test_several_workers_cannot_share_one_board(project):
+    res = run(project, "-m", "hil", "--port=/dev/ttyUSB0", "-n", "2", "--networks=C_1")
+    assert res.ret == 4
+    res.stderr.fnmatch_lines(["*-n 2 with one board (/dev/ttyUSB0): xdist workers cannot share a serial port*"])
