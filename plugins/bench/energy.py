@@ -270,7 +270,8 @@ class MeterSettings:
     trigger_source: str = "/Dev1/PFI0"
     pre_roll_s: float = 0.02
     post_roll_s: float = 0.02
-    voltage_range: float = 5.0
+    shunt_range_v: float = 1.0  # the shunt drops about 0.4-0.6 V: +-1 V keeps its resolution
+    supply_range_v: float = 5.0  # the 3V3 rail
     replay_dir: str = ""
     timing_rule: str = "paper"
     tolerance: float = 0.10
@@ -293,6 +294,9 @@ class Meter:
     def close(self) -> None:
         """Releases the instrument; a meter that holds none has nothing to do."""
 
+    def abort(self) -> None:
+        """Drops a capture that was started and will not be finished (the device failed in between)."""
+
 
 class NiDaqMeter(Meter):
     """NI-DAQmx acquisition (reference bench: NI PCI-6251).
@@ -310,6 +314,7 @@ class NiDaqMeter(Meter):
         if daq is None:
             try:
                 import nidaqmx as daq
+                import nidaqmx.stream_readers  # noqa: F401 (daq.stream_readers: the readers into numpy)
             except ImportError:
                 raise EnergyError("the nidaqmx Python package is missing: pip install nidaqmx") from None
         self.daq = daq
@@ -339,17 +344,27 @@ class NiDaqMeter(Meter):
         return "line" in self.s.marker_channel or "port" in self.s.marker_channel
 
     def start(self, expected_s: float, label: str) -> None:
+        """Arms the tasks: analog (shunt, supply, and an analog marker) and, for a digital marker, a
+        digital task on the analog task's sample clock. With ``--daq-trigger marker`` both take the
+        same reference trigger, so both return the samples around the same edge; otherwise the
+        digital task is armed first and its first sample is the analog task's first."""
+        self.abort()  # a capture the device failed in the middle of: its tasks hold the card
+        try:
+            self._arm(expected_s, label)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _arm(self, expected_s: float, label: str) -> None:
         c, s = self.daq.constants, self.s
         total_s = s.pre_roll_s + expected_s + s.post_roll_s
         self._n = int(math.ceil(total_s * s.sample_rate_hz))
+        pre = int(s.pre_roll_s * s.sample_rate_hz)
         ai = self.daq.Task(f"tinyhil-ai-{label}")
         self._tasks = [ai]
-        for ch in (s.shunt_channel, s.supply_channel):
+        for ch, rng in ((s.shunt_channel, s.shunt_range_v), (s.supply_channel, s.supply_range_v)):
             ai.ai_channels.add_ai_voltage_chan(
-                self._chan(ch),
-                terminal_config=c.TerminalConfiguration.DIFF,
-                min_val=-s.voltage_range,
-                max_val=s.voltage_range,
+                self._chan(ch), terminal_config=c.TerminalConfiguration.DIFF, min_val=-rng, max_val=rng
             )
         if not self.marker_is_digital:
             ai.ai_channels.add_ai_voltage_chan(
@@ -357,10 +372,10 @@ class NiDaqMeter(Meter):
             )
         ai.timing.cfg_samp_clk_timing(s.sample_rate_hz, sample_mode=c.AcquisitionType.FINITE, samps_per_chan=self._n)
         if s.trigger == "marker":
-            pre = int(s.pre_roll_s * s.sample_rate_hz)
             ai.triggers.reference_trigger.cfg_dig_edge_ref_trig(s.trigger_source, pre, trigger_edge=c.Edge.RISING)
         if self.marker_is_digital:
             di = self.daq.Task(f"tinyhil-di-{label}")
+            self._tasks.append(di)
             di.di_channels.add_di_chan(self._chan(s.marker_channel), line_grouping=c.LineGrouping.CHAN_PER_LINE)
             di.timing.cfg_samp_clk_timing(
                 s.sample_rate_hz,
@@ -368,31 +383,47 @@ class NiDaqMeter(Meter):
                 sample_mode=c.AcquisitionType.FINITE,
                 samps_per_chan=self._n,
             )
-            di.start()  # armed: it samples on the analog task's clock
-            self._tasks.append(di)
+            if s.trigger == "marker":  # the same edge and pre-trigger count as the analog task
+                di.triggers.reference_trigger.cfg_dig_edge_ref_trig(s.trigger_source, pre, trigger_edge=c.Edge.RISING)
+            di.start()  # armed: it samples on the analog task's clock, which starts with ai
         ai.start()
 
     def finish(self, window_hint_s: float) -> Trace:
-        s = self.s
+        readers, s = self.daq.stream_readers, self.s
         timeout = self._n / s.sample_rate_hz + 10.0
         try:
-            data = self._tasks[0].read(number_of_samples_per_channel=self._n, timeout=timeout)
-            marker = (
-                np.asarray(self._tasks[1].read(number_of_samples_per_channel=self._n, timeout=timeout), dtype=bool)
-                if self.marker_is_digital
-                else np.asarray(data[2])
+            analog = np.zeros((2 if self.marker_is_digital else 3, self._n), dtype=np.float64)
+            readers.AnalogMultiChannelReader(self._tasks[0].in_stream).read_many_sample(
+                analog, number_of_samples_per_channel=self._n, timeout=timeout
             )
+            if self.marker_is_digital:
+                lines = np.zeros(self._n, dtype=np.uint32)
+                readers.DigitalSingleChannelReader(self._tasks[1].in_stream).read_many_sample_port_uint32(
+                    lines, number_of_samples_per_channel=self._n, timeout=timeout
+                )
+                marker = lines != 0  # a one-line channel reads as bit 0
+            else:
+                marker = analog[2]
         finally:
-            for task in self._tasks:
-                task.close()
-            self._tasks = []
+            self.abort()
         return Trace(
             s.sample_rate_hz,
-            np.asarray(data[0], float),
-            np.asarray(data[1], float),
+            analog[0],
+            analog[1],
             marker,
             {"source": "measured", "shunt_ohms": s.shunt_ohms, "device": s.device},
         )
+
+    def abort(self) -> None:
+        for task in self._tasks:
+            try:
+                task.close()
+            except Exception:  # a task the driver already dropped
+                pass
+        self._tasks = []
+
+    def close(self) -> None:
+        self.abort()
 
 
 JOULESCOPE_BUFFER_S = 30.0  # the joulescope package's default stream buffer

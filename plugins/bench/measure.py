@@ -132,6 +132,15 @@ class EnergyMeasurement:
         self.client, self.meter, self.settings, self.hil, self.trace_dir = client, meter, settings, hil, trace_dir
 
     def figures(self, latency_ms: float, label: str) -> dict:
+        """Energy figures of the case; a capture the device fails in the middle of is dropped
+        (the meter's tasks released) before the error goes on to become the case's verdict."""
+        try:
+            return self._figures(latency_ms, label)
+        except BaseException:
+            self.meter.abort()
+            raise
+
+    def _figures(self, latency_ms: float, label: str) -> dict:
         t0 = time.monotonic()
         client, meter, ms = self.client, self.meter, self.settings
         idle_w = None

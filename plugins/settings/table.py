@@ -272,6 +272,15 @@ OPTIONS: list[Option] = [
     Option("daq-shunt-channel", "energy", "differential analog input across the shunt", "ai0"),
     Option("daq-supply-channel", "energy", "differential analog input across the DUT supply (3V3 to GND)", "ai1"),
     Option(
+        "daq-shunt-range",
+        "energy",
+        "input range of the shunt channel, +-volts (the shunt drops about 0.4-0.6 V: +-1 V keeps its resolution; "
+        "the card picks the smallest of its ranges that holds it)",
+        "1.0",
+        number(positive=True),
+    ),
+    Option("daq-supply-range", "energy", "input range of the supply channel, +-volts", "5.0", number(positive=True)),
+    Option(
         "daq-marker-channel",
         "energy",
         "marker input: a digital line (port0/line0) or an analog input (ai2)",

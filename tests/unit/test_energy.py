@@ -199,17 +199,38 @@ def test_simulated_idle_capture_has_no_window():
     assert idle_power(tr, R) == pytest.approx(power(0.040), rel=1e-3)
 
 
+class FakeWorld:
+    """One timeline every fake task samples: the marker high for ``width`` samples from ``edge``,
+    the shunt current 60 mA then, 40 mA otherwise (sample 0 is when the analog task starts)."""
+
+    edge, width = 300, 400
+
+
 class FakeTask:
-    """Records what NiDaqMeter asks of an nidaqmx.Task."""
+    """An nidaqmx.Task at the seam: records its configuration and, read through the stream
+    readers, returns the world's samples as the card would. A finite task returns the first
+    ``n`` samples after its clock starts; with a reference trigger, ``pre`` samples before the
+    trigger edge and the rest after it (NI-DAQmx's default read position for a reference trigger)."""
 
     instances: list = []
+    fail_on: str | None = None  # a configuration call that raises, as the driver does on a bad channel
 
     def __init__(self, name=""):
         self.name, self.calls, self.closed, self.started = name, [], False, False
+        self.n, self.pre = 0, None
         rec = self.calls
 
         def recorder(kind):
-            return lambda *a, **k: rec.append((kind, a, k))
+            def call(*a, **k):
+                if FakeTask.fail_on == kind:
+                    raise RuntimeError(f"DaqError in {kind}")
+                rec.append((kind, a, k))
+                if kind == "timing":
+                    self.n = k["samps_per_chan"]
+                if kind == "ref_trig":
+                    self.pre = a[1]
+
+            return call
 
         self.ai_channels = types.SimpleNamespace(add_ai_voltage_chan=recorder("ai"))
         self.di_channels = types.SimpleNamespace(add_di_chan=recorder("di"))
@@ -217,22 +238,39 @@ class FakeTask:
         self.triggers = types.SimpleNamespace(
             reference_trigger=types.SimpleNamespace(cfg_dig_edge_ref_trig=recorder("ref_trig"))
         )
+        self.in_stream = self
         FakeTask.instances.append(self)
 
     def start(self):
         self.started = True
 
-    def read(self, number_of_samples_per_channel, timeout):
-        n = number_of_samples_per_channel
-        marker = np.zeros(n, bool)
-        marker[n // 3 : 2 * n // 3] = True
-        if self.name.startswith("tinyhil-di"):
-            return marker.tolist()
-        i = np.where(marker, 0.06, 0.04)
-        return [(i * R).tolist(), (V - i * R).tolist()]
+    def samples(self, n):
+        first = 0 if self.pre is None else FakeWorld.edge - self.pre
+        t = np.arange(first, first + n)
+        return (t >= FakeWorld.edge) & (t < FakeWorld.edge + FakeWorld.width)
 
     def close(self):
         self.closed = True
+
+
+class FakeReaders:
+    class AnalogMultiChannelReader:
+        def __init__(self, task):
+            self.task = task
+
+        def read_many_sample(self, data, number_of_samples_per_channel, timeout):
+            marker = self.task.samples(number_of_samples_per_channel)
+            i = np.where(marker, 0.06, 0.04)
+            data[0], data[1] = i * R, V - i * R
+            if len(data) > 2:
+                data[2] = np.where(marker, 3.3, 0.0)
+
+    class DigitalSingleChannelReader:
+        def __init__(self, task):
+            self.task = task
+
+        def read_many_sample_port_uint32(self, data, number_of_samples_per_channel, timeout):
+            data[:] = self.task.samples(number_of_samples_per_channel)
 
 
 def fake_nidaqmx(devices=("Dev1",), driver=True):
@@ -249,7 +287,7 @@ def fake_nidaqmx(devices=("Dev1",), driver=True):
         return types.SimpleNamespace(devices=[types.SimpleNamespace(name=d) for d in devices])
 
     system = types.SimpleNamespace(System=types.SimpleNamespace(local=local))
-    return types.SimpleNamespace(Task=FakeTask, constants=constants, system=system)
+    return types.SimpleNamespace(Task=FakeTask, constants=constants, system=system, stream_readers=FakeReaders)
 
 
 def test_nidaqmx_task_configuration_through_the_seam():
@@ -258,8 +296,8 @@ def test_nidaqmx_task_configuration_through_the_seam():
     meter = NiDaqMeter(s, daq=fake_nidaqmx())
     meter.start(0.02, "C_1-lite")
     ai, di = FakeTask.instances
-    assert [c for c in ai.calls if c[0] == "ai"] == [
-        ("ai", ("Dev1/ai0",), {"terminal_config": "DIFF", "min_val": -5.0, "max_val": 5.0}),
+    assert [c for c in ai.calls if c[0] == "ai"] == [  # the shunt's range fits its ~0.5 V, the supply's 3V3
+        ("ai", ("Dev1/ai0",), {"terminal_config": "DIFF", "min_val": -1.0, "max_val": 1.0}),
         ("ai", ("Dev1/ai1",), {"terminal_config": "DIFF", "min_val": -5.0, "max_val": 5.0}),
     ]
     assert ("timing", (50_000,), {"sample_mode": "FINITE", "samps_per_chan": 2000}) in ai.calls
@@ -270,6 +308,42 @@ def test_nidaqmx_task_configuration_through_the_seam():
     assert ai.closed and di.closed and trace.meta["source"] == "measured"
     r = analyse(trace, 10, R)
     assert r.power_mw_mean == pytest.approx(power(0.06) * 1e3, rel=1e-3)
+
+
+@pytest.mark.parametrize("marker_channel", ["port0/line0", "ai2"])
+@pytest.mark.parametrize("trigger, edge", [("software", 300), ("marker", 40_000)])
+def test_the_marker_window_lines_up_with_the_current_in_every_trigger_mode(trigger, edge, marker_channel, monkeypatch):
+    """With --daq-trigger marker the analog task keeps the samples around the trigger edge; the
+    digital marker must be those same samples, not the first ones after its start."""
+    FakeTask.instances = []
+    monkeypatch.setattr(FakeWorld, "edge", edge)
+    rate = 10_000
+    s = MeterSettings(
+        kind="nidaqmx", trigger=trigger, marker_channel=marker_channel, sample_rate_hz=rate, pre_roll_s=0.02
+    )
+    meter = NiDaqMeter(s, daq=fake_nidaqmx())
+    meter.start(FakeWorld.width / rate, "case")
+    r = analyse(meter.finish(FakeWorld.width / rate), 10, R)
+    assert r.window_ms == pytest.approx(FakeWorld.width / rate * 1e3, abs=0.2)
+    assert r.power_mw_mean == pytest.approx(power(0.06) * 1e3, rel=1e-3)  # the 60 mA inside the window
+    assert all(t.closed for t in FakeTask.instances)
+
+
+def test_nidaqmx_tasks_are_closed_on_every_path():
+    FakeTask.instances = []
+    meter = NiDaqMeter(MeterSettings(kind="nidaqmx"), daq=fake_nidaqmx())
+    FakeTask.fail_on = "di"  # the driver refuses the marker line: the analog task made before it is released
+    try:
+        with pytest.raises(RuntimeError, match="DaqError in di"):
+            meter.start(0.01, "a")
+    finally:
+        FakeTask.fail_on = None
+    assert [t.closed for t in FakeTask.instances] == [True, True]
+    meter.start(0.01, "b")  # the board failed after start: the next capture releases the card first
+    meter.start(0.01, "c")
+    assert [t.closed for t in FakeTask.instances] == [True, True, True, True, False, False]
+    meter.close()
+    assert all(t.closed for t in FakeTask.instances)
 
 
 def test_nidaqmx_analog_marker_and_reference_trigger():
@@ -467,3 +541,20 @@ def test_joulescope_is_an_energy_choice():
 
     assert "joulescope" in ENERGY_KINDS
     assert next(o for o in OPTIONS if o.name == "energy").parse("joulescope") == "joulescope"
+
+
+def test_a_device_failure_during_a_capture_releases_the_meter():
+    """The DAQ tasks armed for the idle capture are closed when the board times out in between."""
+    from plugins.bench.device import DeviceTimeout
+    from plugins.bench.measure import EnergyMeasurement, HilSettings
+
+    class SilentClient:
+        def command(self, *a, **k):
+            raise DeviceTimeout("no line from the device within 10 s")
+
+    FakeTask.instances = []
+    meter = NiDaqMeter(MeterSettings(kind="nidaqmx"), daq=fake_nidaqmx())
+    hil = HilSettings(device_windows=1, inferences=10, warmup=1, retries=0, timeout_s=10.0, seed=0, min_agreement=0.9)
+    with pytest.raises(DeviceTimeout):
+        EnergyMeasurement(SilentClient(), meter, MeterSettings(kind="nidaqmx"), hil, None).figures(1.0, "case")
+    assert FakeTask.instances and all(t.closed for t in FakeTask.instances)
