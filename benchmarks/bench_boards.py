@@ -3,8 +3,8 @@ link is paced like a UART, run with one xdist worker per board; prints a table.
 
 Usage::
 
-    python benchmarks/bench_boards.py                        # 12 cases, 1/2/4 boards, 115200 Bd
-    python benchmarks/bench_boards.py --boards 1,2 --baud 921600 --device-windows 200
+    python benchmarks/bench_boards.py                        # 12 cases, 1/2/4 boards, the firmware's baud, whole split
+    python benchmarks/bench_boards.py --boards 1,2 --baud 115200 --device-windows 50
 
 Each run is ``python -m pytest -m hil --virtual-board --virtual-baud B -n N`` on the same
 cases (``--networks`` x ``--techniques``), after one offline run that fills the model
@@ -27,6 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from plugins.bench.firmware_config import console_baud  # noqa: E402
+
 SAME = ("status", "arena_bytes", "acc_device", "device_agreement", "latency_ms_median", "model_bytes")
 STEPS = ("bench_write_s", "bench_windows_s", "bench_infer_s")
 
@@ -34,10 +38,15 @@ STEPS = ("bench_write_s", "bench_windows_s", "bench_infer_s")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--boards", default="1,2,4", help="board counts to compare (default: 1,2,4)")
-    p.add_argument("--baud", type=int, default=115_200, help="paced serial rate (default: 115200, the bench's today)")
+    p.add_argument(
+        "--baud",
+        type=int,
+        default=console_baud(),
+        help="paced serial rate (default: the firmware's, CONFIG_TINYHIL_UART_BAUD)",
+    )
     p.add_argument("--networks", default="C_1,C_3,C_8,CL_1,CL_3,CL_6", help="networks (default: six of Table 1)")
     p.add_argument("--techniques", default="lite,full_int", help="techniques (default: lite,full_int: 12 cases)")
-    p.add_argument("--device-windows", type=int, default=50, help="test windows sent per case (default: 50)")
+    p.add_argument("--device-windows", default="all", help="test windows per case (default: all, the whole test split)")
     p.add_argument("--model-cache", default=str(ROOT / ".tinyhil-cache"), help="model cache (default: the project's)")
     return p.parse_args(argv)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from plugins.bench.energy import EnergyError, Meter, make_meter
+from plugins.bench.firmware_config import console_baud
 from plugins.bench.host_build import BuildError, build, cached_build_dir, resolve_bits
 from plugins.bench.virtual_process import ROOT, VirtualBoardProcess, start_firmware_board, start_virtual_board
 from plugins.options import settings_of
@@ -61,6 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.build_dir = "build_esp32_default"
         if getattr(opt, "confirm_target_elf_sha256", None) is None:
             opt.confirm_target_elf_sha256 = "y"
+        if not getattr(opt, "baud", None):  # the console's rate, as the flashed build was configured
+            opt.baud = str(console_baud(Path(opt.app_path) / opt.build_dir))
 
 
 def firmware_host_build(config: pytest.Config) -> Path:

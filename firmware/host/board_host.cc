@@ -253,6 +253,9 @@ size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms) {
   return static_cast<size_t>(n);
 }
 
+// As the ESP32 build's UART driver, so the host paces its windows the same way.
+size_t ConsoleRxBufferBytes() { return 16384; }
+
 void* Alloc(size_t bytes, size_t alignment) {
   if (bytes == 0 || bytes > HeapLargest()) return nullptr;
   void* p = nullptr;

@@ -22,6 +22,9 @@ void Init(int marker_idle_level);
 // Console input: waits up to `timeout_ms` for the first byte (forever when negative),
 // then takes what is there, at most `len`; returns how many bytes arrived.
 size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms);
+// Bytes the console's receive buffer holds while the firmware is busy: what the host may
+// send ahead of the firmware's answers (classify%) without flow control.
+size_t ConsoleRxBufferBytes();
 
 // The heap that models, arenas and payloads come from (on the ESP32: 8-bit-capable
 // internal RAM, the heap the host budgets with).

@@ -105,6 +105,8 @@ size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms) {
   return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
+size_t ConsoleRxBufferBytes() { return kRxBufferBytes; }
+
 void* Alloc(size_t bytes, size_t alignment) {
   return alignment > 1 ? heap_caps_aligned_alloc(alignment, bytes, kInternal8Bit) : heap_caps_malloc(bytes, kInternal8Bit);
 }

@@ -35,6 +35,7 @@ void PrintInfo() {
   printf("m-info-marker-mode-window\n");
 #endif
   printf("m-info-model-partition-bytes-%lu\n", static_cast<unsigned long>(board::ModelPartitionBytes()));
+  printf("m-info-rx-buffer-bytes-%u\n", static_cast<unsigned>(board::ConsoleRxBufferBytes()));
   board::PrintExtraInfo();
 }
 

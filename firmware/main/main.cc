@@ -364,6 +364,69 @@ void CmdInfer(FirmwareState& s, const Command& c) {
   InferTinyhil(s, r);
 }
 
+// The class of the output: the index of its largest value (quantised values order as the reals).
+int ArgMax(const TfLiteTensor* out) {
+  const size_t n = OutputElements(out);
+  int best = 0;
+  for (size_t i = 1; i < n; ++i) {
+    const bool more = out->type == kTfLiteFloat32 ? out->data.f[i] > out->data.f[best]
+                    : out->type == kTfLiteInt16   ? out->data.i16[i] > out->data.i16[best]
+                    : out->type == kTfLiteUInt8   ? out->data.uint8[i] > out->data.uint8[best]
+                                                  : out->data.int8[i] > out->data.int8[best];
+    if (more) best = static_cast<int>(i);
+  }
+  return best;
+}
+
+// classify <count> <bytes> <crc32>: `count` input tensors of `bytes` each arrive back to back;
+// each is inferred as soon as it is complete and answered m-class-<i>-<class>. The host keeps
+// at most m-info-rx-buffer-bytes of windows ahead of the answers (the console has no flow
+// control); the CRC-32 of all the bytes ends it: m-classify-done-<count>-<crc32>.
+void CmdClassify(FirmwareState& s, const Command& c) {
+  unsigned long count = 0, bytes = 0, want = 0;
+  if (c.argc != 3 || !ParseUnsigned(c.arg(0), &count) || !ParseUnsigned(c.arg(1), &bytes) ||
+      !ParseUnsigned(c.arg(2), &want, 16) || count == 0) {
+    return Error("bad arguments for classify: expected classify <count > 0> <bytes> <crc32 hex>");
+  }
+  if (!s.runner.loaded()) return Error("classify: no model");
+  if (bytes != s.runner.input_tensor()->bytes) {
+    snprintf(s.line, sizeof(s.line), "classify: windows of %lu bytes, the model takes %u", bytes,
+             static_cast<unsigned>(s.runner.input_tensor()->bytes));
+    return Error(s.line);
+  }
+  uint8_t* buf = static_cast<uint8_t*>(board::Alloc(bytes, 16));
+  if (buf == nullptr) return Error("classify: no room for one window");
+  printf("m-classify-ready-%lu\n", count);
+  fflush(stdout);
+  uint32_t crc = 0;
+  char error[96];
+  for (unsigned long i = 0; i < count; ++i) {
+    uint32_t cycles = 0;
+    const size_t got = ReadExact(buf, bytes);
+    if (got < bytes) {
+      snprintf(s.line, sizeof(s.line), "classify: timeout in window %lu after %u of %lu bytes", i,
+               static_cast<unsigned>(got), bytes);
+      board::Free(buf);
+      return Error(s.line);
+    }
+    crc = Crc32(buf, bytes, crc);
+    if (!s.runner.SetInput(buf, bytes, error, sizeof(error)) || !s.runner.Invoke(&cycles, error, sizeof(error))) {
+      board::Free(buf);
+      return Error(error);
+    }
+    printf("m-class-%lu-%d\n", i, ArgMax(s.runner.output_tensor()));
+    fflush(stdout);  // the host sends the next windows on these answers
+  }
+  board::Free(buf);
+  s.last_input = InputSource::kTinyhil;
+  if (crc != want) {
+    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc),
+             want);
+    return Error(s.line);
+  }
+  printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
+}
+
 void CmdResults(FirmwareState& s, const Command&) {
   if (!s.runner.loaded()) return Error("results: no model");
   PrintResults(s, true);

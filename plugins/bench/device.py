@@ -151,13 +151,17 @@ class DeviceClient:
         self.link = link
         self.timeout_s = timeout_s
         self.info: dict[str, str] = {}
+        self._unread: str | None = None  # a line read ahead, handed to the next _read_response
 
     def _read_response(self, what: str, timeout: float | None = None) -> Response:
         messages: list[str] = []
         log: list[str] = []
         error = None
         while True:
-            line = self.link.read_line(timeout or self.timeout_s).strip()
+            if self._unread is not None:
+                line, self._unread = self._unread, None
+            else:
+                line = self.link.read_line(timeout or self.timeout_s).strip()
             if not line:
                 continue
             if line == BOOT:
@@ -207,6 +211,25 @@ class DeviceClient:
         self.info = parse_info(resp.messages)
         return self.info
 
+    def resync(self, timeout: float | None = None) -> None:
+        """Back to a known state after a reboot in the middle of a stream: the windows sent ahead
+        reach the new firmware as junk commands. Ends any partial command (``%``), asks for
+        ``version%`` and reads, discarding the junk's error replies, until its answer."""
+        self._unread = None
+        self.link.write(b"%" + format_command("version"))
+        answered = False
+        deadline = time.monotonic() + (timeout or self.timeout_s)
+        while True:
+            line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
+            if line.startswith("m-protocol-"):
+                answered = True
+            elif line == READY and answered:
+                return
+            elif line == BOOT:
+                self._read_banner(first=line)
+                self.link.write(format_command("version"))
+                answered = False
+
     def send_data(self, kind: str, data: bytes) -> None:
         """``db`` transfer: length-prefixed, CRC-checked."""
         crc = f"{crc32(data):08x}"
@@ -227,6 +250,73 @@ class DeviceClient:
             raise DeviceGarbage(
                 f"db: device acknowledged {resp.value('db-ok')!r}, expected {len(data)}-{crc}", resp.log
             )
+
+    def classify(self, windows: list[bytes], rx_buffer_bytes: int) -> list[int]:
+        """``classify%``: every window streamed back to back, one class per window.
+
+        No round trip per window: the host keeps as many windows ahead of the board's answers
+        as its receive buffer holds (``m-info-rx-buffer-bytes``, less one window of margin),
+        since the console has no flow control to stop it. The CRC of all the bytes is checked
+        at the end; an answer out of order, a missing one, or another line is an error.
+        """
+        size = len(windows[0])
+        data = b"".join(windows)
+        crc = f"{crc32(data):08x}"
+        ahead = max(1, rx_buffer_bytes // size - 1)
+        self.link.write(format_command("classify", len(windows), size, crc))
+        line = self._first_line("classify")
+        if line != f"m-classify-ready-{len(windows)}":
+            raise DeviceGarbage(f"classify: expected m-classify-ready-{len(windows)}, got {line[:60]!r}", [])
+        classes: list[int] = []
+        sent = 0
+        log: list[str] = []
+        while len(classes) < len(windows):
+            if sent < len(windows) and sent - len(classes) < ahead:
+                batch = min(len(windows), len(classes) + ahead) - sent
+                self.link.write(data[sent * size : (sent + batch) * size])
+                sent += batch
+                continue
+            line = self.link.read_line(self.timeout_s).strip()
+            if line.startswith("m-class-"):
+                index, _, cls = line[len("m-class-") :].partition("-")
+                if index != str(len(classes)) or not cls.isdigit():
+                    raise DeviceGarbage(f"classify: expected m-class-{len(classes)}-<class>, got {line[:60]!r}", log)
+                classes.append(int(cls))
+            elif line == BOOT:
+                info = self._read_banner(first=line)
+                raise DeviceRebooted(
+                    f"device rebooted during 'classify' (reset reason: {info.get('reset-reason', 'unknown')})",
+                    log,
+                    info,
+                )
+            elif ERROR_RE.match(line) or line == READY:
+                self._unread = line
+                resp = self._read_response("classify")  # the board's error, then m-ready
+                raise DeviceGarbage(f"classify: the board stopped after {len(classes)} windows", resp.log)
+            elif line and not _printable(line):
+                raise DeviceGarbage(f"unreadable bytes from the device during 'classify': {line[:60]!r}", log)
+            elif line:
+                log.append(line)
+        resp = self._read_response("classify")
+        if resp.value("classify-done") != f"{len(windows)}-{crc}":
+            raise DeviceGarbage(
+                f"classify: device acknowledged {resp.value('classify-done')!r}, expected {len(windows)}-{crc}",
+                resp.log,
+            )
+        return classes
+
+    def _first_line(self, what: str) -> str:
+        """The first protocol line after a command; its error (with m-ready consumed) or reboot raised."""
+        while True:
+            line = self.link.read_line(self.timeout_s).strip()
+            if line.startswith("m-") and line != READY:
+                return line
+            if ERROR_RE.match(line) or line == READY:
+                self._unread = line
+                self._read_response(what)
+                raise DeviceGarbage(f"{what}: m-ready without an answer", [])
+            if line == BOOT:
+                raise DeviceRebooted(f"device rebooted during '{what}'", [], self._read_banner(first=line))
 
     def load_model(self, source: str, model: bytes, arena: str | int, place: str) -> ModelInfoOnDevice:
         resp = self.command(

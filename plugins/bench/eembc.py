@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plugins.bench.device import DeviceTimeout, Link
+from plugins.bench.firmware_config import console_baud
 
 RUNNER_CHUNK_BYTES = 31  # the runner's hex chunk; 26 when a power manager is attached
 READY = "m-ready"
@@ -180,7 +181,8 @@ class SerialLink:
         while b"\n" not in self._buffer:
             if time.monotonic() > deadline:
                 raise DeviceTimeout(f"no line within {timeout:g} s")
-            self._buffer += self._port.read(4096)
+            # what is there, or the next byte: a read of a fixed size would wait out its time-out
+            self._buffer += self._port.read(max(1, self._port.in_waiting))
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line.rstrip(b"\r").decode("utf-8", "replace")
 
@@ -192,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the runner's flow once and prints what the runner would read."""
     parser = argparse.ArgumentParser(prog="python -m plugins.bench.eembc", description=__doc__.splitlines()[0])
     parser.add_argument("--port", required=True, help="serial port of the board or of the virtual board")
-    parser.add_argument("--baud", type=int, default=115200, help="(Default: 115200)")
+    parser.add_argument(
+        "--baud", type=int, default=console_baud(), help="(Default: the firmware's CONFIG_TINYHIL_UART_BAUD)"
+    )
     parser.add_argument("--input", type=Path, help="one input tensor's bytes to send (Default: send none)")
     parser.add_argument("--runs", type=int, default=5, help="N timed inferences (Default: 5)")
     parser.add_argument("--warmup", type=int, default=1, help="W warm-up inferences (Default: 1)")

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
+from plugins.bench.firmware_config import FIRMWARE, ROOT, kconfig_defaults
+
 HERE = FIRMWARE / "host"
 DEFAULT_OUT = HERE / "build"
 
@@ -128,33 +128,6 @@ def check_folders(tflm: Path, esp_nn: Path | None) -> None:
         raise BuildError(f"--tflm {tflm}: not the esp-tflite-micro layout this build knows (missing {missing[0]})")
     if esp_nn is not None and not (esp_nn / "include" / "esp_nn.h").is_file():
         raise BuildError(f"--esp-nn {esp_nn}: no include/esp_nn.h there; point it at an espressif/esp-nn folder")
-
-
-def kconfig_defaults() -> dict[str, str]:
-    """``CONFIG_TINYHIL_*`` and the target as an ESP32 build of firmware/ would set them:
-    the defaults of firmware/main/Kconfig.projbuild, then firmware/sdkconfig.defaults."""
-    values: dict[str, str] = {}
-    name, in_choice = None, False
-    for raw in (FIRMWARE / "main" / "Kconfig.projbuild").read_text().splitlines():
-        line = raw.strip()
-        if m := re.match(r"(config|choice)\s+(\w+)", line):
-            name = m.group(2)
-            in_choice = in_choice or m.group(1) == "choice"
-            if m.group(1) == "config" and in_choice:
-                values.setdefault(name, "n")
-        elif line == "endchoice":
-            in_choice = False
-        elif (m := re.match(r"default\s+(\S+)", line)) and name:
-            if in_choice and name not in values:  # the choice's default names the chosen config
-                values[m.group(1)] = "y"
-                values[name] = "chosen"
-            else:
-                values.setdefault(name, m.group(1))
-    values = {k: v for k, v in values.items() if v != "chosen"}
-    for raw in (FIRMWARE / "sdkconfig.defaults").read_text().splitlines():
-        if m := re.match(r"CONFIG_(\w+)=(.*)", raw.strip()):
-            values[m.group(1)] = m.group(2)
-    return values
 
 
 def write_sdkconfig(path: Path) -> None:

@@ -337,6 +337,7 @@ INFO_KEYS = (
     "marker-gpio",
     "marker-mode",
     "model-partition-bytes",
+    "rx-buffer-bytes",
     "simulated",
     "host-build",
 )

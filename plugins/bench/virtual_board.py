@@ -25,6 +25,7 @@ import struct
 import sys
 import time
 import tty
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ from plugins.bench.protocol import (
 )
 
 FW_VERSION = "virtual-1"
+RX_BUFFER_BYTES = 16384  # the firmware's UART receive buffer (board_esp32.cc): classify's window credit
 FAULTS = ("none", "panic-on-infer", "garbage-on-infer", "hang-on-infer")
 DB_TIMEOUT_S = 2.0
 COMMANDS = [name for name, _ in firmware_commands()]  # the firmware's own table
@@ -76,6 +78,7 @@ class VirtualBoard:
         self.mac = "02:00:" + ":".join(f"{(os.getpid() >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
         self.board, self.flash_file, self.fault = board, Path(flash_file), fault
         self.fd_in = self.fd_out = -1
+        self._pending = bytearray()
         self._reset_state()
         self.boots = 0
 
@@ -147,6 +150,7 @@ class VirtualBoard:
             "m-info-marker-gpio-4",
             "m-info-marker-mode-window",
             f"m-info-model-partition-bytes-{b.model_partition_bytes}",
+            f"m-info-rx-buffer-bytes-{RX_BUFFER_BYTES}",
             "m-info-simulated-1",
         ]
 
@@ -181,6 +185,9 @@ class VirtualBoard:
                     self.handle(text)
 
     def _read(self, timeout: float | None) -> bytes | None:
+        if self._pending:  # bytes a binary read took past its end: the next payload's, already paced
+            data, self._pending = bytes(self._pending), bytearray()
+            return data
         r, _, _ = select.select([self.fd_in], [], [], timeout)
         if not r:
             return b""
@@ -200,6 +207,7 @@ class VirtualBoard:
                 break
             buf += chunk
             deadline = time.monotonic() + DB_TIMEOUT_S
+        self._pending = buf[n:]  # streamed windows arrive back to back: keep what belongs to the next
         return bytes(buf[:n])
 
     # -- commands ---------------------------------------------------------------
@@ -460,6 +468,38 @@ class VirtualBoard:
         if out.dtype.kind == "f" or self.qout is None:
             return format_results(out, "float32")
         return format_dequantized_results(out, self.qout.scale, self.qout.zero_point)
+
+    def cmd_classify(self, count, length, crc):
+        """Windows streamed back to back, each answered with its class as soon as it is in."""
+        n, size, want = int(count), int(length), int(crc, 16)
+        if n <= 0 or size < 0:
+            raise ValueError(f"expected classify <count > 0> <bytes> <crc32 hex>, got {count} {length} {crc}")
+        if self.interp is None:
+            self.error("classify: no model")
+            return None
+        det = self.interp.get_input_details(0)
+        need = int(np.prod(det["shape"])) * np.dtype(det["dtype"]).itemsize
+        if size != need:
+            self.error(f"classify: windows of {size} bytes, the model takes {need}")
+            return None
+        self.send(f"m-classify-ready-{n}")
+        got_crc = 0
+        for i in range(n):
+            window = self._read_exact(size)
+            if len(window) < size:
+                self.error(f"classify: timeout in window {i} after {len(window)} of {size} bytes")
+                return None
+            got_crc = zlib.crc32(window, got_crc)
+            self.input = window
+            if i == 0 and self._fault() is False:
+                return False
+            self.send(f"m-class-{i}-{int(np.argmax(self._invoke()))}")
+        self.last_input = "tinyhil"
+        if got_crc != want:
+            self.error(f"classify: crc mismatch: got {got_crc:08x} expected {want:08x}")
+            return None
+        self.send(f"m-classify-done-{n}-{got_crc:08x}")
+        return None
 
     def cmd_results(self):
         if self.interp is None:

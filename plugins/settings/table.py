@@ -77,6 +77,19 @@ def jobs(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1 ({e})") from None
 
 
+def windows(raw: str) -> int:
+    """``all`` (0) or a count of at least 1."""
+    if raw.strip().lower() == "all":
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected all or a whole number >= 1, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected all or a whole number >= 1, got {raw!r}")
+    return value
+
+
 def choice(*known: str) -> Callable[[str], str]:
     """One of ``known``; the error lists them."""
 
@@ -239,9 +252,10 @@ OPTIONS: list[Option] = [
     Option(
         "device-windows",
         "bench",
-        "test windows sent to the board for on-device accuracy and agreement",
-        "50",
-        integer(1),
+        "test windows sent to the board for on-device accuracy and agreement: all (the whole test split, "
+        "streamed in the model's input type) or a number (a seeded sample)",
+        "all",
+        windows,
     ),
     Option("inferences", "bench", "N timed inferences per case (the paper's 10)", "10", integer(1)),
     Option("warmup", "bench", "W warm-up inferences before the timed ones", "1", integer(0)),

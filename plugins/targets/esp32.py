@@ -84,20 +84,19 @@ class Esp32Target:
         if flash is not None:
             return Outcome(Verdict(flash.status, flash.reason, False, False))
         last: DeviceError | None = None
-        for attempt in range(self.settings.retries + 1):
+        for _ in range(self.settings.retries + 1):
             try:
                 return self._attempt(conv.tflite, art.info, art.spec.id, f"{art.key}-{self.name}", study, board)
             except (DeviceRebooted, DeviceTimeout, DeviceGarbage) as e:
                 last = e
-                if attempt < self.settings.retries:
-                    self._recover(e)
+                self._recover(e)  # before the retry, and after the last attempt before the next case
         return Outcome(link_failed(last, self.settings.retries + 1))
 
     def _recover(self, error: DeviceError) -> None:
-        """Brings the link back to a known state before a retry."""
-        if isinstance(error, DeviceRebooted):
-            return  # the banner was read; the device is ready
+        """Brings the link back to a known state before a retry or the next case: after a reboot
+        too, since the windows a stream had sent ahead reach the rebooted firmware as junk commands."""
         try:
+            self.client.resync()
             self.client.sync()
         except DeviceError:
             pass

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.bench.host_build import BuildError, check_folders, kconfig_defaults
+from plugins.bench.firmware_config import kconfig_defaults
+from plugins.bench.host_build import BuildError, check_folders
 from tests.unit.subrun import ROOT, read_csv, run
 
 TFLM = Path(os.environ["TINYHIL_TFLM_SOURCE"]) if os.environ.get("TINYHIL_TFLM_SOURCE") else None

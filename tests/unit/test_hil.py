@@ -86,12 +86,13 @@ def test_a_panicking_board_is_a_device_error_and_the_run_goes_on(project):
         "--techniques",
         "lite,full_int",
         "--device-windows",
-        "2",
+        "20",  # windows streamed ahead of the panic reach the rebooted board as junk: the retry resyncs
     )
     res.assert_outcomes(failed=2)
     res.stdout.fnmatch_lines(
         [
-            "*C_1-lite-virtual-esp32: verdict changed*got device_error: device (2 attempts): device rebooted during 'infer 1 0' (reset reason: panic)*Guru Meditation*"
+            "*C_1-lite-virtual-esp32: verdict changed*got device_error: device (2 attempts): device rebooted during 'classify' (reset reason: panic)*Guru Meditation*",
+            "*C_1-full_int-virtual-esp32: verdict changed*got device_error: device (2 attempts): device rebooted during 'classify' (reset reason: panic)*",
         ]
     )
     rows = read_csv(project)
@@ -268,18 +269,14 @@ def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_clas
 
 
 def test_a_board_that_answers_something_else_is_wrong_output(tmp_path, converted, tiny_data):
-    """A board whose kernels compute something else (the seam: its answers to infer%) is not ok."""
-    import dataclasses
-
-    import numpy as np
+    """A board whose kernels compute something else (the seam: its answers to classify%) is not ok."""
 
     from plugins.bench.device import DeviceClient
     from plugins.bench.measure import HilSettings
 
     class WrongKernel(DeviceClient):
-        def infer(self, n, w, timeout=None):
-            result = super().infer(n, w, timeout=timeout)
-            return dataclasses.replace(result, outputs=np.roll(np.asarray(result.outputs), 1))
+        def classify(self, windows, rx_buffer_bytes):
+            return [(c + 1) % 6 for c in super().classify(windows, rx_buffer_bytes)]
 
     settings = HilSettings(device_windows=40, inferences=2, warmup=0)
     outcome, _ = _run_on_virtual_board(tmp_path, converted[("C_2", "full_int")], tiny_data, settings, WrongKernel)
@@ -489,3 +486,26 @@ def test_several_workers_cannot_share_one_board(project):
     res = run(project, "-m", "hil", "--port=/dev/ttyUSB0", "-n", "2", "--networks=C_1")
     assert res.ret == 4
     res.stderr.fnmatch_lines(["*-n 2 with one board (/dev/ttyUSB0): xdist workers cannot share a serial port*"])
+
+
+def test_the_console_baud_is_set_once_in_the_firmwares_kconfig(project, tmp_path):
+    """CONFIG_TINYHIL_UART_BAUD: the flashed build's, else the Kconfig default; the host opens the port at it."""
+    from plugins.bench.firmware_config import console_baud, kconfig_defaults
+
+    assert console_baud(tmp_path) == int(kconfig_defaults()["TINYHIL_UART_BAUD"]) == 921600
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "sdkconfig.json").write_text('{"TINYHIL_UART_BAUD": 2000000}')
+    assert console_baud(tmp_path) == 2000000
+    build = project.path / "fw" / "build_esp32_default"
+    (build / "config").mkdir(parents=True)
+    (build / "flasher_args.json").write_text("{}")
+    (build / "config" / "sdkconfig.json").write_text('{"TINYHIL_UART_BAUD": 2000000}')
+    project.makepyfile(test_probe="def test_probe(pytestconfig):\n    print('BAUD', pytestconfig.option.baud)\n")
+    res = project.runpytest_subprocess(
+        "test_probe.py", "-s", "--port=/dev/ttyUSB9", f"--app-path={project.path / 'fw'}"
+    )
+    res.stdout.fnmatch_lines(["*BAUD 2000000"])
+    res = project.runpytest_subprocess(
+        "test_probe.py", "-s", "--port=/dev/ttyUSB9", f"--app-path={project.path / 'fw'}", "--baud=115200"
+    )
+    res.stdout.fnmatch_lines(["*BAUD 115200"])  # pytest-embedded's --baud still wins

@@ -1,0 +1,137 @@
+"""Seconds to get a board's answer for a whole test split: one window per round trip
+(``db input`` + ``infer``, the protocol before ``classify%``) against ``classify%``
+(windows streamed back to back), on a virtual board whose serial link is paced at each baud.
+
+Usage::
+
+    python benchmarks/bench_windows.py                              # 2,575 windows, int8 and float32
+    python benchmarks/bench_windows.py --bauds 921600 --windows 1080 --round-trip-windows 50
+
+``--windows`` defaults to 2,575, the size of a UCI-HAR-sized test split (25 % of 10,299 windows);
+the windows are random (only their size and the protocol matter here), and the model is
+C_1 of Table 1 converted ``full_int`` (int8 input: 1,152 B a window) and ``lite`` (float32:
+4,608 B), from an offline run this script starts (it fills the model cache). The round-trip
+path is timed on ``--round-trip-windows`` windows and scaled to the split (it takes minutes
+at 115,200 Bd), and says so. The Python virtual board's per-window work is host TFLM in
+Python; the link's pacing, not the model, dominates from 115,200 Bd to 2,000,000 Bd.
+Also prints the seconds a model write takes at esptool's rate, computed from bytes and
+baud (the virtual board's partition write is paced the same way; esptool's compression and
+flash erase are not modelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from plugins.bench.delivery import FlashFileDelivery  # noqa: E402
+from plugins.bench.device import DeviceClient  # noqa: E402
+from plugins.bench.eembc import SerialLink  # noqa: E402
+from plugins.bench.virtual_process import start_virtual_board  # noqa: E402
+
+
+def models(report_dir: Path) -> dict[str, bytes]:
+    """C_1 full_int and lite, converted by an offline run (trained from the cache when it holds them)."""
+    argv = [sys.executable, "-m", "pytest", "-m", "offline", "-q", "-p", "no:randomly", "--networks=C_1"]
+    argv += ["--techniques=lite,full_int", f"--report-dir={report_dir}"]
+    subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+    return {t: (report_dir / "models" / f"C_1-{t}.tflite").read_bytes() for t in ("full_int", "lite")}
+
+
+def windows_for(dtype: str, window_bytes: int, count: int) -> list[bytes]:
+    """Random windows of the model's input type (the protocol carries bytes; values do not matter here)."""
+    rng = np.random.default_rng(0)
+    n = window_bytes // np.dtype(dtype).itemsize
+    raw = rng.normal(size=(count, n)) if dtype.startswith("float") else rng.integers(-100, 100, size=(count, n))
+    return [row.astype(dtype).tobytes() for row in raw]
+
+
+def measure(model: bytes, label: str, baud: int, n_split: int, n_round_trip: int, stream: bool = True) -> dict:
+    vb = start_virtual_board("esp32-wroom-32", baud=baud)
+    link = SerialLink(vb.port, baud)
+    try:
+        client = DeviceClient(link, timeout_s=30)
+        client.wait_boot(15)
+        client.sync()
+        t0 = time.monotonic()
+        FlashFileDelivery(vb.flash_file, baud).write(model, client)
+        dm = client.load_model("partition", model, "auto", "flash")
+        write_s = time.monotonic() - t0
+        split = windows_for(dm.input_dtype, dm.input_bytes, n_split)
+        t0 = time.monotonic()
+        for w in split[:n_round_trip]:
+            client.send_data("input", w)
+            client.infer(1, 0)
+        round_trip_s = (time.monotonic() - t0) * n_split / n_round_trip
+        stream_s = None
+        if stream:
+            t0 = time.monotonic()
+            classes = client.classify(split, int(client.info["rx-buffer-bytes"]))
+            stream_s = time.monotonic() - t0
+            assert len(classes) == n_split
+        return {
+            "label": label,
+            "baud": baud,
+            "window_bytes": len(split[0]),
+            "round_trip_s": round_trip_s,
+            "stream_s": stream_s,
+            "ideal_s": n_split * len(split[0]) * 10 / baud,
+            "write_s": write_s,
+            "model_bytes": len(model),
+        }
+    finally:
+        link.close()
+        vb.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bauds", default="921600,2000000", help="paced rates (default: 921600,2000000)")
+    ap.add_argument(
+        "--before-baud",
+        type=int,
+        default=115_200,
+        help="the rate before (default: 115200): round trips only, the whole split streamed would take minutes",
+    )
+    ap.add_argument("--windows", type=int, default=2575, help="windows of the split (default: 2575)")
+    ap.add_argument("--round-trip-windows", type=int, default=100, help="windows timed one at a time (default: 100)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        print("converting C_1 (offline run) ...", flush=True)
+        found = models(Path(d))
+    results = []
+    for label, model in found.items():
+        print(f"  {label} at {args.before_baud} Bd, round trips ...", flush=True)
+        results.append(measure(model, label, args.before_baud, args.windows, args.round_trip_windows, stream=False))
+    for baud in (int(b) for b in args.bauds.split(",")):
+        for label, model in found.items():
+            print(f"  {label} at {baud} Bd ...", flush=True)
+            results.append(measure(model, label, baud, args.windows, args.round_trip_windows))
+    print(
+        f"\n{args.windows} windows, virtual board paced at each rate (10 bits a byte); "
+        f"round trip: {args.round_trip_windows} windows timed, scaled to {args.windows}\n"
+    )
+    print(
+        "| input | baud | bytes a window | one round trip a window, s | classify (streamed), s | bytes ÷ baud, s | model write + load, s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| C_1-{r['label']} | {r['baud']:,} | {r['window_bytes']:,} | {r['round_trip_s']:.1f} "
+            f"| {'–' if r['stream_s'] is None else format(r['stream_s'], '.1f')} "
+            f"| {r['ideal_s']:.1f} | {r['write_s']:.2f} ({r['model_bytes']:,} B) |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
