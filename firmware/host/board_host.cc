@@ -177,7 +177,8 @@ void OpenConsole() {
   fflush(stdout);
 }
 
-void ExecAgain(const char* reason) {
+// This binary's arguments for the next boot: the same options, the console kept, and why it restarts.
+std::vector<std::string> RestartArgs(const char* reason) {
   std::vector<std::string> args;
   for (size_t i = 0; i < g_argv.size(); ++i) {
     const std::string& a = g_argv[i];
@@ -189,11 +190,16 @@ void ExecAgain(const char* reason) {
   }
   args.insert(args.end(), {"--reset-reason", reason, "--console-fd", std::to_string(g.console_fd), "--slave-fd",
                            std::to_string(g.slave_fd)});
+  fcntl(g.console_fd, F_SETFD, 0);  // the pseudo-terminal survives the exec
+  fcntl(g.slave_fd, F_SETFD, 0);
+  return args;
+}
+
+void ExecAgain(const char* reason) {
+  std::vector<std::string> args = RestartArgs(reason);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  fcntl(g.console_fd, F_SETFD, 0);
-  fcntl(g.slave_fd, F_SETFD, 0);
   execv("/proc/self/exe", argv.data());
   _exit(4);
 }
@@ -213,20 +219,9 @@ void OnCrash(int sig) {
 }
 
 void PreparePanic() {
-  for (size_t i = 0; i < g_argv.size(); ++i) {
-    const std::string& a = g_argv[i];
-    if (a == "--reset-reason" || a == "--console-fd" || a == "--slave-fd") {
-      ++i;
-      continue;
-    }
-    g_panic_args.push_back(a);
-  }
-  g_panic_args.insert(g_panic_args.end(), {"--reset-reason", "panic", "--console-fd", std::to_string(g.console_fd),
-                                           "--slave-fd", std::to_string(g.slave_fd)});
+  g_panic_args = RestartArgs("panic");
   for (std::string& a : g_panic_args) g_panic_argv.push_back(a.data());
   g_panic_argv.push_back(nullptr);
-  fcntl(g.console_fd, F_SETFD, 0);
-  fcntl(g.slave_fd, F_SETFD, 0);
   struct sigaction sa = {};
   sa.sa_handler = OnCrash;
   sa.sa_flags = SA_NODEFER | SA_RESETHAND;

@@ -194,6 +194,26 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     )
 
 
+def _on_virtual_board(ctx: TargetContext, name: str, arena_source: str, where: str) -> Esp32Target:
+    """A target on this process's virtual board (Python or the firmware's host build): the
+    model partition is a file, every figure simulated."""
+    s = ctx.settings
+    meter = ctx.fixture("energy_meter")
+    vb = ctx.fixture("virtual_board_process")
+    client = DeviceClient(DutLink(ctx.fixture("dut"), vb.port), s.hil.timeout_s)
+    return Esp32Target(
+        name,
+        client,
+        FlashFileDelivery(vb.flash_file, vb.baud),
+        s.hil,
+        simulated=True,
+        energy=_energy(ctx, client, meter),
+        port=vb.port,
+        arena_source=arena_source,
+        where=where,
+    )
+
+
 @register_target(
     "virtual-esp32",
     "hil",
@@ -201,21 +221,7 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     selected=lambda s: s.virtual_board and not s.firmware_host,
 )
 def virtual_esp32(ctx: TargetContext) -> Esp32Target:
-    s = ctx.settings
-    meter = ctx.fixture("energy_meter")
-    vb = ctx.fixture("virtual_board_process")
-    client = DeviceClient(DutLink(ctx.fixture("dut"), vb.port), s.hil.timeout_s)
-    return Esp32Target(
-        "virtual-esp32",
-        client,
-        FlashFileDelivery(vb.flash_file, vb.baud),
-        s.hil,
-        simulated=True,
-        energy=_energy(ctx, client, meter),
-        port=vb.port,
-        arena_source="simulated",
-        where="virtual board (simulated)",
-    )
+    return _on_virtual_board(ctx, "virtual-esp32", "simulated", "virtual board (simulated)")
 
 
 @register_target(
@@ -225,18 +231,6 @@ def virtual_esp32(ctx: TargetContext) -> Esp32Target:
     selected=lambda s: s.firmware_host,
 )
 def firmware_host(ctx: TargetContext) -> Esp32Target:
-    s = ctx.settings
-    meter = ctx.fixture("energy_meter")
-    vb = ctx.fixture("virtual_board_process")
-    client = DeviceClient(DutLink(ctx.fixture("dut"), vb.port), s.hil.timeout_s)
-    return Esp32Target(
-        "firmware-host",
-        client,
-        FlashFileDelivery(vb.flash_file, vb.baud),
-        s.hil,
-        simulated=True,
-        energy=_energy(ctx, client, meter),
-        port=vb.port,
-        arena_source="firmware-host-build",
-        where="the firmware built for Linux (host timing, simulated)",
+    return _on_virtual_board(
+        ctx, "firmware-host", "firmware-host-build", "the firmware built for Linux (host timing, simulated)"
     )
