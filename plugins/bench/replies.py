@@ -35,7 +35,12 @@ def load_refused(e: DeviceErrorResponse) -> Verdict:
     return Verdict(status, device_reason("device", e.error, e.log), fits, False)
 
 
-def link_failed(error: DeviceError, attempts: int) -> Verdict:
-    """The verdict after every attempt ended in a reboot, a time-out or garbage."""
-    status = "timeout" if isinstance(error, DeviceTimeout) else "device_error"
-    return Verdict(status, device_reason(f"device ({attempts} attempts)", str(error), error.log), None, False)
+def link_failed(failures: list[DeviceError]) -> Verdict:
+    """The verdict after every attempt ended in a reboot, a time-out or garbage: the first
+    failure's words (a retry can only fail in its wake), and the last one's when it differs."""
+    first, last = failures[0], failures[-1]
+    status = "timeout" if isinstance(first, DeviceTimeout) else "device_error"
+    reason = device_reason(f"device ({len(failures)} attempts)", str(first), first.log)
+    if str(last) != str(first):
+        reason += f"; last attempt: {last}"
+    return Verdict(status, reason, None, False)

@@ -83,14 +83,14 @@ class Esp32Target:
         flash = check_flash(board, len(conv.tflite))
         if flash is not None:
             return Outcome(Verdict(flash.status, flash.reason, False, False))
-        last: DeviceError | None = None
+        failures: list[DeviceError] = []
         for _ in range(self.settings.retries + 1):
             try:
                 return self._attempt(conv.tflite, art.info, art.spec.id, f"{art.key}-{self.name}", study, board)
             except (DeviceRebooted, DeviceTimeout, DeviceGarbage) as e:
-                last = e
+                failures.append(e)
                 self._recover(e)  # before the retry, and after the last attempt before the next case
-        return Outcome(link_failed(last, self.settings.retries + 1))
+        return Outcome(link_failed(failures))
 
     def _recover(self, error: DeviceError) -> None:
         """Brings the link back to a known state before a retry or the next case: after a reboot

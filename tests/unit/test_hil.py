@@ -509,3 +509,44 @@ def test_the_console_baud_is_set_once_in_the_firmwares_kconfig(project, tmp_path
         "test_probe.py", "-s", "--port=/dev/ttyUSB9", f"--app-path={project.path / 'fw'}", "--baud=115200"
     )
     res.stdout.fnmatch_lines(["*BAUD 115200"])  # pytest-embedded's --baud still wins
+
+
+def test_a_retry_keeps_the_first_failures_reason(converted):
+    """The retry runs in the first failure's wake; its own words came out as the reason before."""
+    from types import SimpleNamespace
+
+    from models.boards import get_board
+    from models.inspection import inspect_tflite
+    from models.pipeline import CaseArtifacts
+    from plugins.bench.device import DeviceGarbage, DeviceRebooted
+    from plugins.bench.measure import HilSettings
+    from plugins.targets.esp32 import Esp32Target
+
+    class FailingClient:
+        def __init__(self):
+            self.loads, self.resyncs = 0, 0
+
+        def sync(self):
+            return {}
+
+        def resync(self):
+            self.resyncs += 1
+
+        def load_model(self, *args):
+            self.loads += 1
+            if self.loads == 1:
+                raise DeviceRebooted("device rebooted during 'model' (reset reason: panic)", ["Guru Meditation"], {})
+            raise DeviceGarbage("malformed m-input message: None", [])
+
+    client = FailingClient()
+    conversion = converted[("C_2", "full_int")]
+    spec = SimpleNamespace(id="C_2", family="1D_CNN")
+    art = CaseArtifacts(spec, "full_int", None, conversion, inspect_tflite(conversion.tflite))
+    delivery = SimpleNamespace(write=lambda model, c: None)
+    target = Esp32Target("esp32", client, delivery, HilSettings(retries=1), simulated=False)
+    verdict = target.run(art, None, get_board("esp32-wroom-32")).verdict
+    assert verdict.status == "device_error" and client.loads == 2 and client.resyncs == 2
+    assert verdict.reason.startswith("device (2 attempts): device rebooted during 'model' (reset reason: panic)")
+    assert "Guru Meditation" in verdict.reason and verdict.reason.endswith(
+        "last attempt: malformed m-input message: None"
+    )
