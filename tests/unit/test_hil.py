@@ -550,3 +550,14 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
     assert "Guru Meditation" in verdict.reason and verdict.reason.endswith(
         "last attempt: malformed m-input message: None"
     )
+
+
+def test_device_windows_all_is_the_whole_test_split():
+    from plugins.bench.measure import window_subset
+    from plugins.settings.table import OPTIONS
+
+    parse = next(o for o in OPTIONS if o.name == "device-windows")
+    assert parse.default == "all" and parse.parse("all") == 0 and parse.parse("ALL") == 0 and parse.parse("7") == 7
+    assert window_subset(1080, 0, seed=0).tolist() == list(range(1080))
+    sample = window_subset(1080, 50, seed=0)
+    assert len(sample) == 50 and len(set(sample.tolist())) == 50 and (sample == window_subset(1080, 50, seed=0)).all()

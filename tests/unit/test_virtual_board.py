@@ -195,3 +195,30 @@ def test_no_command_kills_the_board(board_factory, converted):
     with pytest.raises(DeviceErrorResponse, match="not a valid TFLite flatbuffer"):
         client.command("model", "partition", len(garbage), f"{crc32(garbage):08x}", "auto", "flash")
     assert client.command("name").messages == ["m-name-dut-[tinyhil-esp32]"]  # still ready
+
+
+def test_classify_streams_windows_and_checks_them(board_factory, converted, tiny_data):
+    """classify%: every window back to back, one class each, as host TFLM classifies them; a wrong
+    size or a corrupted stream is refused in the board's words and the board stays ready."""
+    from models.tflm import QuantParams
+    from plugins.bench.device import DeviceErrorResponse
+    from plugins.bench.protocol import format_command
+
+    vb, client = board_factory()
+    model = converted[("C_2", "full_int")].tflite
+    vb.flash_file.write_bytes(model)
+    dm = client.load_model("partition", model, "auto", "flash")
+    x = tiny_data[0][:60]
+    qin = QuantParams("int8", dm.input_scale, dm.input_zero_point)
+    windows = [quantize(x[i : i + 1], qin).tobytes() for i in range(len(x))]
+    classes = client.classify(windows, int(client.sync()["rx-buffer-bytes"]))
+    assert classes == np.argmax(predict(model, x, dm.arena_used_bytes), axis=1).tolist()
+    with pytest.raises(DeviceErrorResponse, match=f"classify: windows of 10 bytes, the model takes {dm.input_bytes}"):
+        client.command("classify", 1, 10, "00000000")
+    client.link.write(format_command("classify", 2, dm.input_bytes, "00000000"))  # a CRC that cannot match
+    assert client.link.read_line(5) == "m-classify-ready-2"
+    client.link.write(windows[0] + windows[1])
+    lines = [client.link.read_line(5) for _ in range(4)]
+    assert lines[:2] == [f"m-class-0-{classes[0]}", f"m-class-1-{classes[1]}"]
+    assert lines[2].startswith("e-[classify: crc mismatch: got ") and lines[3] == "m-ready"
+    assert client.classify(windows[:3], 16384) == classes[:3]  # still ready
