@@ -18,6 +18,7 @@ import pytest
 from plugins.bench.energy import EnergyError, Meter, make_meter
 from plugins.bench.firmware_config import console_baud
 from plugins.bench.host_build import BuildError, build, cached_build_dir, resolve_bits
+from plugins.bench.labgrid_places import LabgridError, acquire
 from plugins.bench.virtual_process import ROOT, VirtualBoardProcess, start_firmware_board, start_virtual_board
 from plugins.options import settings_of
 
@@ -38,6 +39,7 @@ def _runs_tests(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     settings, opt = settings_of(config), config.option
     config.stash[VB_KEY] = None
+    config.stash[PLACE_KEY] = None
     if settings.virtual_board:
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "serial"
@@ -52,8 +54,11 @@ def pytest_configure(config: pytest.Config) -> None:
                 )
             config.stash[VB_KEY] = vb
             opt.port = vb.port
-    elif settings.port:
-        opt.port = port_of_this_process(config, settings.ports)
+    elif settings.port or settings.places:
+        if settings.places:
+            opt.port = labgrid_port(config, settings)
+        else:
+            opt.port = port_of_this_process(config, settings.ports)
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "esp,idf"
         if not getattr(opt, "app_path", None):
@@ -64,6 +69,31 @@ def pytest_configure(config: pytest.Config) -> None:
             opt.confirm_target_elf_sha256 = "y"
         if not getattr(opt, "baud", None):  # the console's rate, as the flashed build was configured
             opt.baud = str(console_baud(Path(opt.app_path) / opt.build_dir))
+
+
+PLACE_KEY = pytest.StashKey["Place | None"]()
+
+
+def labgrid_port(config: pytest.Config, settings) -> str:
+    """This process's board from labgrid: xdist worker ``gwN`` acquires place ``N`` for the whole
+    session (released in ``pytest_unconfigure``, also after Ctrl-C); the controller only checks ``-n``."""
+    places = settings.places
+    if not hasattr(config, "workerinput"):
+        port_of_this_process(config, places)  # -n must match the places
+        if len(places) > 1 or getattr(config.option, "numprocesses", None):
+            return ""  # the controller runs no case: the workers acquire
+    name = (
+        places[int(config.workerinput["workerid"].removeprefix("gw")) % len(places)]
+        if hasattr(config, "workerinput")
+        else places[0]
+    )
+    coordinator = settings["labgrid-coordinator"] or os.environ.get("LG_COORDINATOR", "") or "127.0.0.1:20408"
+    try:
+        place = acquire(name, coordinator)
+    except LabgridError as e:
+        raise pytest.UsageError(f"tinyhil: {e}") from None
+    config.stash[PLACE_KEY] = place
+    return place.url
 
 
 def firmware_host_build(config: pytest.Config) -> Path:
@@ -137,10 +167,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         pytest.exit(NOT_BUILT.format(n=len(hil), flasher=flasher), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Gives the labgrid place back when the session ends, also after Ctrl-C (an xdist worker may
+    not get as far as pytest_unconfigure)."""
+    place = session.config.stash.get(PLACE_KEY, None)
+    if place is not None:
+        place.release()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     vb = config.stash.get(VB_KEY, None)
     if vb is not None:
         vb.stop()
+    place = config.stash.get(PLACE_KEY, None)
+    if place is not None:
+        place.release()
 
 
 def primed_port_app_cache(config: pytest.Config) -> dict[str, str]:
@@ -151,7 +192,8 @@ def primed_port_app_cache(config: pytest.Config) -> dict[str, str]:
     is not flashed and one that runs another is."""
     opt = config.option
     confirm = str(getattr(opt, "confirm_target_elf_sha256", "") or "").lower()
-    if not settings_of(config).port or confirm not in ("y", "yes", "true", "1"):
+    services = str(getattr(opt, "embedded_services", "") or "")
+    if settings_of(config).virtual_board or "idf" not in services or confirm not in ("y", "yes", "true", "1"):
         return {}
     from pytest_embedded.app import App
 

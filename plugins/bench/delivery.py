@@ -15,6 +15,8 @@ PARTITIONS_CSV = Path(__file__).resolve().parents[2] / "firmware" / "partitions.
 
 
 class ModelDelivery(Protocol):
+    source: str  # what model% loads from: "partition" or "upload"
+
     def write(self, model: bytes, client: DeviceClient) -> None: ...
 
 
@@ -77,8 +79,21 @@ def build_model_partition(app) -> tuple[int, int]:
         raise ValueError(f"{path}: {e}; the firmware was built with another partitions.csv: rebuild it") from None
 
 
+class UploadDelivery:
+    """Over the serial link itself (``db model``, then ``model upload``): for a board that
+    pytest-embedded does not flash, such as one a labgrid exporter publishes with only its
+    serial port (``--embedded-services serial``). The model must fit the board's RAM."""
+
+    source = "upload"
+
+    def write(self, model: bytes, client: DeviceClient) -> None:
+        client.send_data("model", model)
+
+
 class FlashFileDelivery:
     """The virtual board's model partition is a file; writing it stands for esptool."""
+
+    source = "partition"
 
     def __init__(self, flash_file: Path, baud: int = 0):
         self.flash_file, self.baud = Path(flash_file), baud
@@ -96,6 +111,8 @@ class EsptoolDelivery:
     ``--after hard-reset``); the firmware's boot banner is read afterwards, so each case starts
     on a freshly booted board.
     """
+
+    source = "partition"
 
     def __init__(self, serial, offset: int, size: int, boot_timeout_s: float = 15.0):
         self.serial, self.offset, self.size, self.boot_timeout_s = serial, offset, size, boot_timeout_s

@@ -97,7 +97,10 @@ COLUMNS: list[tuple[str, str]] = [
     ("esp_idf", "ESP-IDF version reported by the firmware"),
     ("esp_tflite_micro", "esp-tflite-micro version reported by the firmware"),
     ("firmware_hash", "firmware ELF sha256 reported by the firmware"),
-    ("bench_port", "bench: the serial port of the board that ran the case (one per xdist worker with --port a,b)"),
+    (
+        "bench_port",
+        "bench: the serial port of the board that ran the case (one per xdist worker with --port a,b; an rfc2217:// URL for a labgrid place)",
+    ),
     ("bench_mac", "bench: the factory MAC of that board, from its boot report (virtual boards: 02:00:<pid>)"),
     ("git_rev", "tinyhil git revision (+dirty)"),
     (

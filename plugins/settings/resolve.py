@@ -94,9 +94,14 @@ class Settings:
         return bool(self.values["tflm-source"])
 
     @property
+    def places(self) -> tuple[str, ...]:
+        """The labgrid places of ``--labgrid-places`` (one board each)."""
+        return split_ports(self.values["labgrid-places"])
+
+    @property
     def board_configured(self) -> bool:
-        """True when hil cases have something to run on: the virtual board or a port."""
-        return self.virtual_board or bool(self.port)
+        """True when hil cases have something to run on: the virtual board, a port or a labgrid place."""
+        return self.virtual_board or bool(self.port) or bool(self.places)
 
     def figures_key(self, marker: str, technique: str) -> str:
         """A hash of every setting that changes the figures of a case with this marker and technique.
@@ -227,6 +232,20 @@ def _check_report_dir(path: Path) -> None:
         ) from None
 
 
+def _check_labgrid(values: dict[str, Any], port: str | None) -> None:
+    places = split_ports(values["labgrid-places"])
+    if not places:
+        return
+    if not all(places) or len(set(places)) != len(places):
+        raise SettingsError(
+            f"--labgrid-places {values['labgrid-places']!r}: distinct place names separated by commas, one per xdist worker"
+        )
+    if port or values["virtual-board"] or values["tflm-source"]:
+        raise SettingsError(
+            "--labgrid-places gives the boards: drop --port (and ESPPORT), --virtual-board and --tflm-source"
+        )
+
+
 def _check_host_build(values: dict[str, Any], port: str | None) -> None:
     """``--tflm-source`` (and ``--esp-nn-source``) name folders the firmware host build can use;
     the firmware host build is a virtual board."""
@@ -298,6 +317,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
             raise SettingsError(str(e)) from None
     networks = expand_networks(values["networks"])
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
+    _check_labgrid(values, port)
     _check_host_build(values, port)
     _check_energy(values)
     values.update(

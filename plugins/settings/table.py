@@ -214,6 +214,19 @@ OPTIONS: list[Option] = [
         "run hil cases against the virtual ESP32 on a pseudo-terminal; its figures are simulated",
     ),
     Option(
+        "labgrid-places",
+        "bench",
+        "boards of a labgrid lab: comma-separated place names, one per xdist worker (-n as many); tinyhil "
+        "acquires each through labgrid-client, talks to its board over rfc2217 and releases it at the end",
+        "",
+    ),
+    Option(
+        "labgrid-coordinator",
+        "bench",
+        "the labgrid coordinator, HOST[:PORT] (empty: LG_COORDINATOR, else labgrid's 127.0.0.1:20408)",
+        "",
+    ),
+    Option(
         "tflm-source",
         "bench",
         "an esp-tflite-micro source folder: hil cases run against the firmware's own code built for Linux "

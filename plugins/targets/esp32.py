@@ -21,7 +21,13 @@ from models.model_files import data_fits
 from models.pipeline import CaseArtifacts, Study
 from models.tflm import QuantParams
 from models.verdict import Verdict
-from plugins.bench.delivery import EsptoolDelivery, FlashFileDelivery, ModelDelivery, build_model_partition
+from plugins.bench.delivery import (
+    EsptoolDelivery,
+    FlashFileDelivery,
+    ModelDelivery,
+    UploadDelivery,
+    build_model_partition,
+)
 from plugins.bench.device import (
     DeviceClient,
     DeviceError,
@@ -109,6 +115,11 @@ class Esp32Target:
             client.wait_boot(self.boot_timeout_s)
             self.boot_timeout_s = 0
         info = client.sync()
+        if info.get("simulated") == "1" and not self.simulated:
+            # a virtual board behind a port (a labgrid place, a pty): its figures are simulated, whatever the target
+            self.simulated = True
+            self.arena_source = "firmware-host-build" if info.get("host-build") else "simulated"
+            self.where = f"{self.where or 'a virtual board'} (its banner says simulated)"
         environment = {
             "esp_idf": info.get("idf", ""),
             "esp_tflite_micro": info.get("tflm", "") + (" +esp-nn" if info.get("esp-nn") == "1" else ""),
@@ -124,7 +135,7 @@ class Esp32Target:
         t0 = time.monotonic()
         self.delivery.write(model, client)
         try:
-            dm = client.load_model("partition", model, "auto", board.model_location)
+            dm = client.load_model(self.delivery.source, model, "auto", board.model_location)
         except DeviceErrorResponse as e:
             return Outcome(load_refused(e), figures, environment)
         figures["bench_write_s"] = round(time.monotonic() - t0, 3)
@@ -178,17 +189,21 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     s = ctx.settings
     meter = ctx.fixture("energy_meter")  # first: a missing meter stops the run before the board is touched
     dut = ctx.fixture("dut")
-    offset, size = build_model_partition(dut.app)
-    port = ctx.fixture("pytestconfig").option.port  # this worker's board when --port lists several
+    opt = ctx.fixture("pytestconfig").option
+    port = opt.port  # this worker's board when --port or --labgrid-places lists several
     client = DeviceClient(DutLink(dut, port), s.hil.timeout_s)
-    delivery = EsptoolDelivery(dut.serial, offset, size)
+    if "idf" in str(opt.embedded_services or ""):  # pytest-embedded flashed the firmware: esptool writes models
+        delivery: ModelDelivery = EsptoolDelivery(dut.serial, *build_model_partition(dut.app))
+        boot_timeout = BOOT_TIMEOUT_S
+    else:  # a board running the firmware already, reached through its serial port only
+        delivery, boot_timeout = UploadDelivery(), 0
     return Esp32Target(
         "esp32",
         client,
         delivery,
         s.hil,
         simulated=False,
-        boot_timeout_s=BOOT_TIMEOUT_S,
+        boot_timeout_s=boot_timeout,
         energy=_energy(ctx, client, meter),
         port=port,
     )

@@ -542,7 +542,7 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
     conversion = converted[("C_2", "full_int")]
     spec = SimpleNamespace(id="C_2", family="1D_CNN")
     art = CaseArtifacts(spec, "full_int", None, conversion, inspect_tflite(conversion.tflite))
-    delivery = SimpleNamespace(write=lambda model, c: None)
+    delivery = SimpleNamespace(write=lambda model, c: None, source="partition")
     target = Esp32Target("esp32", client, delivery, HilSettings(retries=1), simulated=False)
     verdict = target.run(art, None, get_board("esp32-wroom-32")).verdict
     assert verdict.status == "device_error" and client.loads == 2 and client.resyncs == 2
