@@ -214,21 +214,29 @@ class DeviceClient:
     def resync(self, timeout: float | None = None) -> None:
         """Back to a known state after a reboot in the middle of a stream: the windows sent ahead
         reach the new firmware as junk commands. Ends any partial command (``%``), asks for
-        ``version%`` and reads, discarding the junk's error replies, until its answer."""
+        ``version%`` and reads, discarding the junk's error replies, until its answer. A reboot
+        seen meanwhile may have swallowed the question or not: it is asked again, and whatever
+        else arrives before the line falls quiet is discarded, so no answer is left for the next
+        command."""
         self._unread = None
         self.link.write(b"%" + format_command("version"))
-        answered = False
+        answered = rebooted = False
         deadline = time.monotonic() + (timeout or self.timeout_s)
         while True:
             line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
             if line.startswith("m-protocol-"):
                 answered = True
             elif line == READY and answered:
-                return
+                break
             elif line == BOOT:
                 self._read_banner(first=line)
                 self.link.write(format_command("version"))
-                answered = False
+                answered, rebooted = False, True
+        while rebooted:
+            try:
+                self.link.read_line(0.5)
+            except DeviceTimeout:
+                return
 
     def send_data(self, kind: str, data: bytes) -> None:
         """``db`` transfer: length-prefixed, CRC-checked."""

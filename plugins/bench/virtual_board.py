@@ -55,6 +55,7 @@ from plugins.bench.protocol import (
 )
 
 FW_VERSION = "virtual-1"
+ARENA_SLACK = 64  # model_runner.cc's kArenaSlack: what arena auto leaves of the largest block
 RX_BUFFER_BYTES = 16384  # the firmware's UART receive buffer (board_esp32.cc): classify's window credit
 FAULTS = ("none", "panic-on-infer", "garbage-on-infer", "hang-on-infer")
 DB_TIMEOUT_S = 2.0
@@ -89,6 +90,8 @@ class VirtualBoard:
         self.upload: bytes | None = None
         self.input: bytes | None = None
         self.heap_used = 0
+        # buffers the firmware keeps on its heap across model loads: EEMBC's db load, the last db model
+        self.held: dict[str, int] = {"db load": 0, "db model": 0}
         self.op_cycles: list[tuple[str, int]] = []
         self.db = DbBuffer()  # EEMBC's db load + hex chunks
         self.last_input = "none"  # none, tinyhil (db input) or eembc (db load): picks infer's form
@@ -278,12 +281,20 @@ class VirtualBoard:
             self.last_input = "tinyhil"
         else:
             self.upload = data
+            self._hold("db model", n)
         self.send(f"m-db-ok-{n}-{got:08x}")
 
+    def _hold(self, what: str, n: int) -> None:
+        """The firmware frees the previous buffer of this kind and keeps the new one on its heap."""
+        self.heap_used += n - self.held[what]
+        self.held[what] = n
+
     def _reserve(self, n: int) -> None:
+        self._hold("db load", 0)
         largest = min(self.board.largest_heap_block_bytes, self.board.internal_heap_bytes - self.heap_used)
         if n > largest:
             raise ProtocolError(f"db load: {n} bytes do not fit: largest free block {largest}")
+        self._hold("db load", n)
 
     def cmd_model(self, source, length, crc, arena, place):
         n, want = int(length), int(crc, 16)
@@ -293,7 +304,7 @@ class VirtualBoard:
             raise ValueError(f"arena must be auto or > 0 bytes, got {arena}")
         b = self.board
         self.model = self.interp = self.input = self.qout = None  # as the firmware: a new model needs a new input
-        self.heap_used = 0
+        self.heap_used = sum(self.held.values())  # the previous model's copy and arena are freed
         self.model_id = DEFAULT_MODEL_ID  # a new model is a new case: not the previous case's id
         if source == "partition":
             if n > b.model_partition_bytes:
@@ -319,7 +330,8 @@ class VirtualBoard:
             self.heap_used += n
             free -= n
             largest = min(largest, free)
-        arena_bytes = largest if arena == "auto" else int(arena)
+        # auto: as the firmware (model_runner.cc), the largest block less its 64 B of allocator slack, 16 B aligned
+        arena_bytes = max(0, largest - ARENA_SLACK) & ~15 if arena == "auto" else int(arena)
         if arena_bytes > largest:
             self.error(f"arena: cannot allocate {arena_bytes} bytes; largest free block {largest}")
             return
@@ -367,7 +379,8 @@ class VirtualBoard:
         self.send(f"m-input-[{qin.dtype},{in_bytes},{qin.scale:.9g},{qin.zero_point}]")
         self.send(f"m-output-[{qout.dtype},{int(np.prod(out_det['shape']))},{qout.scale:.9g},{qout.zero_point}]")
         self.send(f"m-heap-free-{b.internal_heap_bytes - self.heap_used}")
-        self.send(f"m-heap-largest-{max(0, largest - arena_bytes)}")
+        # as info% and the firmware host build count it: one block is at most the profile's largest
+        self.send(f"m-heap-largest-{min(b.largest_heap_block_bytes, b.internal_heap_bytes - self.heap_used)}")
         self._timing_model(info)
 
     def _timing_model(self, info: ModelInfo) -> None:

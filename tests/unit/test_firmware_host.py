@@ -129,18 +129,117 @@ def test_the_firmwares_own_code_runs_the_hil_cases(project):
     assert "AllocateTensors failed" in rows["dynamic"]["reason"]
 
 
+def _binary() -> Path:
+    """The firmware host build of TINYHIL_TFLM_SOURCE (compiled when something changed)."""
+    from plugins.bench.host_build import build, cached_build_dir, resolve_bits
+
+    bits = resolve_bits("auto")
+    return build(TFLM.resolve(), None, bits, cached_build_dir(TFLM.resolve(), None, bits), jobs=2, log=lambda _: None)
+
+
+def _session(link, command: str) -> list[str]:
+    """The protocol lines a board answers to one command, up to m-ready (log lines left out)."""
+    link.write(command.encode() + b"%")
+    lines = []
+    while (line := link.read_line(30)) != "m-ready":
+        if line.startswith(("m-", "e-[")):
+            lines.append(line)
+    return lines
+
+
+@needs_tflm
+def test_both_virtual_boards_answer_the_vectors_alike(tmp_path, converted, tiny_data):
+    """The vectors that are commands (parse errors, EEMBC db sessions, model ids, infer forms), sent to
+    the Python virtual board and to the firmware's own code: the same replies, and the vectors' own."""
+    from models.boards import get_board
+    from models.tflm import QuantParams, quantize
+    from plugins.bench.device import DeviceClient
+    from plugins.bench.eembc import SerialLink
+    from plugins.bench.protocol import crc32, load_vectors
+    from plugins.bench.virtual_process import start_firmware_board, start_virtual_board
+
+    model = converted[("C_2", "full_int")].tflite
+    for sub in ("python", "firmware"):
+        (tmp_path / sub).mkdir()
+    boards = [
+        start_virtual_board("esp32-wroom-32", tmp_path / "python"),
+        start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path / "firmware"),
+    ]
+    try:
+        links = [SerialLink(vb.port) for vb in boards]
+        clients = [DeviceClient(link, 30) for link in links]
+        for vb, client in zip(boards, clients, strict=True):
+            client.resync()  # past the boot banner, if the port still holds it
+            vb.flash_file.write_bytes(model)
+
+        def both(command: str) -> list[str]:
+            python, firmware = (_session(link, command) for link in links)
+            assert python == firmware, (command, python, firmware)
+            return python
+
+        def load() -> int:
+            replies = [_session(link, f"model partition {len(model)} {crc32(model):08x} auto flash") for link in links]
+            # alike but for arena_used_bytes, which is the host runtime's (64-bit) on the Python board
+            used = [r.pop(2) for r in replies]
+            assert all(u.startswith("m-arena-used-bytes-") for u in used) and replies[0] == replies[1], replies
+            return int(next(line for line in replies[0] if line.startswith("m-input-")).split(",")[1])
+
+        checked = 0
+        for _, f in load_vectors():
+            if f[0] == "parse" and f[2].startswith("error:") and "line too" not in f[2]:
+                assert both(f[1]) == [f"e-[{f[2].removeprefix('error:')}]"]
+            elif f[0] == "db" and "do not fit" not in f[3]:  # the vectors' room is 64 bytes, a board's is its heap
+                for link, client in zip(links, clients, strict=True):  # each session starts with no load under way
+                    link.write(b"reset%")
+                    client.resync()
+                replies = ["|".join(both(c)) or "-" for c in f[2].split(";")]  # the vectors' notation
+                if f[3] != "not an EEMBC db command":
+                    assert ";".join(replies) == f[3]
+            elif f[0] == "modelid":
+                assert both(f"model_id {f[1]}") == ([f"m-model-[{f[1]}]"] if f[2] == "ok" else both("model_id x]"))
+            elif f[0] == "infer":
+                input_bytes = load()
+                if f[2] == "tinyhil":
+                    window = quantize(tiny_data[0][:1], QuantParams("int8", 1.0, 0)).tobytes()[:input_bytes]
+                    for client in clients:
+                        client.send_data("input", window)
+                elif f[2] == "eembc":
+                    both(f"db load {input_bytes}")
+                    for start in range(0, input_bytes, 31):
+                        both("db " + bytes(range(start % 200, start % 200 + min(31, input_bytes - start))).hex())
+                lines = [_session(link, f"infer {f[1]}" if f[1] != "-" else "infer") for link in links]
+                for got in lines:
+                    if f[3].startswith("error:"):
+                        assert got == [f"e-[{f[3].removeprefix('error:')}]"], (f, got)
+                    elif f[2] == "none":  # the form resolved, but a freshly loaded model has no input yet
+                        assert got == ["e-[infer: no input]"], (f, got)
+                    else:
+                        form, runs, _ = f[3].split(",")
+                        laps = [x for x in got if x.startswith("m-lap-cycles-")]
+                        stamps = [x for x in got if x.startswith("m-lap-us-")]
+                        assert (len(laps), len(stamps)) == ((int(runs), 0) if form == "tinyhil" else (0, 2)), (f, got)
+                results = [[x for x in got if x.startswith("m-results-")] for got in lines]
+                assert results[0] == results[1], (f, results)  # the same answer from both runtimes
+            else:
+                continue
+            checked += 1
+        assert checked >= 25  # every kind above was reached (27 vectors when this was written)
+    finally:
+        for vb in boards:
+            vb.stop()
+
+
 @needs_tflm
 def test_the_firmware_host_build_restarts_like_a_board(tmp_path):
     """reset% and a crash re-execute the firmware on the same pty: a new banner with its reason."""
     import serial
 
     from models.boards import get_board
-    from plugins.bench.host_build import build, cached_build_dir, resolve_bits
+    from plugins.bench.host_build import resolve_bits
     from plugins.bench.virtual_process import start_firmware_board
 
     bits = resolve_bits("auto")
-    binary = build(TFLM.resolve(), None, bits, cached_build_dir(TFLM.resolve(), None, bits), jobs=2, log=lambda _: None)
-    vb = start_firmware_board(binary, get_board("esp32-wroom-32"), tmp_path)
+    vb = start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path)
     try:
         link = serial.Serial(vb.port, 115200, timeout=0.2)
 
