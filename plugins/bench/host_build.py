@@ -202,6 +202,9 @@ def build(
         f"-DTINYHIL_ESP_NN={1 if esp_nn else 0}",
     ]
     units = sources(tflm, esp_nn) + [(p, own) for p in FIRMWARE_SOURCES]
+    own_headers = max(
+        p.stat().st_mtime for p in [*FIRMWARE.rglob("*.h"), *FIRMWARE.rglob("*.def"), out / "sdkconfig.h"]
+    )
     objects: list[Path] = []
     todo: list[tuple[list[str], Path, Path]] = []
     for src, flags in units:
@@ -210,7 +213,9 @@ def build(
         key = hashlib.sha256("\0".join(argv).encode()).hexdigest()[:16]
         obj = out / "obj" / f"{src.stem}-{key}.o"
         objects.append(obj)
-        if not obj.is_file() or obj.stat().st_mtime < src.stat().st_mtime or src.parent == FIRMWARE / "main":
+        # tinyhil's own sources include its headers and X-macro tables: newer ones rebuild them too
+        newest = max([src.stat().st_mtime] + ([own_headers] if flags is own else []))
+        if not obj.is_file() or obj.stat().st_mtime < newest:
             todo.append((argv, obj, src))
     (out / "obj").mkdir(exist_ok=True)
     log(f"tinyhil host build: {len(units)} sources, {len(todo)} to compile ({bits}-bit, -j {jobs}) in {out}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -344,8 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tflm", type=Path, default=managed if managed.is_dir() else None, help="esp-tflite-micro folder")
     ap.add_argument("--target", default="esp32")
     args = ap.parse_args(argv)
-    import os
-
     idf = args.idf_path or (Path(os.environ["IDF_PATH"]) if os.environ.get("IDF_PATH") else None)
     if idf is None or not (idf / "tools" / "cmake" / "version.cmake").is_file():
         ap.error(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from models.host_eval import evaluate_isolated
-from models.tflm import QuantParams, dequantize, quantize
+from models.tflm import QuantParams, quantize
 from plugins.bench.device import DeviceClient, InferResult
 from plugins.bench.energy import (
     MLPERF_MIN_WINDOW_S,
@@ -69,25 +69,16 @@ def accuracy_figures(
     x: np.ndarray,
     y: np.ndarray,
     qin: QuantParams,
-    qout: QuantParams,
     source: str,
 ) -> dict:
     """Runs each window on the board; accuracy, and agreement with host TFLM on the same windows.
 
     The windows travel in the model's input type, streamed with ``classify%`` (no round trip
-    per window); a firmware that does not report its receive buffer (built before
-    ``classify%``) gets them one ``db input`` + ``infer`` at a time."""
+    per window), as many ahead as the board's receive buffer (``m-info-rx-buffer-bytes``) holds."""
     host = evaluate_isolated(model, x)  # a model that crashes TFLM must not take the run down
     t0 = time.monotonic()
     rx_buffer = int(client.info.get("rx-buffer-bytes", "0") or 0)
-    if rx_buffer:
-        device_classes = np.array(client.classify([quantize(w[None], qin).tobytes() for w in x], rx_buffer))
-    else:
-        device_scores = []
-        for window in x:
-            client.send_data("input", quantize(window[None], qin).tobytes())
-            device_scores.append(dequantize(client.infer(1, 0).outputs, qout))
-        device_classes = np.argmax(np.stack(device_scores), axis=1)
+    device_classes = np.array(client.classify([quantize(w[None], qin).tobytes() for w in x], rx_buffer))
     seconds = time.monotonic() - t0
     return {
         "bench_windows_s": round(seconds, 3),

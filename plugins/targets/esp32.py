@@ -147,11 +147,10 @@ class Esp32Target:
 
         ds = study.dataset
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
-        qout = QuantParams(dm.output_dtype, dm.output_scale, dm.output_zero_point)
         if data_fits(model_info, ds):
             idx = window_subset(len(ds.x_test), self.settings.device_windows, self.settings.seed)
             x = ds.x_test[idx]
-            figures.update(accuracy_figures(client, model, x, ds.y_test[idx], qin, qout, self.source))
+            figures.update(accuracy_figures(client, model, x, ds.y_test[idx], qin, self.source))
         else:  # a user's model that takes other inputs: timed on zeros, no accuracy
             x = np.zeros(model_info.input_shape, np.float32)
         stats, timed, latency = latency_figures(client, x[:1], qin, self.settings, self.source)
