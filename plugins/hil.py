@@ -76,17 +76,10 @@ PLACE_KEY = pytest.StashKey["Place | None"]()
 
 def labgrid_port(config: pytest.Config, settings) -> str:
     """This process's board from labgrid: xdist worker ``gwN`` acquires place ``N`` for the whole
-    session (released in ``pytest_unconfigure``, also after Ctrl-C); the controller only checks ``-n``."""
-    places = settings.places
-    if not hasattr(config, "workerinput"):
-        port_of_this_process(config, places)  # -n must match the places
-        if len(places) > 1 or getattr(config.option, "numprocesses", None):
-            return ""  # the controller runs no case: the workers acquire
-    name = (
-        places[int(config.workerinput["workerid"].removeprefix("gw")) % len(places)]
-        if hasattr(config, "workerinput")
-        else places[0]
-    )
+    session (released when it ends, also after Ctrl-C); the controller only checks ``-n``."""
+    name = port_of_this_process(config, settings.places, "--labgrid-places")  # the same split as --port a,b
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        return ""  # the controller runs no case: the workers acquire
     coordinator = settings["labgrid-coordinator"] or os.environ.get("LG_COORDINATOR", "") or "127.0.0.1:20408"
     try:
         place = acquire(name, coordinator)
@@ -114,7 +107,7 @@ def firmware_host_build(config: pytest.Config) -> Path:
         raise pytest.UsageError(f"tinyhil: --tflm-source: {e}") from None
 
 
-def port_of_this_process(config: pytest.Config, ports: tuple[str, ...]) -> str:
+def port_of_this_process(config: pytest.Config, ports: tuple[str, ...], option: str = "--port") -> str:
     """With one port, that port. With several (``--port a,b -n 2``), xdist worker ``gwN``
     drives board ``N`` (modulo the count, so a worker xdist restarts after a crash takes its
     predecessor's board); the controller keeps the list and checks that ``-n`` matches it.
@@ -131,7 +124,7 @@ def port_of_this_process(config: pytest.Config, ports: tuple[str, ...]) -> str:
         return ports[int(config.workerinput["workerid"].removeprefix("gw")) % len(ports)]
     if workers != len(ports):
         raise pytest.UsageError(
-            f"--port lists {len(ports)} boards ({', '.join(ports)}): run one xdist worker per board, "
+            f"{option} lists {len(ports)} boards ({', '.join(ports)}): run one xdist worker per board, "
             f"-n {len(ports)}" + (f" (got -n {workers})" if workers else "")
         )
     return ",".join(ports)
