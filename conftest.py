@@ -1,12 +1,3 @@
-"""Root conftest: registers tinyhil's plugins; no logic of its own."""
+"""Root conftest: asks for tinyhil's plugins (:mod:`tinyhil.study`); no logic of its own."""
 
-pytest_plugins = [
-    "plugins.options",
-    "plugins.study",
-    "plugins.reporting",
-    "plugins.progress",
-    "plugins.verdicts",
-    "plugins.regression",
-    "plugins.hil",
-    "pytester",
-]
+pytest_plugins = ["tinyhil.study"]

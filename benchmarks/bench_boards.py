@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from plugins.bench.firmware_config import console_baud  # noqa: E402
+from tinyhil.plugins.firmware_tools.config import console_baud  # noqa: E402
 
 SAME = ("status", "arena_bytes", "acc_device", "device_agreement", "latency_ms_median", "model_bytes")
 STEPS = ("bench_write_s", "bench_windows_s", "bench_infer_s")

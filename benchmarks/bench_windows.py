@@ -33,10 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from plugins.bench.delivery import FlashFileDelivery  # noqa: E402
-from plugins.bench.device import DeviceClient  # noqa: E402
-from plugins.bench.eembc import SerialLink  # noqa: E402
-from plugins.bench.virtual_process import start_virtual_board  # noqa: E402
+from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board  # noqa: E402
+from tinyhil.plugins.bench.link.delivery import FlashFileDelivery  # noqa: E402
+from tinyhil.plugins.bench.link.device import DeviceClient  # noqa: E402
+from tinyhil.plugins.bench.link.eembc import SerialLink  # noqa: E402
 
 
 def models(report_dir: Path) -> dict[str, bytes]:

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/train_profiles.py                      # all 14 networks, quick and paper
     python benchmarks/train_profiles.py --networks C_1,CL_1 --profiles quick
 
-It trains the way a cold study does (``models.parallel_training.train_networks``, as the
+It trains the way a cold study does (``tinyhil.models.parallel_training.train_networks``, as the
 pytest plugin calls it before the cases run: up to ``--jobs`` networks at once, each in a
 child process with an equal share of the cores) into a temporary model cache, so every
 network trains. Epoch lines go to stderr, one line per trained network to stdout, then the
@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models  # noqa: E402,F401 - selects tf_keras before TensorFlow loads
-from models.datasets import load_dataset  # noqa: E402
-from models.networks import NETWORKS  # noqa: E402
-from models.parallel_training import TrainingResult, default_jobs, train_networks  # noqa: E402
-from models.pipeline import StudyConfig  # noqa: E402
-from models.training import PROFILES  # noqa: E402
-from plugins.settings.table import jobs  # noqa: E402
+import tinyhil.models  # noqa: E402,F401 - selects tf_keras before TensorFlow loads
+from tinyhil.models.datasets import load_dataset  # noqa: E402
+from tinyhil.models.networks import NETWORKS  # noqa: E402
+from tinyhil.models.parallel_training import TrainingResult, default_jobs, train_networks  # noqa: E402
+from tinyhil.models.pipeline import StudyConfig  # noqa: E402
+from tinyhil.models.training import PROFILES  # noqa: E402
+from tinyhil.plugins.settings.table import jobs  # noqa: E402
 
 
 def _names(value: str, known: list[str], kind: str) -> list[str]:

@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from models.errors import TinyhilError, UnknownNameError
+from tinyhil import resources
+from tinyhil.models.errors import TinyhilError, UnknownNameError
 
-BOARDS_DIR = Path(__file__).parent / "data" / "boards"
+BOARDS_DIR = resources.data("boards")
 # key -> (type, required); ints must be positive
 SCHEMA: dict[str, tuple[type, bool]] = {
     "name": (str, True),

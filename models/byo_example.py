@@ -1,4 +1,4 @@
-"""``python -m models.byo_example DEST``: a user's folder to try "bring your own" with.
+"""``python -m tinyhil.models.byo_example DEST``: a user's folder to try "bring your own" with.
 
 Writes into DEST (outside the repository, as a user's files would be):
 
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.boards import BOARDS_DIR
+from tinyhil.models.boards import BOARDS_DIR
 
 BUILDERS = '''"""My own networks: an MLP family in two sizes."""
 
 import tf_keras as k
 
-from models.networks import add_network, register_family
+from tinyhil.models.networks import add_network, register_family
 
 
 @register_family("mlp")
@@ -86,7 +86,7 @@ def make_example(dest: Path, seed: int = 0) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.byo_example", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tinyhil.models.byo_example", description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path, help="folder to write the example files into")
     args = parser.parse_args(argv)
     print(make_example(args.dest))

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.tflm import QuantParams
+from tinyhil.models.tflm import QuantParams
 
 
 @dataclass(frozen=True)

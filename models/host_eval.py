@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.cache import cached_dir, content_key, entry_dir, is_cached
-from models.lifeline import child_env, die_with_parent_from_env
-from models.tflm import ArenaResult, InvokeError, minimum_arena, predict, predict_litert
+from tinyhil import resources
+from tinyhil.models.cache import cached_dir, content_key, entry_dir, is_cached
+from tinyhil.models.lifeline import child_env, die_with_parent_from_env
+from tinyhil.models.tflm import ArenaResult, InvokeError, minimum_arena, predict, predict_litert
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMP_PREFIX = "tinyhil-host-"  # + pid, so a later run can sweep what a killed one left
 
 
@@ -60,7 +60,7 @@ def evaluate(
 ) -> HostEvaluation:
     """In this process; with ``x`` None (data the model does not take) only the arena is found.
 
-    ``crashed`` and ``journal`` go to :func:`models.tflm.minimum_arena`; ``litert`` False
+    ``crashed`` and ``journal`` go to :func:`tinyhil.models.tflm.minimum_arena`; ``litert`` False
     leaves LiteRT out (the caller has its scores).
     """
     scores = None
@@ -80,7 +80,7 @@ def evaluate(
 
 
 class _Runtime:
-    """A child process that evaluates models one after another (``python -m models.host_eval``).
+    """A child process that evaluates models one after another (``python -m tinyhil.models.host_eval``).
 
     Starting Python and the runtimes once per process instead of once per case is most of
     a warm re-judge's time. The child reads a request folder per line on stdin and
@@ -96,11 +96,11 @@ class _Runtime:
     def _start(self) -> subprocess.Popen:
         with open(self.log, "ab") as err:
             return subprocess.Popen(
-                [sys.executable, "-m", "models.host_eval", "--serve"],
+                [sys.executable, "-m", "tinyhil.models.host_eval", "--serve"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
-                env=child_env(ROOT),
+                env=child_env(resources.import_root()),
                 text=True,
                 bufsize=1,
             )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.errors import ModelFileError
+from tinyhil.models.errors import ModelFileError
 
 # Ops whose constant inputs are the model's parameters (shape tensors of RESHAPE etc. are not).
 COMPUTE_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "LSTM"}

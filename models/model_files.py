@@ -1,6 +1,6 @@
 """Networks a user brings as files: a ready ``.tflite`` or a trained Keras model.
 
-Each file becomes a network of its own in :data:`models.networks.NETWORKS` (id from the
+Each file becomes a network of its own in :data:`tinyhil.models.networks.NETWORKS` (id from the
 file name), so it enters the matrix like a Table 1 network:
 
 - a ``.tflite`` is neither trained nor converted; only the steps that work on a
@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.errors import ModelFileError
-from models.inspection import ModelInfo, inspect_tflite
-from models.networks import NETWORKS, NetworkSpec
-from models.training import TrainedModel
+from tinyhil.models.errors import ModelFileError
+from tinyhil.models.inspection import ModelInfo, inspect_tflite
+from tinyhil.models.networks import NETWORKS, NetworkSpec
+from tinyhil.models.training import TrainedModel
 
 if TYPE_CHECKING:
-    from models.datasets import Dataset
+    from tinyhil.models.datasets import Dataset
 
 TFLITE_FAMILY = "tflite-file"
 KERAS_FAMILY = "keras-file"

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.errors import TinyhilError
-from models.registry import Registry
+from tinyhil import resources
+from tinyhil.models.errors import TinyhilError
+from tinyhil.models.registry import Registry
 
 
 class NetworkFileError(TinyhilError):
     """A user's builders file that is missing, fails to import or adds nothing."""
 
 
-TABLE1_PATH = Path(__file__).parent / "data" / "table1.json"
+TABLE1_PATH = resources.data("table1.json")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def add_network(net_id: str, family: str, **params: Any) -> NetworkSpec:
 
     Example, in ``my_nets.py`` (run with ``--networks-from=my_nets.py``)::
 
-        from models.networks import add_network, register_family
+        from tinyhil.models.networks import add_network, register_family
 
         @register_family("mlp")
         def build_mlp(spec, input_shape, n_classes): ...

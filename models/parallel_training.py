@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from models.model_files import is_flatbuffer_network, is_keras_file_network
-from models.networks import get_network
-from models.pipeline import Study, StudyConfig
-from models.training import is_trained
+from tinyhil.models.model_files import is_flatbuffer_network, is_keras_file_network
+from tinyhil.models.networks import get_network
+from tinyhil.models.pipeline import Study, StudyConfig
+from tinyhil.models.training import is_trained
 
 _QUEUE = None  # the child's end of the progress queue
 _LOG: Path | None = None  # the child's log (its stdout and stderr)
@@ -70,7 +70,7 @@ def untrained(study: Study, networks: Iterable[str]) -> list[str]:
 
 
 def _child_init(progress_queue, threads: int, parent: int, log_dir: str) -> None:
-    from models.lifeline import die_with_parent
+    from tinyhil.models.lifeline import die_with_parent
 
     die_with_parent(parent)
     # TensorFlow's start-up chatter (absl, CUDA probes) would break the terminal's lines:

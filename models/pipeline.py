@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.cache import DEFAULT_CACHE_DIR
-from models.compression import (
+from tinyhil.models.cache import DEFAULT_CACHE_DIR
+from tinyhil.models.compression import (
     Conversion,
     ConversionContext,
     convert,
@@ -19,18 +19,18 @@ from models.compression import (
     parse_technique,
     representative_windows,
 )
-from models.datasets import Dataset, Standardizer, load_dataset
-from models.export import ExportInfo, export_c
-from models.inspection import ModelInfo, inspect_tflite
-from models.model_files import (
+from tinyhil.models.datasets import Dataset, Standardizer, load_dataset
+from tinyhil.models.export import ExportInfo, export_c
+from tinyhil.models.inspection import ModelInfo, inspect_tflite
+from tinyhil.models.model_files import (
     data_fits,
     flatbuffer_model,
     is_flatbuffer_network,
     is_keras_file_network,
     load_keras_file,
 )
-from models.networks import NETWORKS, NetworkSpec, get_network
-from models.training import PROFILES, TrainedModel, library_versions, train, training_recipe
+from tinyhil.models.networks import NETWORKS, NetworkSpec, get_network
+from tinyhil.models.training import PROFILES, TrainedModel, library_versions, train, training_recipe
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ class Study:
 
     def export(self, art: CaseArtifacts, out_dir: Path) -> dict[str, Path]:
         """Writes ``<case>.tflite`` and the C source/header pair for the firmware."""
-        from models.tflm import QuantParams, tflm_version
+        from tinyhil.models.tflm import QuantParams, tflm_version
 
         out_dir.mkdir(parents=True, exist_ok=True)
         tfl = out_dir / f"{art.key}.tflite"

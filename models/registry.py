@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from models.errors import UnknownNameError
+from tinyhil.models.errors import UnknownNameError
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.cstderr import capture_c_stderr
-from models.inspection import check_flatbuffer
+from tinyhil.models.cstderr import capture_c_stderr
+from tinyhil.models.inspection import check_flatbuffer
 
 ARENA_CEILING = 16 << 20  # larger than any MCU heap: failing here is not an arena problem
 _ALLOC_PATTERNS = re.compile(r"Failed to (resize buffer|allocate|initialize)|arena|Requested: \d+", re.I)

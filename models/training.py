@@ -32,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from models.cache import DEFAULT_CACHE_DIR, cached_dir, content_key, is_cached
-from models.datasets import Dataset
-from models.networks import NetworkSpec, build_model, dropout_off
-from models.registry import Registry
+from tinyhil import resources
+from tinyhil.models.cache import DEFAULT_CACHE_DIR, cached_dir, content_key, is_cached
+from tinyhil.models.datasets import Dataset
+from tinyhil.models.networks import NetworkSpec, build_model, dropout_off
+from tinyhil.models.registry import Registry
 
-PROFILES_PATH = Path(__file__).parent / "data" / "profiles.json"
+PROFILES_PATH = resources.data("profiles.json")
 # Bump when this module changes how weights come out. 2: own stratified validation split,
 # LR schedules, dropout phase, best weights by validation loss, per-family recipes.
 TRAINING_CODE_VERSION = 2

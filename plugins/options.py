@@ -1,8 +1,8 @@
 """Every tinyhil option, grouped by concern; the settings resolved once; a fixture per option.
 
-Options are declared from one table (:data:`plugins.settings.OPTIONS`): each has an ini
+Options are declared from one table (:data:`tinyhil.plugins.settings.OPTIONS`): each has an ini
 default ``tinyhil_<name>`` and a parser type that checks numbers, ranges and choices.
-At configure time the values are resolved into one :class:`~plugins.settings.Settings`
+At configure time the values are resolved into one :class:`~tinyhil.plugins.settings.Settings`
 kept in ``config.stash``; a bad value stops the run there with the option and the fix.
 As in pytest-embedded, each option has a fixture of the same name (``--device-windows``
 -> ``device_windows``) whose value is the parametrized one when a test parametrizes it
@@ -15,12 +15,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from plugins.settings import GROUPS, OPTIONS, Option, Settings, SettingsError, build_settings
+from tinyhil.plugins.settings.table import GROUPS, OPTIONS, Option
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
+if TYPE_CHECKING:
+    from tinyhil.plugins.settings.resolve import Settings
+
+SETTINGS_KEY = pytest.StashKey["Settings"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,7 +113,7 @@ def in_tinyhil_run(config: pytest.Config) -> bool:
     """True when tinyhil's conftest is loaded. With tinyhil installed, this module is a
     plugin of every pytest run in the environment (to declare the options early); in
     another project's run it only declares them."""
-    return config.pluginmanager.get_plugin("plugins.study") is not None
+    return config.pluginmanager.get_plugin("tinyhil.plugins.matrix") is not None
 
 
 def bench_port(config: pytest.Config) -> str | None:
@@ -133,6 +137,8 @@ def bench_port(config: pytest.Config) -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     if not in_tinyhil_run(config):
         return
+    from tinyhil.plugins.settings.resolve import SettingsError, build_settings  # the heavy part: tinyhil runs only
+
     values = {opt.name: _value(config, opt) for opt in OPTIONS}
     try:
         settings = config.stash[SETTINGS_KEY] = build_settings(values, port=bench_port(config))

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.options import settings_of
-from plugins.report.baseline import diff, read_rows, regressions, render_diff
-from plugins.report.columns import format_value
-from plugins.reporting import STATE_KEY as REPORTER_KEY
-from plugins.targets import Case
+from tinyhil.plugins.options import settings_of
+from tinyhil.plugins.recording import STATE_KEY as REPORTER_KEY
+from tinyhil.plugins.report.baseline import diff, read_rows, regressions, render_diff
+from tinyhil.plugins.report.columns import format_value
+from tinyhil.plugins.targets import Case
 
 BASELINE_KEY = pytest.StashKey[dict]()
 
 
-@pytest.hookimpl(trylast=True)  # after plugins.reporting has registered its reporter
+@pytest.hookimpl(trylast=True)  # after tinyhil.plugins.recording has registered its reporter
 def pytest_configure(config: pytest.Config) -> None:
     settings = settings_of(config)
     path = settings["baseline"]

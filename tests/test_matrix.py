@@ -1,17 +1,6 @@
-"""The study: one case per network x technique x target.
+"""The study: one case per network x technique x target (:func:`tinyhil.study.test_case`).
 
-Each case builds (or takes from the cache) its model, deploys it on its target, records
-every figure, then compares it with a baseline run (``--baseline``) and checks the
-verdict against the board's expectations.
+A project of your own holds the study the same way: this one import.
 """
 
-import time
-
-
-def test_case(case, case_target, study, board, report_dir, record_case, check_baseline, expect_verdict):
-    t0 = time.monotonic()
-    art = study.artifacts(case.network, case.technique, export_dir=report_dir / "models")
-    outcome = case_target.run(art, study, board)
-    row = record_case(case, art, outcome, study, board, time.monotonic() - t0)
-    check_baseline(case, row)
-    expect_verdict(case, outcome.verdict)
+from tinyhil.study import test_case  # noqa: F401 - the tinyhil study

@@ -1,5 +1,5 @@
 // The board layer as a Linux process: the firmware's own command loop, model runner and
-// protocol core run here against TFLM built from source (plugins/bench/host_build.py), as the
+// protocol core run here against TFLM built from source (plugins/firmware_tools/host_build.py), as the
 // virtual board `--virtual-board=firmware`. Not an ESP32: what differs is said below and
 // in the boot banner (m-info-simulated-1, m-info-host-build-…).
 //

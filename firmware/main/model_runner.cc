@@ -105,7 +105,7 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
   const tflite::Model* flatbuffer = tflite::GetModel(model_);
 #if TINYHIL_ESP_NN
   // esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to
-  // 1.4.0): refuse such layers rather than give wrong answers (plugins/bench/firmware_ops.py
+  // 1.4.0): refuse such layers rather than give wrong answers (plugins/firmware_tools/ops.py
   // makes the host verdict and the virtual board say the same).
   if (HasInt16PerChannelFullyConnected(flatbuffer)) {
     snprintf(error, error_len,

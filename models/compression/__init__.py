@@ -3,10 +3,10 @@
 A technique is a registered step of one of three kinds:
 
 - ``transform``: Keras model -> Keras model (pruning, quantization-aware training,
-  distillation, filter pruning; :mod:`models.compression.keras_steps`);
-- ``convert``: Keras model -> .tflite (:mod:`models.compression.converters`: ``lite``, ``dynamic``, ``full_int``, ``float16``,
+  distillation, filter pruning; :mod:`tinyhil.models.compression.keras_steps`);
+- ``convert``: Keras model -> .tflite (:mod:`tinyhil.models.compression.converters`: ``lite``, ``dynamic``, ``full_int``, ``float16``,
   ``int16x8``, and ``qat`` and ``int4``, which train first);
-- ``post``: .tflite -> .tflite (TFLM's LUT weight compression; :mod:`models.compression.lut`).
+- ``post``: .tflite -> .tflite (TFLM's LUT weight compression; :mod:`tinyhil.models.compression.lut`).
 
 A technique id is a ``+``-joined pipeline of steps, hyper-parameters in the step names
 so ``-k`` selects them and the cache keys them: ``prune50+full_int`` (50 % sparsity),
@@ -20,8 +20,8 @@ Callers use :func:`convert`, which turns any failure into a ``convert_error`` ve
 that carries the tool's own message, and caches the result by content hash.
 """
 
-from models.compression import converters, keras_steps, lut, passthrough  # noqa: F401 - each registers its steps
-from models.compression.base import (
+from tinyhil.models.compression import converters, keras_steps, lut, passthrough  # noqa: F401 - each registers its steps
+from tinyhil.models.compression.base import (
     EXTENDED_SET,
     PAPER_SET,
     TECHNIQUES,

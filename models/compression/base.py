@@ -1,8 +1,8 @@
 """The technique registry, technique ids, the cascade, and the cached :func:`convert`.
 
-Step modules (:mod:`~models.compression.converters`, :mod:`~models.compression.keras_steps`,
-:mod:`~models.compression.lut`) import this module and register their steps here; the
-package's ``__init__`` imports them all, so importing :mod:`models.compression` is enough.
+Step modules (:mod:`~tinyhil.models.compression.converters`, :mod:`~tinyhil.models.compression.keras_steps`,
+:mod:`~tinyhil.models.compression.lut`) import this module and register their steps here; the
+package's ``__init__`` imports them all, so importing :mod:`tinyhil.models.compression` is enough.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from models.cache import cached_dir, content_key
-from models.cstderr import capture_c_stderr
-from models.errors import UnknownNameError
-from models.registry import Registry
+from tinyhil.models.cache import cached_dir, content_key
+from tinyhil.models.cstderr import capture_c_stderr
+from tinyhil.models.errors import UnknownNameError
+from tinyhil.models.registry import Registry
 
 REPRESENTATIVE_WINDOWS = 300
 COMPRESSION_CODE_VERSION = 3
@@ -287,7 +287,7 @@ def convert(
 
     Args:
         technique: A technique id (``full_int``, ``prune50+full_int``).
-        model: Trained Keras model, or a :class:`models.training.TrainedModel` whose model
+        model: Trained Keras model, or a :class:`tinyhil.models.training.TrainedModel` whose model
             is built only on a cache miss.
         model_key: Cache key of the trained weights.
         ctx: Conversion context.

@@ -2,14 +2,19 @@
 
 The reference study's three (``lite``, ``dynamic``, ``full_int``) and two more
 post-training modes (``float16``, ``int16x8``). Quantization-aware conversions, which
-train first, live in :mod:`models.compression.keras_steps`.
+train first, live in :mod:`tinyhil.models.compression.keras_steps`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from models.compression.base import ConversionContext, register_technique, representative_dataset, tflite_converter
+from tinyhil.models.compression.base import (
+    ConversionContext,
+    register_technique,
+    representative_dataset,
+    tflite_converter,
+)
 
 
 @register_technique("lite", "float32 TFLite conversion, no quantization (the paper's 'lite')")

@@ -11,8 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from models.compression.base import ConversionContext, register_technique, representative_dataset, tflite_converter
-from models.networks import NetworkSpec, build_model, dropout_off
+from tinyhil.models.compression.base import (
+    ConversionContext,
+    register_technique,
+    representative_dataset,
+    tflite_converter,
+)
+from tinyhil.models.networks import NetworkSpec, build_model, dropout_off
 
 DISTILL_ALPHA = 0.7  # weight of the teacher's soft targets against the true labels
 
@@ -35,7 +40,7 @@ def _tfmot():
 
 def _fit(model: Any, ctx: ConversionContext, epochs: int, loss="sparse_categorical_crossentropy", y=None, callbacks=()):
     """Fine-tunes ``model`` on the training split by the network's recipe (``ctx.profile``,
-    :func:`models.training.training_recipe`): its batch size, half its learning rate held
+    :func:`tinyhil.models.training.training_recipe`): its batch size, half its learning rate held
     constant, and dropout off when the recipe trains without it (``dropout_epochs`` 0), so
     that the network fine-tuned is the one deployed."""
     k = _keras()

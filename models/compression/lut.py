@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.compression.base import ConversionContext, register_technique
+from tinyhil.models.compression.base import ConversionContext, register_technique
 
 LUT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 KMEANS_ITERATIONS = 25

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.compression.base import ConversionContext, register_technique
+from tinyhil.models.compression.base import ConversionContext, register_technique
 
 
 @register_technique(

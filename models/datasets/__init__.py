@@ -5,8 +5,8 @@ the official split if the dataset has one); :func:`load_dataset` splits them and
 the per-channel standardisation on the training part only.
 """
 
-from models.datasets import npz, synthetic_har, uci_har  # noqa: F401 - each registers its dataset
-from models.datasets.base import (
+from tinyhil.models.datasets import npz, synthetic_har, uci_har  # noqa: F401 - each registers its dataset
+from tinyhil.models.datasets.base import (
     DATASETS,
     HAR_ACTIVITIES,
     HAR_CHANNELS,

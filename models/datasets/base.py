@@ -1,6 +1,6 @@
 """Windows, splits, standardisation and the dataset registry.
 
-Loader modules (:mod:`~models.datasets.synthetic_har`, :mod:`~models.datasets.uci_har`)
+Loader modules (:mod:`~tinyhil.models.datasets.synthetic_har`, :mod:`~tinyhil.models.datasets.uci_har`)
 import this module and register here; the package's ``__init__`` imports them all.
 """
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import DatasetError
-from models.registry import Registry
+from tinyhil.models.errors import DatasetError
+from tinyhil.models.registry import Registry
+from tinyhil.models.splits import SPLITS
 
 HAR_ACTIVITIES = (
     "WALKING",
@@ -36,7 +37,6 @@ HAR_CHANNELS = (
     "total_acc_y",
     "total_acc_z",
 )
-SPLITS = ("paper", "subjects")
 
 
 @dataclass

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.datasets.base import Windows, register_file_loader
-from models.errors import DatasetError
+from tinyhil.models.datasets.base import Windows, register_file_loader
+from tinyhil.models.errors import DatasetError
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 LAYOUT = "x_train (n, ...), y_train (n,), x_test (m, ...), y_test (m,), optional class_names (k,)"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.datasets.base import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
+from tinyhil.models.datasets.base import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
 
 SAMPLE_RATE_HZ = 50.0
 TIMESTEPS = 128

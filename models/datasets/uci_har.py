@@ -3,7 +3,7 @@
 Reads the raw inertial windows of ``UCI HAR Dataset/{train,test}/Inertial Signals`` from a
 folder or straight from the official zip, and downloads that zip into a cache directory::
 
-    python -m models.datasets.uci_har_cli download --dest ~/.cache/tinyhil/uci-har
+    python -m tinyhil.models.datasets.uci_har_cli download --dest ~/.cache/tinyhil/uci-har
 
 The download resumes a broken transfer (HTTP Range), retries with back-off, checks that
 the archive is a complete zip in the official layout (and its sha256 when given), then
@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.cache import file_sha256
-from models.datasets.base import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
-from models.errors import DatasetError
+from tinyhil.models.cache import file_sha256
+from tinyhil.models.datasets.base import HAR_ACTIVITIES, HAR_CHANNELS, Windows, register_dataset
+from tinyhil.models.errors import DatasetError
 
 OFFICIAL_URL = "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
 ROOT = "UCI HAR Dataset"
 TIMESTEPS = 128
 DEFAULT_DIR = Path(os.environ.get("TINYHIL_DATA_DIR", Path.home() / ".cache" / "tinyhil")) / "uci-har"
-FIX = "run `python -m models.datasets.uci_har_cli download --dest DIR` and pass --data-dir DIR"
+FIX = "run `python -m tinyhil.models.datasets.uci_har_cli download --dest DIR` and pass --data-dir DIR"
 
 
 def expected_files(part: str) -> list[str]:

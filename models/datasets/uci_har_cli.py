@@ -1,4 +1,4 @@
-"""``python -m models.datasets.uci_har_cli``: download, verify and check UCI-HAR.
+"""``python -m tinyhil.models.datasets.uci_har_cli``: download, verify and check UCI-HAR.
 
 A module of its own, so running it does not import (and register) the dataset twice.
 """
@@ -9,13 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.datasets.uci_har import DEFAULT_DIR, OFFICIAL_URL, download, load
-from models.errors import DatasetError
+from tinyhil.models.datasets.uci_har import DEFAULT_DIR, OFFICIAL_URL, download, load
+from tinyhil.models.errors import DatasetError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m models.datasets.uci_har_cli", description="download, verify and check UCI-HAR"
+        prog="python -m tinyhil.models.datasets.uci_har_cli", description="download, verify and check UCI-HAR"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     dl = sub.add_parser("download", help="download, verify and unpack the official zip")

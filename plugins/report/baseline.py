@@ -3,7 +3,7 @@
 Used by ``--baseline`` (each case fails on a regression beyond the tolerances) and from
 the command line to diff two runs, e.g. the same study on two ``tflite-micro`` releases::
 
-    python -m plugins.report.baseline reports/tflm-prev/results.csv reports/tflm-current/results.csv
+    python -m tinyhil.plugins.report.baseline reports/tflm-prev/results.csv reports/tflm-current/results.csv
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins.report.columns import cell_number
+from tinyhil.plugins.report.columns import cell_number
 
 # Figures compared between runs, with the direction that counts as worse.
 ACCURACY_COLUMNS = ("acc_keras", "acc_tflite", "acc_tflm", "acc_device")
@@ -165,7 +165,7 @@ def render_diff(d: Diff, old_name: str, new_name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m plugins.report.baseline", description="diff two tinyhil results.csv files"
+        prog="python -m tinyhil.plugins.report.baseline", description="diff two tinyhil results.csv files"
     )
     parser.add_argument("baseline", type=Path)
     parser.add_argument("current", type=Path)

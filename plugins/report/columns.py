@@ -136,11 +136,11 @@ def build_row(case, art, outcome, study, board, env: dict, seconds: float) -> di
     """Assembles one CSV row (column -> value) from a finished case.
 
     Args:
-        case: The matrix cell (:class:`plugins.matrix.Case`).
-        art: Its :class:`models.pipeline.CaseArtifacts`.
-        outcome: The target's :class:`plugins.targets.Outcome`.
-        study: The run's :class:`models.pipeline.Study`.
-        board: The :class:`models.boards.Board` judged against.
+        case: The matrix cell (:class:`tinyhil.plugins.matrix.Case`).
+        art: Its :class:`tinyhil.models.pipeline.CaseArtifacts`.
+        outcome: The target's :class:`tinyhil.plugins.targets.Outcome`.
+        study: The run's :class:`tinyhil.models.pipeline.Study`.
+        board: The :class:`tinyhil.models.boards.Board` judged against.
         env: Host environment (versions, git revision, start time) plus any device report.
         seconds: Wall time of the case.
     """

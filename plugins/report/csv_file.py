@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from plugins.report.columns import COLUMN_NAMES, format_value
+from tinyhil.plugins.report.columns import COLUMN_NAMES, format_value
 
 # Besides what Settings.resume_values gives: the library versions and the code's revision.
 VERSION_COLUMNS = ("tensorflow", "tf_keras", "tflite_micro", "ai_edge_litert", "git_rev")

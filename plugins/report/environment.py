@@ -35,13 +35,16 @@ def git_revision(root: Path) -> str:
         return ""
 
 
-def host_environment(root: Path) -> dict[str, str]:
-    """Library versions, git revision and start time of this run."""
+def host_environment(checkout: Path | None) -> dict[str, str]:
+    """Library versions, the revision of the tinyhil that runs and start time of this run.
+
+    ``git_rev`` is ``checkout``'s revision when tinyhil runs from a git checkout, else the
+    installed version (``tinyhil 0.2.0``)."""
     return {
         "tensorflow": _version("tensorflow"),
         "tf_keras": _version("tf-keras"),
         "tflite_micro": _version("tflite-micro"),
         "ai_edge_litert": _version("ai-edge-litert"),
-        "git_rev": git_revision(root),
+        "git_rev": git_revision(checkout) if checkout is not None else f"tinyhil {_version('tinyhil')}",
         "run_started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

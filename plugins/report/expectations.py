@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tests" / "expectations"
+from tinyhil import resources
+
+DEFAULT_DIR = resources.expectations_dir()
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import html
 import re
 from pathlib import Path
 
-from plugins.report.baseline import ENV_COLUMNS
-from plugins.report.plots import caption
+from tinyhil.plugins.report.baseline import ENV_COLUMNS
+from tinyhil.plugins.report.plots import caption
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from models.networks import NETWORKS
-from plugins.report.columns import cell_number
+from tinyhil.models.networks import NETWORKS
+from tinyhil.plugins.report.columns import cell_number
 
 MARKERS = {"lite": "o", "dynamic": "s", "full_int": "^"}
 

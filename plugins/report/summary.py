@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from models.networks import NETWORKS
+from tinyhil.models.networks import NETWORKS
 
 
 def _order(nets) -> list[str]:
@@ -159,7 +159,7 @@ def render(rows: list[dict], technique_order: list[str] | tuple[str, ...] = ()) 
 
 def pareto_section(trows: list[dict], target: str) -> list[str]:
     """The Pareto-optimal cases on accuracy against model bytes, arena bytes and (where obtained) energy."""
-    from plugins.report.plots import accuracy_source, pareto_front
+    from tinyhil.plugins.report.plots import accuracy_source, pareto_front
 
     ok = [r for r in trows if r["status"] == "ok" and accuracy_source(r)[0] is not None]
     if not ok:

@@ -1,15 +1,3 @@
-"""tinyhil's options (:mod:`.table`) and the settings they resolve into (:mod:`.resolve`)."""
-
-from plugins.settings.resolve import Settings, SettingsError, build_settings, expand_networks, expand_techniques
-from plugins.settings.table import GROUPS, OPTIONS, Option
-
-__all__ = [
-    "GROUPS",
-    "OPTIONS",
-    "Option",
-    "Settings",
-    "SettingsError",
-    "build_settings",
-    "expand_networks",
-    "expand_techniques",
-]
+"""tinyhil's options (:mod:`.table`: light, declared in every pytest run of an environment
+that has tinyhil installed) and the settings they resolve into (:mod:`.resolve`: imported
+only by a run that asks for tinyhil)."""

@@ -13,20 +13,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from models.boards import Board, get_board
-from models.cache import content_key
-from models.compression import EXTENDED_SET, PAPER_SET, flatbuffer_steps, parse_technique, standalone
-from models.datasets import DATASETS, load_windows
-from models.datasets.npz import is_npz
-from models.errors import TinyhilError
-from models.model_files import is_flatbuffer_network, is_model_file, register_model_file
-from models.networks import NETWORKS, load_builders
-from models.pipeline import StudyConfig
-from plugins.bench.energy import MeterSettings
-from plugins.bench.measure import HilSettings
-from plugins.bench.protocol import valid_model_id
-from plugins.report.baseline import Tolerances
-from plugins.report.expectations import DEFAULT_DIR as DEFAULT_EXPECTATIONS_DIR
+from tinyhil.models.boards import Board, get_board
+from tinyhil.models.cache import content_key
+from tinyhil.models.compression import EXTENDED_SET, PAPER_SET, flatbuffer_steps, parse_technique, standalone
+from tinyhil.models.datasets import DATASETS, load_windows
+from tinyhil.models.datasets.npz import is_npz
+from tinyhil.models.errors import TinyhilError
+from tinyhil.models.model_files import is_flatbuffer_network, is_model_file, register_model_file
+from tinyhil.models.networks import NETWORKS, load_builders
+from tinyhil.models.pipeline import StudyConfig
+from tinyhil.plugins.bench.link.protocol import valid_model_id
+from tinyhil.plugins.bench.measure.energy import MeterSettings
+from tinyhil.plugins.bench.measure.steps import HilSettings
+from tinyhil.plugins.report.baseline import Tolerances
+from tinyhil.plugins.report.expectations import DEFAULT_DIR as DEFAULT_EXPECTATIONS_DIR
 
 TECHNIQUE_SETS = {"paper": PAPER_SET, "extended": EXTENDED_SET, "all": PAPER_SET + EXTENDED_SET}
 
@@ -249,7 +249,7 @@ def _check_labgrid(values: dict[str, Any], port: str | None) -> None:
 def _check_host_build(values: dict[str, Any], port: str | None) -> None:
     """``--tflm-source`` (and ``--esp-nn-source``) name folders the firmware host build can use;
     the firmware host build is a virtual board."""
-    from plugins.bench.host_build import BuildError, check_folders
+    from tinyhil.plugins.firmware_tools.host_build import BuildError, check_folders
 
     tflm, esp_nn = _path(values["tflm-source"]), _path(values["esp-nn-source"])
     values["tflm-source"], values["esp-nn-source"] = tflm, esp_nn

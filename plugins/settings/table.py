@@ -9,14 +9,17 @@ wherever it was written.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from models.datasets import SPLITS
-from models.training import PROFILES
-from plugins.bench.energy import ENERGY_KINDS, TIMING_RULES, TRIGGERS
-from plugins.bench.virtual_board import FAULTS
+from tinyhil import resources
+from tinyhil.models.splits import SPLITS
+from tinyhil.plugins.bench.boards.faults import FAULTS
+from tinyhil.plugins.bench.measure.meter_kinds import ENERGY_KINDS, TIMING_RULES, TRIGGERS
+
+PROFILE_NAMES = tuple(json.loads(resources.data("profiles.json").read_text()))
 
 GROUPS = {
     "study": "tinyhil study: what the matrix holds (networks, techniques, data, training, board)",
@@ -68,7 +71,7 @@ def number(low: float = 0.0, *, positive: bool = False) -> Callable[[str], float
 def jobs(raw: str) -> int:
     """``auto`` (one per usable core) or a whole number >= 1."""
     if raw.strip() == "auto":
-        from models.parallel_training import default_jobs
+        from tinyhil.models.parallel_training import default_jobs
 
         return default_jobs()
     try:
@@ -147,7 +150,7 @@ OPTIONS: list[Option] = [
     Option(
         "networks-from",
         "study",
-        "a Python file of your own network builders (register_family + add_network from models.networks); "
+        "a Python file of your own network builders (register_family + add_network from tinyhil.models.networks); "
         "its networks join --networks' choices",
         "",
     ),
@@ -175,7 +178,7 @@ OPTIONS: list[Option] = [
     ),
     Option("data-dir", "study", "where a recorded dataset lives (uci-har: its folder or zip)", ""),
     Option("split", "study", "paper (pooled 75/25, stratified) or subjects (official)", "paper", choice(*SPLITS)),
-    Option("profile", "study", "training profile", "quick", choice(*PROFILES.names())),
+    Option("profile", "study", "training profile", "quick", choice(*PROFILE_NAMES)),
     Option(
         "train-jobs",
         "study",

@@ -1,11 +1,11 @@
 """Targets a case deploys to: host TFLM, the ESP32 on the bench, the virtual ESP32.
 
-Each target module registers itself in :data:`~plugins.targets.base.TARGETS`; importing
+Each target module registers itself in :data:`~tinyhil.plugins.targets.base.TARGETS`; importing
 this package imports them all.
 """
 
-from plugins.targets import esp32, host  # noqa: F401 - each registers its targets
-from plugins.targets.base import (
+from tinyhil.plugins.targets import esp32, host  # noqa: F401 - each registers its targets
+from tinyhil.plugins.targets.base import (
     TARGETS,
     Outcome,
     Target,
@@ -14,7 +14,7 @@ from plugins.targets.base import (
     register_target,
     selected_targets,
 )
-from plugins.targets.cases import Case, matrix
+from tinyhil.plugins.targets.cases import Case, matrix
 
 __all__ = [
     "TARGETS",

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from models.boards import Board
-from models.pipeline import CaseArtifacts, Study
-from models.registry import Registry
-from models.verdict import Verdict
+from tinyhil.models.boards import Board
+from tinyhil.models.pipeline import CaseArtifacts, Study
+from tinyhil.models.registry import Registry
+from tinyhil.models.verdict import Verdict
 
 if TYPE_CHECKING:
-    from plugins.settings import Settings
+    from tinyhil.plugins.settings.resolve import Settings
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from models.pipeline import case_key
-from plugins.targets.base import selected_targets
+from tinyhil.models.pipeline import case_key
+from tinyhil.plugins.targets.base import selected_targets
 
 if TYPE_CHECKING:
-    from plugins.settings import Settings
+    from tinyhil.plugins.settings.resolve import Settings
 
 
 @dataclass(frozen=True)

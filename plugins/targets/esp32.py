@@ -1,9 +1,9 @@
 """The ESP32 targets: the tinyhil firmware on a board, or the virtual board, driven over serial.
 
-Per case: write the model into the ``model`` partition (:mod:`plugins.bench.delivery`),
-load it with ``model%``, then run the measurement steps (:mod:`plugins.bench.measure`):
+Per case: write the model into the ``model`` partition (:mod:`tinyhil.plugins.bench.link.delivery`),
+load it with ``model%``, then run the measurement steps (:mod:`tinyhil.plugins.bench.measure.steps`):
 on-device accuracy and agreement with host TFLM, latency, and energy when a meter is
-set. Failures become verdicts (:mod:`plugins.bench.replies`); reboots, serial drops and
+set. Failures become verdicts (:mod:`tinyhil.plugins.bench.measure.reply_verdicts`); reboots, serial drops and
 time-outs are retried (each attempt starts from a fresh model load, so a retry is safe).
 """
 
@@ -14,21 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
-from models.boards import Board, check_flash
-from models.compression import summarize_error
-from models.inspection import ModelInfo
-from models.model_files import data_fits
-from models.pipeline import CaseArtifacts, Study
-from models.tflm import QuantParams
-from models.verdict import Verdict
-from plugins.bench.delivery import (
+from tinyhil.models.boards import Board, check_flash
+from tinyhil.models.compression import summarize_error
+from tinyhil.models.inspection import ModelInfo
+from tinyhil.models.model_files import data_fits
+from tinyhil.models.pipeline import CaseArtifacts, Study
+from tinyhil.models.tflm import QuantParams
+from tinyhil.models.verdict import Verdict
+from tinyhil.plugins.bench.link.delivery import (
     EsptoolDelivery,
     FlashFileDelivery,
     ModelDelivery,
     UploadDelivery,
     build_model_partition,
 )
-from plugins.bench.device import (
+from tinyhil.plugins.bench.link.device import (
     DeviceClient,
     DeviceError,
     DeviceErrorResponse,
@@ -37,10 +37,16 @@ from plugins.bench.device import (
     DeviceTimeout,
     DutLink,
 )
-from plugins.bench.energy import Meter
-from plugins.bench.measure import EnergyMeasurement, HilSettings, accuracy_figures, latency_figures, window_subset
-from plugins.bench.replies import link_failed, load_refused
-from plugins.targets.base import Outcome, TargetContext, register_target
+from tinyhil.plugins.bench.measure.energy import Meter
+from tinyhil.plugins.bench.measure.reply_verdicts import link_failed, load_refused
+from tinyhil.plugins.bench.measure.steps import (
+    EnergyMeasurement,
+    HilSettings,
+    accuracy_figures,
+    latency_figures,
+    window_subset,
+)
+from tinyhil.plugins.targets.base import Outcome, TargetContext, register_target
 
 BOOT_TIMEOUT_S = 15.0
 

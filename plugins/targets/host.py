@@ -11,14 +11,14 @@ import struct
 
 import numpy as np
 
-from models.boards import Board, check_fit, check_flash
-from models.compression import summarize_error
-from models.host_eval import evaluate_isolated
-from models.model_files import data_fits
-from models.pipeline import CaseArtifacts, Study
-from models.verdict import Verdict
-from plugins.bench.firmware_ops import missing_ops, refusal_reason, wrong_kernel
-from plugins.targets.base import Outcome, TargetContext, register_target
+from tinyhil.models.boards import Board, check_fit, check_flash
+from tinyhil.models.compression import summarize_error
+from tinyhil.models.host_eval import evaluate_isolated
+from tinyhil.models.model_files import data_fits
+from tinyhil.models.pipeline import CaseArtifacts, Study
+from tinyhil.models.verdict import Verdict
+from tinyhil.plugins.firmware_tools.ops import missing_ops, refusal_reason, wrong_kernel
+from tinyhil.plugins.targets.base import Outcome, TargetContext, register_target
 
 # The host runtime (the tflite-micro wheel) runs in this interpreter: its pointer width.
 POINTER_BITS = struct.calcsize("P") * 8

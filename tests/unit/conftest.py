@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from models.compression import ConversionContext, convert
-from models.networks import build_model, get_network
+from tinyhil.models.compression import ConversionContext, convert
+from tinyhil.models.networks import build_model, get_network
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,11 @@ import subprocess
 
 import pytest
 
-from models.boards import BoardError, board_names, check_fit, get_board
-from models.errors import UnknownNameError
-from models.export import ExportInfo, export_c
-from models.tflm import QuantParams
 from tests.unit.subrun import ROOT
+from tinyhil.models.boards import BoardError, board_names, check_fit, get_board
+from tinyhil.models.errors import UnknownNameError
+from tinyhil.models.export import ExportInfo, export_c
+from tinyhil.models.tflm import QuantParams
 
 
 def test_board_profiles_are_data():
@@ -66,7 +66,7 @@ def test_c_export_compiles_and_holds_the_bytes(tmp_path, converted):
 
 
 def test_board_profiles_match_the_firmware_partition_table():
-    from plugins.bench.delivery import model_partition
+    from tinyhil.plugins.bench.link.delivery import model_partition
 
     offset, size = model_partition()
     assert offset % 0x10000 == 0  # esp_partition_mmap maps 64 KiB pages

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from models.byo_example import make_example
 from tests.unit.subrun import ROOT, read_csv, run
+from tinyhil.models.byo_example import make_example
 
 
 @pytest.fixture(scope="module")

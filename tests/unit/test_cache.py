@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from models.cache import MANIFEST, cached_dir
-from models.compression import ConversionContext, convert
-from models.tflm import predict
+from tinyhil.models.cache import MANIFEST, cached_dir
+from tinyhil.models.compression import ConversionContext, convert
+from tinyhil.models.tflm import predict
 
 
 def _builder(calls):

@@ -3,9 +3,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.compression import TECHNIQUES, ConversionContext, convert, register_technique, summarize_error
-from models.errors import UnknownNameError
-from models.inspection import inspect_tflite
+from tinyhil.models.compression import TECHNIQUES, ConversionContext, convert, register_technique, summarize_error
+from tinyhil.models.errors import UnknownNameError
+from tinyhil.models.inspection import inspect_tflite
 
 
 def test_paper_techniques_are_registered():
@@ -75,7 +75,7 @@ def test_duplicate_technique_is_refused():
 
 
 def test_full_int_calibration_uses_given_windows(converted):
-    from models.tflm import io_quantization, load
+    from tinyhil.models.tflm import io_quantization, load
 
     res = load(converted[("C_2", "full_int")].tflite, 1 << 20)
     qin, _ = io_quantization(res.interpreter)

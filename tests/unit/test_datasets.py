@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from models.datasets import DatasetError, Windows, load_dataset, split_indices, validate_windows
-from models.datasets.synthetic_har import SAMPLE_RATE_HZ, generate
-from models.errors import UnknownNameError
+from tinyhil.models.datasets import DatasetError, Windows, load_dataset, split_indices, validate_windows
+from tinyhil.models.datasets.synthetic_har import SAMPLE_RATE_HZ, generate
+from tinyhil.models.errors import UnknownNameError
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """EEMBC / MLPerf Tiny's DUT commands on the virtual board.
 
-The runner's flow through :class:`plugins.bench.eembc.EembcClient` (written from the protocol),
+The runner's flow through :class:`tinyhil.plugins.bench.link.eembc.EembcClient` (written from the protocol),
 every row of the compatibility table in ``firmware/PROTOCOL.md``, and tinyhil's own host
 working unchanged beside them.
 """
@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from models.tflm import QuantParams, dequantize, predict, quantize
-from plugins.bench.device import DeviceClient
-from plugins.bench.eembc import EembcClient, EembcError, SerialLink, main
-from plugins.bench.firmware_commands import firmware_commands
-from plugins.bench.virtual_process import start_virtual_board
+from tinyhil.models.tflm import QuantParams, dequantize, predict, quantize
+from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
+from tinyhil.plugins.bench.link.device import DeviceClient
+from tinyhil.plugins.bench.link.eembc import EembcClient, EembcError, SerialLink, main
+from tinyhil.plugins.firmware_tools.commands import firmware_commands
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "firmware" / "PROTOCOL.md"
 CPU_MHZ = 240

@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from plugins.bench.energy import (
+from tinyhil.plugins.bench.measure.energy import (
     ENERGY_KINDS,
     EnergyError,
     JoulescopeMeter,
@@ -537,7 +537,7 @@ def test_the_real_joulescope_package_without_a_device_says_to_connect_one():
 
 
 def test_joulescope_is_an_energy_choice():
-    from plugins.settings.table import OPTIONS
+    from tinyhil.plugins.settings.table import OPTIONS
 
     assert "joulescope" in ENERGY_KINDS
     assert next(o for o in OPTIONS if o.name == "energy").parse("joulescope") == "joulescope"
@@ -545,8 +545,8 @@ def test_joulescope_is_an_energy_choice():
 
 def test_a_device_failure_during_a_capture_releases_the_meter():
     """The DAQ tasks armed for the idle capture are closed when the board times out in between."""
-    from plugins.bench.device import DeviceTimeout
-    from plugins.bench.measure import EnergyMeasurement, HilSettings
+    from tinyhil.plugins.bench.link.device import DeviceTimeout
+    from tinyhil.plugins.bench.measure.steps import EnergyMeasurement, HilSettings
 
     class SilentClient:
         def command(self, *a, **k):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from plugins.bench.firmware_config import kconfig_defaults
-from plugins.bench.host_build import BuildError, check_folders
 from tests.unit.subrun import ROOT, read_csv, run
+from tinyhil.plugins.firmware_tools.config import kconfig_defaults
+from tinyhil.plugins.firmware_tools.host_build import BuildError, check_folders
 
 TFLM = Path(os.environ["TINYHIL_TFLM_SOURCE"]) if os.environ.get("TINYHIL_TFLM_SOURCE") else None
 ESP_NN = Path(os.environ["TINYHIL_ESP_NN_SOURCE"]) if os.environ.get("TINYHIL_ESP_NN_SOURCE") else None
@@ -31,7 +31,7 @@ needs_tflm = pytest.mark.skipif(
 
 
 def _values(**overrides):
-    from plugins.settings.table import OPTIONS as TABLE
+    from tinyhil.plugins.settings.table import OPTIONS as TABLE
 
     values = {opt.name: (False if opt.is_flag else opt.parse(opt.default)) for opt in TABLE}
     values.update(overrides)
@@ -51,7 +51,7 @@ def _values(**overrides):
     ],
 )
 def test_host_build_options_are_checked_at_start_up(overrides, port, message):
-    from plugins.settings import SettingsError, build_settings
+    from tinyhil.plugins.settings.resolve import SettingsError, build_settings
 
     with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
         build_settings(_values(**overrides), port=port)
@@ -59,7 +59,7 @@ def test_host_build_options_are_checked_at_start_up(overrides, port, message):
 
 def test_a_folder_that_is_not_esp_nn_is_named(tmp_path):
     tflm = tmp_path / "tflm"
-    from plugins.bench.host_build import TFLM_CORE
+    from tinyhil.plugins.firmware_tools.host_build import TFLM_CORE
 
     for rel in TFLM_CORE:
         (tflm / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def test_the_firmwares_own_code_runs_the_hil_cases(project):
 
 def _binary() -> Path:
     """The firmware host build of TINYHIL_TFLM_SOURCE (compiled when something changed)."""
-    from plugins.bench.host_build import build, cached_build_dir, resolve_bits
+    from tinyhil.plugins.firmware_tools.host_build import build, cached_build_dir, resolve_bits
 
     bits = resolve_bits("auto")
     return build(TFLM.resolve(), None, bits, cached_build_dir(TFLM.resolve(), None, bits), jobs=2, log=lambda _: None)
@@ -151,12 +151,12 @@ def _session(link, command: str) -> list[str]:
 def test_both_virtual_boards_answer_the_vectors_alike(tmp_path, converted, tiny_data):
     """The vectors that are commands (parse errors, EEMBC db sessions, model ids, infer forms), sent to
     the Python virtual board and to the firmware's own code: the same replies, and the vectors' own."""
-    from models.boards import get_board
-    from models.tflm import QuantParams, quantize
-    from plugins.bench.device import DeviceClient
-    from plugins.bench.eembc import SerialLink
-    from plugins.bench.protocol import crc32, load_vectors
-    from plugins.bench.virtual_process import start_firmware_board, start_virtual_board
+    from tinyhil.models.boards import get_board
+    from tinyhil.models.tflm import QuantParams, quantize
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.eembc import SerialLink
+    from tinyhil.plugins.bench.link.protocol import crc32, load_vectors
 
     model = converted[("C_2", "full_int")].tflite
     for sub in ("python", "firmware"):
@@ -234,9 +234,9 @@ def test_the_firmware_host_build_restarts_like_a_board(tmp_path):
     """reset% and a crash re-execute the firmware on the same pty: a new banner with its reason."""
     import serial
 
-    from models.boards import get_board
-    from plugins.bench.host_build import resolve_bits
-    from plugins.bench.virtual_process import start_firmware_board
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board
+    from tinyhil.plugins.firmware_tools.host_build import resolve_bits
 
     bits = resolve_bits("auto")
     vb = start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path)
@@ -267,7 +267,7 @@ def test_the_firmware_passes_its_check_against_esp_idf():
     if shutil.which("xtensa-esp-elf-g++") is None and shutil.which("arm-none-eabi-g++") is None:
         pytest.skip("no cross compiler (ESP-IDF's, or Debian's gcc-arm-none-eabi)")
     r = subprocess.run(
-        [sys.executable, "-m", "plugins.bench.idf_check", f"--idf-path={IDF}", f"--tflm={TFLM}"],
+        [sys.executable, "-m", "tinyhil.plugins.firmware_tools.idf_check", f"--idf-path={IDF}", f"--tflm={TFLM}"],
         cwd=ROOT,
         capture_output=True,
         text=True,

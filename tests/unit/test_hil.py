@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from plugins.bench.delivery import EsptoolDelivery, model_partition
-from plugins.bench.replies import error_status
-from plugins.report.columns import COLUMN_NAMES
 from tests.unit.subrun import ROOT, read_csv, run
+from tinyhil.plugins.bench.link.delivery import EsptoolDelivery, model_partition
+from tinyhil.plugins.bench.measure.reply_verdicts import error_status
+from tinyhil.plugins.report.columns import COLUMN_NAMES
 
 
 def test_hil_matrix_on_the_virtual_board(project):
@@ -242,15 +242,15 @@ def test_bench_without_the_nidaqmx_driver_stops_with_the_fix(project):
 
 def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_class=None):
     """One case through Esp32Target on the Python virtual board; returns the outcome and the client."""
-    from models.boards import get_board
-    from models.datasets import Dataset, Standardizer
-    from models.inspection import inspect_tflite
-    from models.pipeline import CaseArtifacts
-    from plugins.bench.delivery import FlashFileDelivery
-    from plugins.bench.device import DeviceClient
-    from plugins.bench.eembc import SerialLink
-    from plugins.bench.virtual_process import start_virtual_board
-    from plugins.targets.esp32 import Esp32Target
+    from tinyhil.models.boards import get_board
+    from tinyhil.models.datasets import Dataset, Standardizer
+    from tinyhil.models.inspection import inspect_tflite
+    from tinyhil.models.pipeline import CaseArtifacts
+    from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
+    from tinyhil.plugins.bench.link.delivery import FlashFileDelivery
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.eembc import SerialLink
+    from tinyhil.plugins.targets.esp32 import Esp32Target
 
     x, y = tiny_data
     ds = Dataset("t", "paper", x, y, x[:40], y[:40], Standardizer.identity(9), tuple("abcdef"), (), 50.0, True, "f", {})
@@ -271,8 +271,8 @@ def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_clas
 def test_a_board_that_answers_something_else_is_wrong_output(tmp_path, converted, tiny_data):
     """A board whose kernels compute something else (the seam: its answers to classify%) is not ok."""
 
-    from plugins.bench.device import DeviceClient
-    from plugins.bench.measure import HilSettings
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.measure.steps import HilSettings
 
     class WrongKernel(DeviceClient):
         def classify(self, windows, rx_buffer_bytes):
@@ -286,7 +286,7 @@ def test_a_board_that_answers_something_else_is_wrong_output(tmp_path, converted
 
 
 def test_a_case_presents_the_model_id_it_is_given(tmp_path, converted, tiny_data):
-    from plugins.bench.measure import HilSettings
+    from tinyhil.plugins.bench.measure.steps import HilSettings
 
     settings = HilSettings(device_windows=5, inferences=2, warmup=0, model_ids={"C_2": "kws01"})
     outcome, profile = _run_on_virtual_board(tmp_path, converted[("C_2", "full_int")], tiny_data, settings)
@@ -296,7 +296,7 @@ def test_a_case_presents_the_model_id_it_is_given(tmp_path, converted, tiny_data
 def test_a_port_list_gives_each_xdist_worker_its_own_board():
     from types import SimpleNamespace
 
-    from plugins.hil import port_of_this_process
+    from tinyhil.plugins.bench_wiring import port_of_this_process
 
     ports = ("/dev/ttyUSB0", "/dev/ttyUSB1")
 
@@ -319,8 +319,8 @@ def test_a_port_list_gives_each_xdist_worker_its_own_board():
 
 @pytest.mark.parametrize("port", ["/dev/ttyUSB0,", "/dev/ttyUSB0,/dev/ttyUSB0"])
 def test_a_bad_port_list_stops_at_start_up(port):
-    from plugins.settings import SettingsError, build_settings
-    from plugins.settings.table import OPTIONS as TABLE
+    from tinyhil.plugins.settings.resolve import SettingsError, build_settings
+    from tinyhil.plugins.settings.table import OPTIONS as TABLE
 
     values = {opt.name: (False if opt.is_flag else opt.parse(opt.default)) for opt in TABLE}
     with pytest.raises(SettingsError, match="distinct ports separated by commas"):
@@ -351,7 +351,7 @@ def test_mlperf_windows_longer_than_the_firmware_keeps_laps_for(project):
 
 def test_the_firmware_op_list_is_what_the_resolver_and_the_verdicts_use():
     """firmware/main/ops.def is read by model_runner (resolver size and Add calls) and the host."""
-    from plugins.bench.firmware_ops import OPS_DEF, firmware_ops, missing_ops, refusal_reason
+    from tinyhil.plugins.firmware_tools.ops import OPS_DEF, firmware_ops, missing_ops, refusal_reason
 
     ops = firmware_ops()
     assert {"CONV_2D", "FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE"} <= ops
@@ -411,7 +411,7 @@ def test_the_model_partition_comes_from_the_flashed_builds_table(tmp_path):
     """Not from the repository's partitions.csv: the board holds the layout of the build flashed."""
     from types import SimpleNamespace
 
-    from plugins.bench.delivery import build_model_partition, partition_from_table
+    from tinyhil.plugins.bench.link.delivery import build_model_partition, partition_from_table
 
     table = _partition_table_bin(
         [("nvs", 1, 2, 0x9000, 0x6000), ("factory", 0, 0, 0x10000, 0x100000), ("model", 1, 0x40, 0x110000, 0x80000)]
@@ -439,7 +439,7 @@ def test_the_table_reader_reads_what_esp_idfs_generator_writes(tmp_path):
     import subprocess
     import sys
 
-    from plugins.bench.delivery import model_partition, partition_from_table
+    from tinyhil.plugins.bench.link.delivery import model_partition, partition_from_table
 
     gen = Path(os.environ["IDF_PATH"]) / "components" / "partition_table" / "gen_esp32part.py"
     out = tmp_path / "partition-table.bin"
@@ -490,7 +490,7 @@ def test_several_workers_cannot_share_one_board(project):
 
 def test_the_console_baud_is_set_once_in_the_firmwares_kconfig(project, tmp_path):
     """CONFIG_TINYHIL_UART_BAUD: the flashed build's, else the Kconfig default; the host opens the port at it."""
-    from plugins.bench.firmware_config import console_baud, kconfig_defaults
+    from tinyhil.plugins.firmware_tools.config import console_baud, kconfig_defaults
 
     assert console_baud(tmp_path) == int(kconfig_defaults()["TINYHIL_UART_BAUD"]) == 921600
     (tmp_path / "config").mkdir()
@@ -515,12 +515,12 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
     """The retry runs in the first failure's wake; its own words came out as the reason before."""
     from types import SimpleNamespace
 
-    from models.boards import get_board
-    from models.inspection import inspect_tflite
-    from models.pipeline import CaseArtifacts
-    from plugins.bench.device import DeviceGarbage, DeviceRebooted
-    from plugins.bench.measure import HilSettings
-    from plugins.targets.esp32 import Esp32Target
+    from tinyhil.models.boards import get_board
+    from tinyhil.models.inspection import inspect_tflite
+    from tinyhil.models.pipeline import CaseArtifacts
+    from tinyhil.plugins.bench.link.device import DeviceGarbage, DeviceRebooted
+    from tinyhil.plugins.bench.measure.steps import HilSettings
+    from tinyhil.plugins.targets.esp32 import Esp32Target
 
     class FailingClient:
         def __init__(self):
@@ -553,8 +553,8 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
 
 
 def test_device_windows_all_is_the_whole_test_split():
-    from plugins.bench.measure import window_subset
-    from plugins.settings.table import OPTIONS
+    from tinyhil.plugins.bench.measure.steps import window_subset
+    from tinyhil.plugins.settings.table import OPTIONS
 
     parse = next(o for o in OPTIONS if o.name == "device-windows")
     assert parse.default == "all" and parse.parse("all") == 0 and parse.parse("ALL") == 0 and parse.parse("7") == 7

@@ -1,7 +1,7 @@
 import pytest
 
-from models.errors import ModelFileError
-from models.inspection import inspect_tflite
+from tinyhil.models.errors import ModelFileError
+from tinyhil.models.inspection import inspect_tflite
 
 
 def test_params_and_macs_match_hand_counts(converted, cnn):
@@ -28,7 +28,7 @@ def test_truncated_model_is_named(converted):
 
 
 def test_io_quantization_read_from_the_flatbuffer_matches_tflm(converted):
-    from models.tflm import io_quantization, load
+    from tinyhil.models.tflm import io_quantization, load
 
     for tech in ("lite", "full_int"):
         model = converted[("CL_1", tech)].tflite

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from plugins.bench.labgrid_places import LabgridError, serial_url
 from tests.unit.subrun import read_csv, run
+from tinyhil.plugins.bench.boards.labgrid import LabgridError, serial_url
 
 TOOLS = ("labgrid-coordinator", "labgrid-exporter", "labgrid-client", "ser2net")
 MISSING = [t for t in TOOLS if shutil.which(t) is None]
@@ -66,7 +66,7 @@ def test_labgrid_places_are_checked_at_start_up(project):
 
 @pytest.mark.skipif(bool(MISSING), reason=f"labgrid's commands and ser2net are needed: missing {', '.join(MISSING)}")
 def test_two_workers_acquire_two_labgrid_places(project, tmp_path):
-    from plugins.bench.virtual_process import start_virtual_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
 
     address = f"127.0.0.1:{_free_port()}"
     procs: list[subprocess.Popen] = []
@@ -136,7 +136,7 @@ def test_two_workers_acquire_two_labgrid_places(project, tmp_path):
 
 
 def test_a_missing_labgrid_client_says_what_to_install(monkeypatch):
-    from plugins.bench import labgrid_places
+    from tinyhil.plugins.bench import labgrid_places
 
     monkeypatch.setattr(labgrid_places.shutil, "which", lambda name: None)
     with pytest.raises(LabgridError, match="labgrid-client on PATH: pipx install labgrid"):

@@ -6,13 +6,13 @@ import subprocess
 import sys
 import time
 
-from models.lifeline import make_temp_dir, sweep_stale
 from tests.unit.subrun import ROOT
+from tinyhil.models.lifeline import make_temp_dir, sweep_stale
 
 PARENT = """
 import multiprocessing, sys, time
-from models.lifeline import tie_forked_children_to_this_process
-from plugins.bench.virtual_process import start_virtual_board
+from tinyhil.models.lifeline import tie_forked_children_to_this_process
+from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
 
 tie_forked_children_to_this_process()
 vb = start_virtual_board("esp32-wroom-32")

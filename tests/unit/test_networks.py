@@ -1,7 +1,7 @@
 import pytest
 
-from models.errors import UnknownNameError
-from models.networks import NETWORKS, build_model, get_network
+from tinyhil.models.errors import UnknownNameError
+from tinyhil.models.networks import NETWORKS, build_model, get_network
 
 
 def test_all_table1_networks_are_registered():

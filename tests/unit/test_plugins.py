@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from models.networks import get_network
-from models.training import training_recipe
-from plugins.report.columns import COLUMN_NAMES
 from tests.unit.subrun import ROOT, read_csv, run
+from tinyhil.models.networks import get_network
+from tinyhil.models.training import training_recipe
+from tinyhil.plugins.report.columns import COLUMN_NAMES
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,9 @@ def test_wrong_data_dir_stops_once_with_the_fix(project, tmp_path):
         project, "-m", "offline", "--dataset", "uci-har", f"--data-dir={tmp_path / 'nope'}", "--networks", "C_1,C_2"
     )
     assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stdout.fnmatch_lines(["*tinyhil: UCI-HAR:*nope does not exist*python -m models.datasets.uci_har_cli download*"])
+    res.stdout.fnmatch_lines(
+        ["*tinyhil: UCI-HAR:*nope does not exist*python -m tinyhil.models.datasets.uci_har_cli download*"]
+    )
     assert "failed" not in res.stdout.str()
 
 
@@ -237,7 +239,7 @@ def test_an_interrupted_run_says_so_in_junit_and_summary(project):
 
 def test_a_killed_run_keeps_finished_rows(project):
     """Simulates a kill after the first row: the partial line is dropped, the rest stays."""
-    from plugins.report.csv_file import CsvReport
+    from tinyhil.plugins.report.csv_file import CsvReport
 
     run(project, "-m", "offline", "--networks", "C_1", "--techniques", "lite").assert_outcomes(passed=1)
     path = project.path / "reports" / "results.csv"
@@ -285,7 +287,7 @@ def test_an_option_value_written_after_a_space_is_not_taken_for_a_test_path(proj
 
 
 def test_a_long_run_says_how_many_cases_are_done_and_the_time_left():
-    from plugins.progress import EVERY_S, FIRST_AFTER_S, RunProgress, duration
+    from tinyhil.plugins.run_progress import EVERY_S, FIRST_AFTER_S, RunProgress, duration
 
     lines, now = [], [0.0]
     progress = RunProgress(lines.append, clock=lambda: now[0])
@@ -302,7 +304,7 @@ def test_a_long_run_says_how_many_cases_are_done_and_the_time_left():
 
 
 def test_readme_documents_every_option():
-    from plugins.settings.table import OPTIONS
+    from tinyhil.plugins.settings.table import OPTIONS
 
     readme = (ROOT / "README.md").read_text()
     missing = [o.name for o in OPTIONS if not re.search(rf"--{re.escape(o.name)}(?![a-z0-9-])", readme)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.bench.protocol import (
+from tinyhil.plugins.bench.link.protocol import (
     VECTORS,
     DbBuffer,
     LineAssembler,
@@ -131,7 +131,7 @@ def test_results_and_info_round_trip():
 
 
 def test_command_table_parser_refuses_what_it_cannot_read(tmp_path):
-    from plugins.bench.firmware_commands import firmware_commands
+    from tinyhil.plugins.firmware_tools.commands import firmware_commands
 
     good = tmp_path / "good.def"
     good.write_text('// comment\nTINYHIL_COMMAND(name, CmdName, "board name")\nTINYHIL_COMMAND(db, CmdDb, "data")\n')
@@ -148,7 +148,7 @@ def test_command_table_parser_refuses_what_it_cannot_read(tmp_path):
 
 def test_a_line_may_end_in_any_run_of_cr_before_lf():
     """ESP-IDF's console turns \\n into \\r\\n; TFLM's \\r\\n arrives as \\r\\r\\n. No line may be lost."""
-    from plugins.bench.device import DutLink
+    from tinyhil.plugins.bench.link.device import DutLink
 
     for ending in (b"\n", b"\r\n", b"\r\r\n"):
         m = DutLink._LINE.search(b"m-arena-bytes-5456" + ending + b"m-ready\r\n")

@@ -4,11 +4,11 @@ import csv
 
 import pytest
 
-from plugins.report.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
-from plugins.report.columns import COLUMN_NAMES, derive_energy_savings
-from plugins.report.page import markdown_to_html, write_report
-from plugins.report.plots import caption, make_plots, pareto_front
 from tests.unit.subrun import ROOT, read_csv, run
+from tinyhil.plugins.report.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
+from tinyhil.plugins.report.columns import COLUMN_NAMES, derive_energy_savings
+from tinyhil.plugins.report.page import markdown_to_html, write_report
+from tinyhil.plugins.report.plots import caption, make_plots, pareto_front
 
 
 def row(**kw):

@@ -5,7 +5,7 @@ bench path does not expect (IndexError, ValueError, KeyError...)."""
 import numpy as np
 import pytest
 
-from plugins.bench.device import DeviceClient, DeviceError, DeviceTimeout
+from tinyhil.plugins.bench.link.device import DeviceClient, DeviceError, DeviceTimeout
 
 # Lines a board sends, whole or cut short, and bytes a noisy link adds.
 PIECES = [

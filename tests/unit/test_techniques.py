@@ -5,14 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.compression import ConversionContext, convert, parse_technique, standalone
-from models.compression.base import run_pipeline
-from models.compression.converters import full_int
-from models.compression.keras_steps import sparsity
-from models.errors import UnknownNameError
-from models.inspection import inspect_tflite
-from models.networks import build_model, get_network
-from models.tflm import minimum_arena, predict_litert
+from tinyhil.models.compression import ConversionContext, convert, parse_technique, standalone
+from tinyhil.models.compression.base import run_pipeline
+from tinyhil.models.compression.converters import full_int
+from tinyhil.models.compression.keras_steps import sparsity
+from tinyhil.models.errors import UnknownNameError
+from tinyhil.models.inspection import inspect_tflite
+from tinyhil.models.networks import build_model, get_network
+from tinyhil.models.tflm import minimum_arena, predict_litert
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_cascading_a_converter_onto_a_tflite_is_a_convert_error(c4, ctx, tmp_pat
 
 
 def test_lut_keeps_at_most_two_to_the_bits_values_per_channel():
-    from models.compression.lut import cluster_channel
+    from tinyhil.models.compression.lut import cluster_channel
 
     rng = np.random.default_rng(0)
     w = rng.integers(-128, 127, 500).astype(np.int8)

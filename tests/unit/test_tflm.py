@@ -3,9 +3,9 @@ import os
 import numpy as np
 import pytest
 
-from models.cstderr import capture_c_stderr
-from models.errors import ModelFileError
-from models.tflm import classify_failure, load, minimum_arena, predict, predict_litert
+from tinyhil.models.cstderr import capture_c_stderr
+from tinyhil.models.errors import ModelFileError
+from tinyhil.models.tflm import classify_failure, load, minimum_arena, predict, predict_litert
 
 
 def test_c_level_stderr_is_captured():
@@ -54,8 +54,8 @@ def test_each_window_starts_from_zero_lstm_state(cnn_lstm, tiny_data):
     """The fused LSTM keeps its state in variable tensors; without a reset, windows leak into each other."""
     import tf_keras
 
-    from models.compression import ConversionContext
-    from models.compression.converters import lite
+    from tinyhil.models.compression import ConversionContext
+    from tinyhil.models.compression.converters import lite
 
     model = tf_keras.models.clone_model(cnn_lstm)
     model.set_weights(cnn_lstm.get_weights())

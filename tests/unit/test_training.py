@@ -3,10 +3,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.datasets import Dataset, Standardizer
-from models.errors import UnknownNameError
-from models.networks import get_network
-from models.training import PROFILES, train, training_key, training_recipe, validation_split
+from tinyhil.models.datasets import Dataset, Standardizer
+from tinyhil.models.errors import UnknownNameError
+from tinyhil.models.networks import get_network
+from tinyhil.models.training import PROFILES, train, training_key, training_recipe, validation_split
 
 TINY = {
     "description": "unit tests: two epochs, dropout on for the first",
@@ -112,8 +112,8 @@ def test_keep_best_needs_a_validation_split(tiny_dataset, tmp_path, monkeypatch)
 
 
 def test_pretraining_reports_a_failing_network_and_goes_on(tmp_path):
-    from models.parallel_training import train_networks
-    from models.pipeline import StudyConfig
+    from tinyhil.models.parallel_training import train_networks
+    from tinyhil.models.pipeline import StudyConfig
 
     # the children load the dataset themselves: a missing UCI-HAR folder fails there
     config = StudyConfig(dataset="uci-har", data_dir=tmp_path / "missing", cache_dir=tmp_path / "cache")
@@ -127,8 +127,8 @@ def test_pretraining_reports_a_failing_network_and_goes_on(tmp_path):
 
 
 def _board(tty):
-    from models.parallel_training import TrainingResult
-    from plugins.report.progress import TrainingBoard
+    from tinyhil.models.parallel_training import TrainingResult
+    from tinyhil.plugins.report.training_progress import TrainingBoard
 
     out, now = [], [0.0]
     board = TrainingBoard(out.append, tty, total=2, jobs=2, profile="quick", clock=lambda: now[0])
@@ -197,7 +197,7 @@ def test_training_board_keeps_one_updating_line_per_network_on_a_terminal():
 
 
 def _board_until(n_lines):
-    from plugins.report.progress import TrainingBoard
+    from tinyhil.plugins.report.training_progress import TrainingBoard
 
     out = []
     board = TrainingBoard(out.append, True, total=2, jobs=2, profile="quick", clock=lambda: 0)

@@ -3,9 +3,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from models.datasets import load_dataset, uci_har, uci_har_cli
-from models.errors import DatasetError
 from tests.unit.uci_layout import FileServer, write_layout, zip_layout
+from tinyhil.models.datasets import load_dataset, uci_har, uci_har_cli
+from tinyhil.models.errors import DatasetError
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_parent_folder_works_and_both_splits_load(layout):
 def test_missing_file_is_named_with_the_fix(layout):
     (layout / "test" / "Inertial Signals" / "body_gyro_z_test.txt").unlink()
     with pytest.raises(
-        DatasetError, match=r"missing .*body_gyro_z_test.txt.*python -m models.datasets.uci_har_cli download"
+        DatasetError, match=r"missing .*body_gyro_z_test.txt.*python -m tinyhil.models.datasets.uci_har_cli download"
     ):
         uci_har.load(layout)
 

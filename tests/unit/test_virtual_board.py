@@ -5,18 +5,18 @@ import time
 import numpy as np
 import pytest
 
-from models.inspection import inspect_tflite
-from models.tflm import minimum_arena, predict, quantize
-from plugins.bench.device import (
+from tinyhil.models.inspection import inspect_tflite
+from tinyhil.models.tflm import minimum_arena, predict, quantize
+from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
+from tinyhil.plugins.bench.link.device import (
     DeviceClient,
     DeviceErrorResponse,
     DeviceGarbage,
     DeviceRebooted,
     DeviceTimeout,
 )
-from plugins.bench.eembc import SerialLink
-from plugins.bench.protocol import crc32
-from plugins.bench.virtual_process import start_virtual_board
+from tinyhil.plugins.bench.link.eembc import SerialLink
+from tinyhil.plugins.bench.link.protocol import crc32
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_boot_banner_and_basic_commands(board_factory):
     assert client.info["simulated"] == "1" and client.info["cpu-mhz"] == "240"
     assert client.command("name").messages == ["m-name-dut-[tinyhil-esp32]"]  # EEMBC's form
     # help% lists the firmware's own command table (firmware/components/tinyhil_core/commands.def)
-    from plugins.bench.firmware_commands import firmware_commands
+    from tinyhil.plugins.firmware_tools.commands import firmware_commands
 
     names = [name for name, _ in firmware_commands()]
     assert names[:3] == ["name", "version", "info"] and "infer" in names
@@ -110,7 +110,7 @@ def test_model_runs_as_on_host_tflm(board_factory, converted, tiny_data):
     assert dm.output_scale == pytest.approx(out_scale, rel=1e-6) and dm.output_zero_point == out_zp
     x = tiny_data[0][:5]
     host = predict(model, x, dm.arena_used_bytes)
-    from models.tflm import QuantParams, dequantize
+    from tinyhil.models.tflm import QuantParams, dequantize
 
     qin = QuantParams("int8", dm.input_scale, dm.input_zero_point)
     qout = QuantParams("int8", dm.output_scale, dm.output_zero_point)
@@ -200,9 +200,9 @@ def test_no_command_kills_the_board(board_factory, converted):
 def test_classify_streams_windows_and_checks_them(board_factory, converted, tiny_data):
     """classify%: every window back to back, one class each, as host TFLM classifies them; a wrong
     size or a corrupted stream is refused in the board's words and the board stays ready."""
-    from models.tflm import QuantParams
-    from plugins.bench.device import DeviceErrorResponse
-    from plugins.bench.protocol import format_command
+    from tinyhil.models.tflm import QuantParams
+    from tinyhil.plugins.bench.link.device import DeviceErrorResponse
+    from tinyhil.plugins.bench.link.protocol import format_command
 
     vb, client = board_factory()
     model = converted[("C_2", "full_int")].tflite

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.datasets import HAR_CHANNELS
+from tinyhil.models.datasets import HAR_CHANNELS
 
 
 def write_layout(root: Path, n_train: int = 12, n_test: int = 6, seed: int = 0) -> Path:

@@ -1,0 +1,397 @@
+"""Host side of the protocol: drives a tinyhil firmware (or the virtual board) over a link.
+
+A link is anything with ``write(bytes)`` and ``read_line(timeout) -> str``;
+:class:`DutLink` adapts a pytest-embedded DUT. Device failures become exceptions that
+the ESP32 target maps to verdicts: :class:`DeviceRebooted` (panic, watchdog, reset) and
+:class:`DeviceGarbage` are ``device_error``, :class:`DeviceTimeout` is ``timeout``, and
+:class:`DeviceErrorResponse` carries an ``e-[…]`` answer with the log lines before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from tinyhil.plugins.bench.link.protocol import (
+    BOOT,
+    ERROR_RE,
+    READY,
+    Response,
+    crc32,
+    format_command,
+    parse_info,
+    parse_results,
+)
+
+
+class Link(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def read_line(self, timeout: float) -> str: ...
+
+
+class DeviceError(Exception):
+    """Base of device failures; ``log`` holds the lines the device printed."""
+
+    def __init__(self, message: str, log: list[str] | None = None):
+        super().__init__(message)
+        self.log = log or []
+
+
+class DeviceTimeout(DeviceError):
+    pass
+
+
+class DeviceRebooted(DeviceError):
+    """The device printed a boot banner mid-command; ``info`` is the new banner's."""
+
+    def __init__(self, message: str, log: list[str], info: dict[str, str]):
+        super().__init__(message, log)
+        self.info = info
+
+
+class DeviceGarbage(DeviceError):
+    pass
+
+
+class DeviceErrorResponse(DeviceError):
+    """An ``e-[…]`` answer: ``error`` is the text inside the brackets."""
+
+    def __init__(self, error: str, log: list[str]):
+        super().__init__(error, log)
+        self.error = error
+
+
+class DutLink:
+    """A pytest-embedded DUT as a :class:`Link` (works for the ``esp``/``idf`` and ``serial`` services)."""
+
+    # ESP-IDF's console adds \r before every \n (CRLF is newlib's default stdout line ending), and
+    # TFLM's own messages already end in \r\n: a line may end in any run of \r before its \n.
+    _LINE = re.compile(rb"([^\r\n]*)\r*\n")
+
+    def __init__(self, dut, port: str | None = None):
+        self.dut = dut
+        self.port = port
+
+    def write(self, data: bytes) -> None:
+        self.dut.write(data)
+
+    def read_line(self, timeout: float) -> str:
+        import pexpect
+
+        try:
+            m = self.dut.expect(self._LINE, timeout=timeout)
+        except pexpect.TIMEOUT:
+            raise DeviceTimeout(f"no line from the device within {timeout:g} s{self._port_hint()}") from None
+        except pexpect.EOF:
+            raise DeviceTimeout(f"the serial stream ended{self._port_hint()}") from None
+        return m.group(1).decode("utf-8", "replace")
+
+    def _port_hint(self) -> str:
+        import os
+
+        if self.port and not self.port.startswith(("rfc2217:", "socket:")) and not os.path.exists(self.port):
+            return f"; serial port {self.port} has disappeared: reconnect the board (USB cable, hub) and rerun"
+        return ""
+
+
+@dataclass
+class ModelInfoOnDevice:
+    model_bytes: int
+    arena_bytes: int
+    arena_used_bytes: int
+    input_dtype: str
+    input_bytes: int
+    input_scale: float
+    input_zero_point: int
+    output_dtype: str
+    output_count: int
+    output_scale: float
+    output_zero_point: int
+    heap_free: int
+    heap_largest: int
+
+
+@dataclass
+class InferResult:
+    cycles: list[int]
+    cpu_mhz: float
+    outputs: np.ndarray
+
+
+def _bracketed(value: str | None, what: str) -> list[str]:
+    m = re.fullmatch(r"\[(.*)\]", value or "")
+    if not m or len(m.group(1).split(",")) != 4:
+        raise DeviceGarbage(f"model: malformed m-{what} message: {value!r}")
+    return m.group(1).split(",")
+
+
+def _printable(line: str) -> bool:
+    return all(ch.isprintable() or ch in "\t" for ch in line)
+
+
+@contextlib.contextmanager
+def _parsing(what: str, resp: Response):
+    """A reply whose messages do not read as the protocol says (a number that is not one, a
+    field missing, a line cut short) is :class:`DeviceGarbage` naming the command, like any
+    other malformed reply, not an exception the bench path does not expect."""
+    try:
+        yield
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
+        raise DeviceGarbage(
+            f"{what}: malformed reply ({type(e).__name__}: {e}); got {resp.messages[:6]}", resp.log
+        ) from None
+
+
+class DeviceClient:
+    """Commands of protocol v1 over a link.
+
+    Args:
+        link: The serial link.
+        timeout_s: Time allowed for one line to arrive.
+    """
+
+    def __init__(self, link: Link, timeout_s: float = 10.0):
+        self.link = link
+        self.timeout_s = timeout_s
+        self.info: dict[str, str] = {}
+        self._unread: str | None = None  # a line read ahead, handed to the next _read_response
+
+    def _read_response(self, what: str, timeout: float | None = None) -> Response:
+        messages: list[str] = []
+        log: list[str] = []
+        error = None
+        while True:
+            if self._unread is not None:
+                line, self._unread = self._unread, None
+            else:
+                line = self.link.read_line(timeout or self.timeout_s).strip()
+            if not line:
+                continue
+            if line == BOOT:
+                info = self._read_banner(first=line)
+                reason = info.get("reset-reason", "unknown")
+                raise DeviceRebooted(f"device rebooted during '{what}' (reset reason: {reason})", log, info)
+            if line == READY:
+                if error is not None:
+                    raise DeviceErrorResponse(error, log)
+                return Response(messages, error, log)
+            m = ERROR_RE.match(line)
+            if m:
+                error = m.group(1)
+            elif line.startswith("m-"):
+                messages.append(line)
+            elif not _printable(line):
+                raise DeviceGarbage(f"unreadable bytes from the device during '{what}': {line[:60]!r}", log)
+            else:
+                log.append(line)
+
+    def _read_banner(self, first: str | None = None, timeout: float | None = None) -> dict[str, str]:
+        lines = [first] if first else []
+        while not lines or lines[-1] != READY:
+            line = self.link.read_line(timeout or self.timeout_s).strip()
+            if line == BOOT:
+                lines = [line]
+            elif lines or line == BOOT:
+                lines.append(line)
+        self.info = parse_info(lines)
+        return self.info
+
+    def wait_boot(self, timeout: float) -> dict[str, str]:
+        """Reads a boot banner (after a reset); returns its ``m-info`` fields."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
+            if line == BOOT:
+                return self._read_banner(first=line)
+
+    def command(self, name: str, *args, timeout: float | None = None) -> Response:
+        self.link.write(format_command(name, *args))
+        return self._read_response(" ".join([name, *map(str, args)]), timeout)
+
+    def sync(self) -> dict[str, str]:
+        """Asks for ``info%`` and returns the board's identity and memory figures."""
+        resp = self.command("info")
+        self.info = parse_info(resp.messages)
+        return self.info
+
+    def resync(self, timeout: float | None = None) -> None:
+        """Back to a known state after a reboot in the middle of a stream: the windows sent ahead
+        reach the new firmware as junk commands. Ends any partial command (``%``), asks for
+        ``version%`` and reads, discarding the junk's error replies, until its answer. A reboot
+        seen meanwhile may have swallowed the question or not: it is asked again, and whatever
+        else arrives before the line falls quiet is discarded, so no answer is left for the next
+        command."""
+        self._unread = None
+        self.link.write(b"%" + format_command("version"))
+        answered = rebooted = False
+        deadline = time.monotonic() + (timeout or self.timeout_s)
+        while True:
+            line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
+            if line.startswith("m-protocol-"):
+                answered = True
+            elif line == READY and answered:
+                break
+            elif line == BOOT:
+                self._read_banner(first=line)
+                self.link.write(format_command("version"))
+                answered, rebooted = False, True
+        while rebooted:
+            try:
+                self.link.read_line(0.5)
+            except DeviceTimeout:
+                return
+
+    def send_data(self, kind: str, data: bytes) -> None:
+        """``db`` transfer: length-prefixed, CRC-checked."""
+        crc = f"{crc32(data):08x}"
+        self.link.write(format_command("db", kind, len(data), crc))
+        while True:
+            line = self.link.read_line(self.timeout_s).strip()
+            if line.startswith("m-db-ready-"):
+                break
+            m = ERROR_RE.match(line)
+            if m:
+                self._read_response("db")  # consume to m-ready
+                raise DeviceErrorResponse(m.group(1), [])
+            if line == BOOT:
+                raise DeviceRebooted("device rebooted during 'db'", [], self._read_banner(first=line))
+        self.link.write(data)
+        resp = self._read_response(f"db {kind}")
+        if resp.value("db-ok") != f"{len(data)}-{crc}":
+            raise DeviceGarbage(
+                f"db: device acknowledged {resp.value('db-ok')!r}, expected {len(data)}-{crc}", resp.log
+            )
+
+    def classify(self, windows: list[bytes], rx_buffer_bytes: int) -> list[int]:
+        """``classify%``: every window streamed back to back, one class per window.
+
+        No round trip per window: the host keeps as many windows ahead of the board's answers
+        as its receive buffer holds (``m-info-rx-buffer-bytes``, less one window of margin),
+        since the console has no flow control to stop it. The CRC of all the bytes is checked
+        at the end; an answer out of order, a missing one, or another line is an error.
+        """
+        size = len(windows[0])
+        data = b"".join(windows)
+        crc = f"{crc32(data):08x}"
+        ahead = max(1, rx_buffer_bytes // size - 1)
+        self.link.write(format_command("classify", len(windows), size, crc))
+        line = self._first_line("classify")
+        if line != f"m-classify-ready-{len(windows)}":
+            raise DeviceGarbage(f"classify: expected m-classify-ready-{len(windows)}, got {line[:60]!r}", [])
+        classes: list[int] = []
+        sent = 0
+        log: list[str] = []
+        while len(classes) < len(windows):
+            if sent < len(windows) and sent - len(classes) < ahead:
+                batch = min(len(windows), len(classes) + ahead) - sent
+                self.link.write(data[sent * size : (sent + batch) * size])
+                sent += batch
+                continue
+            line = self.link.read_line(self.timeout_s).strip()
+            if line.startswith("m-class-"):
+                index, _, cls = line[len("m-class-") :].partition("-")
+                if index != str(len(classes)) or not cls.isdigit():
+                    raise DeviceGarbage(f"classify: expected m-class-{len(classes)}-<class>, got {line[:60]!r}", log)
+                classes.append(int(cls))
+            elif line == BOOT:
+                info = self._read_banner(first=line)
+                raise DeviceRebooted(
+                    f"device rebooted during 'classify' (reset reason: {info.get('reset-reason', 'unknown')})",
+                    log,
+                    info,
+                )
+            elif ERROR_RE.match(line) or line == READY:
+                self._unread = line
+                resp = self._read_response("classify")  # the board's error, then m-ready
+                raise DeviceGarbage(f"classify: the board stopped after {len(classes)} windows", resp.log)
+            elif line and not _printable(line):
+                raise DeviceGarbage(f"unreadable bytes from the device during 'classify': {line[:60]!r}", log)
+            elif line:
+                log.append(line)
+        resp = self._read_response("classify")
+        if resp.value("classify-done") != f"{len(windows)}-{crc}":
+            raise DeviceGarbage(
+                f"classify: device acknowledged {resp.value('classify-done')!r}, expected {len(windows)}-{crc}",
+                resp.log,
+            )
+        return classes
+
+    def _first_line(self, what: str) -> str:
+        """The first protocol line after a command; its error (with m-ready consumed) or reboot raised."""
+        while True:
+            line = self.link.read_line(self.timeout_s).strip()
+            if line.startswith("m-") and line != READY:
+                return line
+            if ERROR_RE.match(line) or line == READY:
+                self._unread = line
+                self._read_response(what)
+                raise DeviceGarbage(f"{what}: m-ready without an answer", [])
+            if line == BOOT:
+                raise DeviceRebooted(f"device rebooted during '{what}'", [], self._read_banner(first=line))
+
+    def load_model(self, source: str, model: bytes, arena: str | int, place: str) -> ModelInfoOnDevice:
+        resp = self.command(
+            "model", source, len(model), f"{crc32(model):08x}", arena, place, timeout=max(self.timeout_s, 30)
+        )
+        with _parsing("model", resp):
+            return self._model_info(resp)
+
+    @staticmethod
+    def _model_info(resp: Response) -> ModelInfoOnDevice:
+        din, dout = _bracketed(resp.value("input"), "input"), _bracketed(resp.value("output"), "output")
+        return ModelInfoOnDevice(
+            model_bytes=int(resp.value("model-bytes")),
+            arena_bytes=int(resp.value("arena-bytes")),
+            arena_used_bytes=int(resp.value("arena-used-bytes")),
+            input_dtype=din[0],
+            input_bytes=int(din[1]),
+            input_scale=float(din[2]),
+            input_zero_point=int(din[3]),
+            output_dtype=dout[0],
+            output_count=int(dout[1]),
+            output_scale=float(dout[2]),
+            output_zero_point=int(dout[3]),
+            heap_free=int(resp.value("heap-free")),
+            heap_largest=int(resp.value("heap-largest")),
+        )
+
+    def infer(self, n: int, warmup: int, timeout: float | None = None) -> InferResult:
+        resp = self.command("infer", n, warmup, timeout=timeout)
+        with _parsing(f"infer {n} {warmup}", resp):
+            cycles = [int(v.split("-", 1)[1]) for v in resp.values("lap-cycles")]
+            results = next((m for m in resp.messages if m.startswith("m-results-")), None)
+            if len(cycles) != n or results is None or resp.value("cpu-mhz") is None:
+                raise DeviceGarbage(
+                    f"infer {n} {warmup}: expected {n} lap lines, the clock and results; got {resp.messages[:4]}",
+                    resp.log,
+                )
+            outputs = np.array(parse_results(results), dtype=np.float64)
+            return InferResult(cycles, float(resp.value("cpu-mhz")), outputs)
+
+    def infer_window(self, n: int, timeout: float | None = None) -> float:
+        """``infer N`` in EEMBC's form (10 warm-up runs, then N runs between two ``m-lap-us``
+        timestamps): no lap per run, so N may exceed :data:`MAX_TIMED_RUNS`, as MLPerf Tiny's
+        >= 10 s energy windows need for fast models. Returns the window in milliseconds."""
+        resp = self.command("infer", n, timeout=timeout)
+        stamps = [int(v) for v in resp.values("lap-us") if v.isdigit()]
+        if len(stamps) != 2 or stamps[1] < stamps[0] or not any(m.startswith("m-results-") for m in resp.messages):
+            raise DeviceGarbage(
+                f"infer {n}: expected two m-lap-us timestamps and results; got {resp.messages[:6]}", resp.log
+            )
+        return (stamps[1] - stamps[0]) / 1000.0
+
+    def profile(self) -> list[tuple[str, int]]:
+        resp = self.command("opprofile")
+        ops = []
+        with _parsing("opprofile", resp):
+            for v in resp.values("op"):
+                _, rest = v.split("-", 1)
+                tag, cycles = rest.rsplit("-", 1)
+                ops.append((tag, int(cycles)))
+        return ops

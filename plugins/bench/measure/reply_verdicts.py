@@ -1,0 +1,46 @@
+"""From the board's replies and failures to verdicts."""
+
+from __future__ import annotations
+
+import re
+
+from tinyhil.models.tflm import classify_failure
+from tinyhil.models.verdict import MEMORY_STATUSES, Verdict
+from tinyhil.plugins.bench.link.device import DeviceError, DeviceErrorResponse, DeviceTimeout
+
+
+def error_status(error: str, log: list[str]) -> str:
+    """Maps an ``e-[…]`` answer of ``model%`` to a verdict status."""
+    if error.startswith("arena:"):
+        return "arena_overflow"
+    if error.startswith("ram:"):
+        return "ram_overflow"
+    if re.match(r"model: \d+ bytes > partition", error):
+        return "flash_overflow"
+    if error.startswith("tflm:"):
+        return classify_failure("\n".join(log) or error)
+    return "device_error"
+
+
+def device_reason(prefix: str, error: str, log: list[str]) -> str:
+    """The reason of a device verdict: the error, then the last lines the board printed."""
+    tail = " | ".join(log[-4:])
+    return f"{prefix}: {error}" + (f" | {tail}" if tail else "")
+
+
+def load_refused(e: DeviceErrorResponse) -> Verdict:
+    """The verdict of a model the firmware refused to load."""
+    status = error_status(e.error, e.log)
+    fits = False if status in MEMORY_STATUSES else None
+    return Verdict(status, device_reason("device", e.error, e.log), fits, False)
+
+
+def link_failed(failures: list[DeviceError]) -> Verdict:
+    """The verdict after every attempt ended in a reboot, a time-out or garbage: the first
+    failure's words (a retry can only fail in its wake), and the last one's when it differs."""
+    first, last = failures[0], failures[-1]
+    status = "timeout" if isinstance(first, DeviceTimeout) else "device_error"
+    reason = device_reason(f"device ({len(failures)} attempts)", str(first), first.log)
+    if str(last) != str(first):
+        reason += f"; last attempt: {last}"
+    return Verdict(status, reason, None, False)

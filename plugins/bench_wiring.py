@@ -1,0 +1,225 @@
+"""Bench hooks and fixtures: pytest-embedded's defaults, the virtual board's lifetime, the meter.
+
+pytest-embedded owns ``--port``, ``--target``, ``--embedded-services``, ``--app-path``
+and ``--build-dir``; tinyhil splits a ``--port`` list among xdist workers (one board each)
+and only fills in defaults it leaves empty (the ``esp,idf``
+services, ``firmware/`` and its ``build_esp32_default`` build, ELF sha256 check so the
+same firmware is not flashed twice) and never shadows them. The bench options
+themselves are declared in :mod:`tinyhil.plugins.options`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tinyhil import resources
+from tinyhil.plugins.bench.boards.labgrid import LabgridError, acquire
+from tinyhil.plugins.bench.boards.virtual_process import (
+    VirtualBoardProcess,
+    start_firmware_board,
+    start_virtual_board,
+)
+from tinyhil.plugins.bench.measure.energy import EnergyError, Meter, make_meter
+from tinyhil.plugins.firmware_tools.config import console_baud
+from tinyhil.plugins.firmware_tools.host_build import BuildError, build, cached_build_dir, resolve_bits
+from tinyhil.plugins.options import settings_of
+
+NO_BOARD = (
+    "tinyhil: {n} bench (hil) cases are selected but no board is configured.\n"
+    "  On the bench: build firmware/ once (idf.py build), connect the ESP32 DevKit by USB and pass its serial port:\n"
+    "      pytest -m hil --port /dev/ttyUSB0        (see README, 'Bench set-up')\n"
+    "  Without hardware: pass --virtual-board to run them against the simulated ESP32 on a pseudo-terminal."
+)
+VB_KEY = pytest.StashKey["VirtualBoardProcess | None"]()
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """False on the xdist controller, which only distributes tests."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings, opt = settings_of(config), config.option
+    config.stash[VB_KEY] = None
+    config.stash[PLACE_KEY] = None
+    if settings.virtual_board:
+        if not getattr(opt, "embedded_services", ""):
+            opt.embedded_services = "serial"
+        binary = firmware_host_build(config) if settings.firmware_host else None
+        if _runs_tests(config):
+            # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
+            if binary is not None:
+                vb = start_firmware_board(binary, settings.board, baud=settings["virtual-baud"])
+            else:
+                vb = start_virtual_board(
+                    settings.board.source, fault=settings["virtual-fault"], baud=settings["virtual-baud"]
+                )
+            config.stash[VB_KEY] = vb
+            opt.port = vb.port
+    elif settings.port or settings.places:
+        if settings.places:
+            opt.port = labgrid_port(config, settings)
+        else:
+            opt.port = port_of_this_process(config, settings.ports)
+        if not getattr(opt, "embedded_services", ""):
+            opt.embedded_services = "esp,idf"
+        if not getattr(opt, "app_path", None):
+            opt.app_path = str(resources.firmware())
+        if not getattr(opt, "build_dir", None):
+            opt.build_dir = "build_esp32_default"
+        if getattr(opt, "confirm_target_elf_sha256", None) is None:
+            opt.confirm_target_elf_sha256 = "y"
+        if not getattr(opt, "baud", None):  # the console's rate, as the flashed build was configured
+            opt.baud = str(console_baud(Path(opt.app_path) / opt.build_dir))
+
+
+PLACE_KEY = pytest.StashKey["Place | None"]()
+
+
+def labgrid_port(config: pytest.Config, settings) -> str:
+    """This process's board from labgrid: xdist worker ``gwN`` acquires place ``N`` for the whole
+    session (released when it ends, also after Ctrl-C); the controller only checks ``-n``."""
+    name = port_of_this_process(config, settings.places, "--labgrid-places")  # the same split as --port a,b
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        return ""  # the controller runs no case: the workers acquire
+    coordinator = settings["labgrid-coordinator"] or os.environ.get("LG_COORDINATOR", "") or "127.0.0.1:20408"
+    try:
+        place = acquire(name, coordinator)
+    except LabgridError as e:
+        raise pytest.UsageError(f"tinyhil: {e}") from None
+    config.stash[PLACE_KEY] = place
+    return place.url
+
+
+def firmware_host_build(config: pytest.Config) -> Path:
+    """The firmware host build for ``--tflm-source``: compiled (what changed) by the process that
+    starts the run, and found by the xdist workers, which start after it. Stops the run with the
+    compiler's words when it fails."""
+    s = settings_of(config)
+    tflm, esp_nn = s["tflm-source"].resolve(), s["esp-nn-source"].resolve() if s["esp-nn-source"] else None
+    try:
+        bits = resolve_bits(s["host-build-bits"])
+        out = cached_build_dir(tflm, esp_nn, bits)
+        if hasattr(config, "workerinput"):
+            return out / "tinyhil-firmware"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        log = reporter.write_line if reporter is not None else print
+        return build(tflm, esp_nn, bits, out, jobs=os.cpu_count() or 1, log=log)
+    except BuildError as e:
+        raise pytest.UsageError(f"tinyhil: --tflm-source: {e}") from None
+
+
+def port_of_this_process(config: pytest.Config, ports: tuple[str, ...], option: str = "--port") -> str:
+    """With one port, that port. With several (``--port a,b -n 2``), xdist worker ``gwN``
+    drives board ``N`` (modulo the count, so a worker xdist restarts after a crash takes its
+    predecessor's board); the controller keeps the list and checks that ``-n`` matches it.
+    """
+    workers = getattr(config.option, "numprocesses", None)
+    if len(ports) == 1:
+        if workers and workers > 1 and not hasattr(config, "workerinput"):
+            raise pytest.UsageError(
+                f"-n {workers} with one board ({ports[0]}): xdist workers cannot share a serial port. Run without -n, "
+                f"or give one port per worker: --port {ports[0]},/dev/ttyUSB1 -n 2"
+            )
+        return ports[0]
+    if hasattr(config, "workerinput"):
+        return ports[int(config.workerinput["workerid"].removeprefix("gw")) % len(ports)]
+    if workers != len(ports):
+        raise pytest.UsageError(
+            f"{option} lists {len(ports)} boards ({', '.join(ports)}): run one xdist worker per board, "
+            f"-n {len(ports)}" + (f" (got -n {workers})" if workers else "")
+        )
+    return ",".join(ports)
+
+
+NOT_BUILT = (
+    "tinyhil: {n} bench (hil) cases are selected but the firmware is not built: {flasher} is missing.\n"
+    "  Build it once with ESP-IDF (README, 'Your first bench run'):\n"
+    "      cd {app} && idf.py -B build_esp32_default set-target esp32 && idf.py -B build_esp32_default build\n"
+    "  (an installed tinyhil writes the project into a folder of yours: python -m tinyhil firmware DIR,\n"
+    "  then pass --app-path=DIR), or point --app-path/--build-dir at a build of it."
+)
+
+
+def missing_firmware_build(config: pytest.Config) -> Path | None:
+    """The ``flasher_args.json`` pytest-embedded-idf needs to flash the board, when it is
+    missing and the idf service will look for it (else every case errors at setup with
+    "Idf app not parsable")."""
+    opt = config.option
+    if "idf" not in str(getattr(opt, "embedded_services", "") or ""):
+        return None
+    app = Path(getattr(opt, "app_path", None) or resources.firmware())
+    flasher = app / (getattr(opt, "build_dir", None) or "build") / "flasher_args.json"
+    return None if flasher.is_file() else flasher
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    hil = [item for item in items if item.get_closest_marker("hil")]
+    if hil and not settings_of(config).board_configured:
+        pytest.exit(NO_BOARD.format(n=len(hil)), returncode=pytest.ExitCode.USAGE_ERROR)
+    flasher = missing_firmware_build(config) if hil else None
+    if flasher is not None:
+        pytest.exit(
+            NOT_BUILT.format(n=len(hil), flasher=flasher, app=flasher.parent.parent),
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Gives the labgrid place back when the session ends, also after Ctrl-C (an xdist worker may
+    not get as far as pytest_unconfigure)."""
+    place = session.config.stash.get(PLACE_KEY, None)
+    if place is not None:
+        place.release()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    vb = config.stash.get(VB_KEY, None)
+    if vb is not None:
+        vb.stop()
+    place = config.stash.get(PLACE_KEY, None)
+    if place is not None:
+        place.release()
+
+
+def primed_port_app_cache(config: pytest.Config) -> dict[str, str]:
+    """pytest-embedded-idf compares the board's ELF sha256 with the build's
+    (``--confirm-target-elf-sha256``) only when its session cache already pairs the port with
+    the app, and that cache starts empty: the first case of every session flashed the firmware
+    even when the board already ran it. Paired from the start, a board that runs the same ELF
+    is not flashed and one that runs another is."""
+    opt = config.option
+    confirm = str(getattr(opt, "confirm_target_elf_sha256", "") or "").lower()
+    services = str(getattr(opt, "embedded_services", "") or "")
+    if settings_of(config).virtual_board or "idf" not in services or confirm not in ("y", "yes", "true", "1"):
+        return {}
+    from pytest_embedded.app import App
+
+    binary = App(app_path=opt.app_path, build_dir=opt.build_dir).binary_path
+    return {opt.port: binary} if binary else {}
+
+
+@pytest.fixture(scope="session")
+def port_app_cache(pytestconfig: pytest.Config) -> dict[str, str]:
+    """pytest-embedded's port-to-app cache (its fixture of this name), primed by :func:`primed_port_app_cache`."""
+    return primed_port_app_cache(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def virtual_board_process(pytestconfig: pytest.Config) -> VirtualBoardProcess:
+    """The virtual ESP32 of this process (started at configure time)."""
+    return pytestconfig.stash[VB_KEY]
+
+
+@pytest.fixture(scope="session")
+def energy_meter(pytestconfig: pytest.Config) -> Meter | None:
+    """The meter --energy names (None for none); a missing driver or device stops the run with the fix."""
+    s = settings_of(pytestconfig)
+    try:
+        return make_meter(s.meter, s.board.simulation, seed=s.study.seed)
+    except EnergyError as e:
+        pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
