@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board  # noqa: E402
 from tinyhil.plugins.bench.link.delivery import FlashFileDelivery  # noqa: E402
 from tinyhil.plugins.bench.link.device import DeviceClient  # noqa: E402
-from tinyhil.plugins.bench.link.eembc import SerialLink  # noqa: E402
+from tinyhil.plugins.bench.link.serial_link import SerialLink  # noqa: E402
 
 
 def models(report_dir: Path) -> dict[str, bytes]:

@@ -22,7 +22,10 @@ from tinyhil.plugins.bench.boards.virtual_process import (
     start_firmware_board,
     start_virtual_board,
 )
-from tinyhil.plugins.bench.measure.energy import EnergyError, Meter, make_meter
+from tinyhil.plugins.bench.link.ports import PortError, check_ports
+from tinyhil.plugins.bench.measure.energy.factory import make_meter
+from tinyhil.plugins.bench.measure.energy.meter import Meter
+from tinyhil.plugins.bench.measure.energy.trace import EnergyError
 from tinyhil.plugins.firmware_tools.config import console_baud
 from tinyhil.plugins.firmware_tools.host_build import BuildError, build, cached_build_dir, resolve_bits
 from tinyhil.plugins.options import settings_of
@@ -30,7 +33,7 @@ from tinyhil.plugins.options import settings_of
 NO_BOARD = (
     "tinyhil: {n} bench (hil) cases are selected but no board is configured.\n"
     "  On the bench: build firmware/ once (idf.py build), connect the ESP32 DevKit by USB and pass its serial port:\n"
-    "      pytest -m hil --port /dev/ttyUSB0        (see README, 'Bench set-up')\n"
+    "      pytest -m hil --port /dev/ttyUSB0        (see README, 'Your first bench run')\n"
     "  Without hardware: pass --virtual-board to run them against the simulated ESP32 on a pseudo-terminal."
 )
 VB_KEY = pytest.StashKey["VirtualBoardProcess | None"]()
@@ -52,10 +55,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if _runs_tests(config):
             # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
             if binary is not None:
-                vb = start_firmware_board(binary, settings.board, baud=settings["virtual-baud"])
+                vb = start_firmware_board(binary, settings.board, baud=settings.options.virtual_baud)
             else:
                 vb = start_virtual_board(
-                    settings.board.source, fault=settings["virtual-fault"], baud=settings["virtual-baud"]
+                    settings.board.source, fault=settings.options.virtual_fault, baud=settings.options.virtual_baud
                 )
             config.stash[VB_KEY] = vb
             opt.port = vb.port
@@ -77,6 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 PLACE_KEY = pytest.StashKey["Place | None"]()
+BENCH_CHECKED_KEY = pytest.StashKey[bool]()
 
 
 def labgrid_port(config: pytest.Config, settings) -> str:
@@ -85,7 +89,7 @@ def labgrid_port(config: pytest.Config, settings) -> str:
     name = port_of_this_process(config, settings.places, "--labgrid-places")  # the same split as --port a,b
     if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
         return ""  # the controller runs no case: the workers acquire
-    coordinator = settings["labgrid-coordinator"] or os.environ.get("LG_COORDINATOR", "") or "127.0.0.1:20408"
+    coordinator = settings.options.labgrid_coordinator or os.environ.get("LG_COORDINATOR", "") or "127.0.0.1:20408"
     try:
         place = acquire(name, coordinator)
     except LabgridError as e:
@@ -98,10 +102,10 @@ def firmware_host_build(config: pytest.Config) -> Path:
     """The firmware host build for ``--tflm-source``: compiled (what changed) by the process that
     starts the run, and found by the xdist workers, which start after it. Stops the run with the
     compiler's words when it fails."""
-    s = settings_of(config)
-    tflm, esp_nn = s["tflm-source"].resolve(), s["esp-nn-source"].resolve() if s["esp-nn-source"] else None
+    o = settings_of(config).options
+    tflm, esp_nn = o.tflm_source.resolve(), o.esp_nn_source.resolve() if o.esp_nn_source else None
     try:
-        bits = resolve_bits(s["host-build-bits"])
+        bits = resolve_bits(o.host_build_bits)
         out = cached_build_dir(tflm, esp_nn, bits)
         if hasattr(config, "workerinput"):
             return out / "tinyhil-firmware"
@@ -156,17 +160,49 @@ def missing_firmware_build(config: pytest.Config) -> Path | None:
     return None if flasher.is_file() else flasher
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    hil = [item for item in items if item.get_closest_marker("hil")]
-    if hil and not settings_of(config).board_configured:
-        pytest.exit(NO_BOARD.format(n=len(hil)), returncode=pytest.ExitCode.USAGE_ERROR)
-    flasher = missing_firmware_build(config) if hil else None
+def stop_unless_bench_ready(config: pytest.Config, hil_cases: int) -> None:
+    """The bench's start-up checks, when bench cases are selected: a board is configured, its
+    firmware is built, its serial ports open (missing, busy, denied:
+    :mod:`tinyhil.plugins.bench.link.ports`; the virtual board's pty is tinyhil's own, and labgrid's
+    URLs are remote). The first that fails stops the run with its fix, instead of an error in
+    every case (or pyserial's traceback in the first)."""
+    if not hil_cases:
+        return
+    if not settings_of(config).board_configured:
+        pytest.exit(NO_BOARD.format(n=hil_cases), returncode=pytest.ExitCode.USAGE_ERROR)
+    flasher = missing_firmware_build(config)
     if flasher is not None:
         pytest.exit(
-            NOT_BUILT.format(n=len(hil), flasher=flasher, app=flasher.parent.parent),
+            NOT_BUILT.format(n=hil_cases, flasher=flasher, app=flasher.parent.parent),
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+    if settings_of(config).virtual_board:
+        return
+    try:
+        check_ports(getattr(config.option, "port", None))
+    except PortError as e:
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.hookimpl(tryfirst=True)  # before tinyhil.plugins.matrix trains the networks
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # the xdist controller checks, once (a worker stopping alone breaks xdist)
+    stop_unless_bench_ready(session.config, sum(1 for item in session.items if item.get_closest_marker("hil")))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before tinyhil.plugins.matrix trains
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """The xdist controller, on the first worker's collection (after -m and -k): the start-up
+    checks, for every board of ``--port a,b``."""
+    config = node.config
+    if config.stash.get(BENCH_CHECKED_KEY, False):
+        return
+    config.stash[BENCH_CHECKED_KEY] = True
+    from tinyhil.plugins.targets import matrix
+
+    hil_ids = {c.id for c in matrix(settings_of(config)) if c.marker == "hil"}
+    stop_unless_bench_ready(config, sum(1 for i in ids if i.endswith("]") and i[i.rfind("[") + 1 : -1] in hil_ids))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tinyhil import resources
 from tinyhil.models.verdict import Verdict
 from tinyhil.plugins.options import settings_of
 from tinyhil.plugins.report.columns import PROPERTY_PREFIX
@@ -21,7 +22,7 @@ class ExpectationsState:
     def __init__(self, config: pytest.Config, store: ExpectationStore):
         self.config = config
         self.store = store
-        self.updating = bool(settings_of(config)["update-expectations"])
+        self.updating = settings_of(config).options.update_expectations
         self.seen: dict[str, Expected] = {}
         self.written: Path | None = None
 
@@ -54,7 +55,14 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(e)) from None
 
     settings = settings_of(config)
-    store = ExpectationStore(settings["expectations-dir"], settings.board.name, tflm_version())
+    chosen, shipped = settings.options.expectations_dir, resources.expectations_dir()
+    if settings.options.update_expectations and chosen.resolve() == shipped.resolve() and not resources.source_checkout():
+        raise pytest.UsageError(
+            f"tinyhil: --update-expectations would write into the installed package ({shipped}): "
+            "name a folder of your own, --expectations-dir=DIR (it is read first from then on; "
+            "boards it has no file for fall back to the shipped expectations)"
+        )
+    store = ExpectationStore(chosen, settings.board.name, tflm_version(), fallback=shipped)
     state = ExpectationsState(config, store)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "tinyhil-expectations")

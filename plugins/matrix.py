@@ -69,7 +69,7 @@ def pretrain(config: pytest.Config, cases: list[Case], newline_first: bool = Fal
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         train_networks(
-            settings.study, todo, settings["train-jobs"], lambda n, line: None, lambda r: None, _techniques(cases)
+            settings.study, todo, settings.options.train_jobs, lambda n, line: None, lambda r: None, _techniques(cases)
         )
         return
 
@@ -78,8 +78,8 @@ def pretrain(config: pytest.Config, cases: list[Case], newline_first: bool = Fal
 
     if newline_first:
         write("\n")  # xdist's status line ("ready: 2/2 workers") ends without one
-    board = TrainingBoard(write, reporter.isatty, len(todo), settings["train-jobs"], settings.study.profile)
-    train_networks(settings.study, todo, settings["train-jobs"], board.line, board.result, _techniques(cases))
+    board = TrainingBoard(write, reporter.isatty, len(todo), settings.options.train_jobs, settings.study.profile)
+    train_networks(settings.study, todo, settings.options.train_jobs, board.line, board.result, _techniques(cases))
 
 
 def _techniques(cases: list[Case]) -> dict[str, list[str]]:
@@ -91,14 +91,52 @@ def _techniques(cases: list[Case]) -> dict[str, list[str]]:
     return out
 
 
+COLLECTED_KEY = pytest.StashKey[int]()
+
+
+def _cases_of(items: list[pytest.Item]) -> list[Case]:
+    return [item.callspec.params["case"] for item in items if hasattr(item, "callspec") and "case" in item.callspec.params]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[COLLECTED_KEY] = len(_cases_of(items))  # before -m and -k deselect
+
+
+def why_no_case(config: pytest.Config, selected: int) -> str | None:
+    """Why a run that asked for the study selected none of its cases, or None when it selected some
+    (or did not ask: a run of the framework's own unit tests)."""
+    if selected:
+        return None
+    collected = config.stash.get(COLLECTED_KEY, 0)
+    markexpr = config.getoption("markexpr", default="") or ""
+    if not collected:
+        asked = re.sub(r"\bnot\s+(offline|hil)\b", "", markexpr)  # pytest.ini's own "not hil" asks for nothing
+        if not re.search(r"\b(offline|hil)\b", asked):
+            return None
+        return (
+            "tinyhil: no study case was collected. The cases come from a test module that imports them; "
+            "add one to your project, e.g. tests/test_tinyhil.py holding the line\n"
+            "    from tinyhil.study import test_case  # noqa: F401\n"
+            "and run pytest on it (or in the folder that holds it)."
+        )
+    keyword = config.getoption("keyword", default="") or ""
+    chosen = " and ".join(f"{flag} {expr!r}" for flag, expr in (("-m", markexpr), ("-k", keyword)) if expr)
+    return (
+        f"tinyhil: {collected} study case{'s' if collected != 1 else ''} collected, none selected by {chosen}. "
+        "Offline cases carry the marker 'offline', bench cases 'hil' (and need --virtual-board, --port or "
+        "--labgrid-places); -k matches ids like C_3-full_int-host: pytest --collect-only -q lists them."
+    )
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: the controller trains (pytest_xdist_node_collection_finished)
-    cases = [
-        item.callspec.params["case"]
-        for item in session.items
-        if hasattr(item, "callspec") and "case" in item.callspec.params
-    ]
+    cases = _cases_of(session.items)
+    reason = why_no_case(session.config, len(cases))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reason and reporter is not None:
+        reporter.write_line(reason, yellow=True, bold=True)
     pretrain(session.config, cases)
 
 

@@ -1,12 +1,15 @@
-"""Every tinyhil option, grouped by concern; the settings resolved once; a fixture per option.
+"""Every tinyhil option, grouped by concern, and the settings they resolve into, once.
 
-Options are declared from one table (:data:`tinyhil.plugins.settings.OPTIONS`): each has an ini
-default ``tinyhil_<name>`` and a parser type that checks numbers, ranges and choices.
-At configure time the values are resolved into one :class:`~tinyhil.plugins.settings.Settings`
-kept in ``config.stash``; a bad value stops the run there with the option and the fix.
-As in pytest-embedded, each option has a fixture of the same name (``--device-windows``
--> ``device_windows``) whose value is the parametrized one when a test parametrizes it
-indirectly, and the resolved option value otherwise.
+Options are declared from one table (:data:`tinyhil.plugins.settings.table.OPTIONS`): each
+has an ini default ``tinyhil_<name>`` and a parser type that checks numbers, ranges and
+choices. At configure time the values are resolved into one
+:class:`~tinyhil.plugins.settings.resolve.Settings` kept in ``config.stash``; a bad value
+stops the run there with the option and the fix. The fixtures that hand the values out
+are in :mod:`tinyhil.plugins.option_fixtures`.
+
+This module is the package's pytest11 entry point, loaded by every pytest run of an
+environment with tinyhil installed: it imports nothing but pytest, the standard library
+and the option table, and does nothing in a run that did not ask for tinyhil.
 """
 
 from __future__ import annotations
@@ -110,10 +113,11 @@ def settings_of(config: pytest.Config) -> Settings:
 
 
 def in_tinyhil_run(config: pytest.Config) -> bool:
-    """True when tinyhil's conftest is loaded. With tinyhil installed, this module is a
-    plugin of every pytest run in the environment (to declare the options early); in
-    another project's run it only declares them."""
-    return config.pluginmanager.get_plugin("tinyhil.plugins.matrix") is not None
+    """True when the run asked for tinyhil: :mod:`tinyhil.study` is registered (``-p tinyhil.study``,
+    or a conftest's ``pytest_plugins``). With tinyhil installed, this module is a plugin of
+    every pytest run in the environment (to declare the options early); in another
+    project's run it only declares them."""
+    return config.pluginmanager.has_plugin("tinyhil.study")
 
 
 def bench_port(config: pytest.Config) -> str | None:
@@ -133,10 +137,41 @@ def bench_port(config: pytest.Config) -> str | None:
     return port or env or None
 
 
+def _given_options(config: pytest.Config) -> list[str]:
+    """The tinyhil options written on this run's command line."""
+    return [f"--{opt.name}" for opt in OPTIONS if config.getoption(opt.dest) not in (None, False)]
+
+
+def _other_checkout(config: pytest.Config) -> Path | None:
+    """The tinyhil checkout this run's rootdir is, when Python imported tinyhil from elsewhere
+    (``cd /tmp && python -m pytest /path/to/clone2/tests`` with clone1 installed editable)."""
+    from tinyhil import resources
+
+    root = Path(config.rootpath).resolve()
+    if not (root / "tinyhil" / "__init__.py").is_file() or not (root / "pyproject.toml").is_file():
+        return None
+    return None if root == resources.import_root().resolve() else root
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not in_tinyhil_run(config):
+        given = _given_options(config)
+        if given:
+            raise pytest.UsageError(
+                f"tinyhil options ({', '.join(given[:3])}) were given, but this run did not ask for tinyhil's "
+                "study: add -p tinyhil.study (or pytest_plugins = [\"tinyhil.study\"] in your root conftest.py)"
+            )
         return
+    other = _other_checkout(config)
+    if other is not None:
+        from tinyhil import resources
+
+        raise pytest.UsageError(
+            f"tinyhil: this run's rootdir is the tinyhil checkout {other}, but Python imports tinyhil from "
+            f"{resources.import_root()}: its code would run and {other}'s revision would not be what ran. "
+            f"Run pytest from inside {other} (cd {other} && python -m pytest ...), or pip install -e {other}"
+        )
     from tinyhil.plugins.settings.resolve import SettingsError, build_settings  # the heavy part: tinyhil runs only
 
     values = {opt.name: _value(config, opt) for opt in OPTIONS}
@@ -147,26 +182,3 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "xmlpath", None) is None:
         # JUnit beside results.csv, so two runs with different --report-dir keep their own
         config.option.xmlpath = str(settings.report_dir / "junit.xml")
-
-
-@pytest.fixture(scope="session")
-def settings(pytestconfig: pytest.Config) -> Settings:
-    """The run's resolved settings."""
-    return settings_of(pytestconfig)
-
-
-def _option_fixture(opt: Option):
-    @pytest.fixture(scope="session", name=opt.fixture)
-    def fixture(request: pytest.FixtureRequest):
-        if hasattr(request, "param"):
-            return request.param
-        return settings_of(request.config)[opt.name]
-
-    fixture.__doc__ = f"--{opt.name}: {opt.help}"
-    return fixture
-
-
-# One fixture per option, named like it (the pytest-embedded way); pytest collects
-# fixtures from a plugin module's attributes.
-for _opt in OPTIONS:
-    globals()[f"_fixture_{_opt.fixture}"] = _option_fixture(_opt)

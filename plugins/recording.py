@@ -33,7 +33,7 @@ class Reporter:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.settings = settings_of(config)
-        self.resume = bool(self.settings["resume"])
+        self.resume = self.settings.options.resume
         self.report_dir = self.settings.report_dir
         self.env = host_environment(resources.source_checkout())
         self.controller = not hasattr(config, "workerinput")

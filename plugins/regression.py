@@ -22,7 +22,7 @@ BASELINE_KEY = pytest.StashKey[dict]()
 @pytest.hookimpl(trylast=True)  # after tinyhil.plugins.recording has registered its reporter
 def pytest_configure(config: pytest.Config) -> None:
     settings = settings_of(config)
-    path = settings["baseline"]
+    path = settings.options.baseline
     state = {"path": None, "rows": {}, "tolerances": settings.tolerances}
     if path:
         try:

@@ -19,6 +19,7 @@ import time
 
 pytest_plugins = [
     "tinyhil.plugins.options",
+    "tinyhil.plugins.option_fixtures",
     "tinyhil.plugins.matrix",
     "tinyhil.plugins.recording",
     "tinyhil.plugins.run_progress",

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from tinyhil import resources
 from tinyhil.plugins.firmware_tools.config import FIRMWARE, kconfig_defaults
@@ -172,6 +173,14 @@ def sources(tflm: Path, esp_nn: Path | None) -> list[tuple[Path, list[str]]]:
     return out
 
 
+class _Compile(NamedTuple):
+    """One source to compile: the compiler's command line without ``-o``, and its object."""
+
+    argv: list[str]
+    obj: Path
+    src: Path
+
+
 def build(
     tflm: Path,
     esp_nn: Path | None,
@@ -192,7 +201,28 @@ def build(
     write_sdkconfig(out / "sdkconfig.h")
     arch = ["-m32"] if bits == 32 else []
     version = tflm_version(tflm)
-    own = [
+    own = firmware_flags(tflm, esp_nn, out, version)
+    tflm_objects, tflm_todo = _plan(sources(tflm, esp_nn), arch, out, cc=cc, cxx=cxx)
+    # tinyhil's own sources include its headers and X-macro tables: newer ones rebuild them too
+    own_objects, own_todo = _plan(
+        [(p, own) for p in FIRMWARE_SOURCES], arch, out, cc=cc, cxx=cxx, also_newer_than=_newest_firmware_header(out)
+    )
+    todo = tflm_todo + own_todo
+    (out / "obj").mkdir(exist_ok=True)
+    n_sources = len(tflm_objects) + len(own_objects)
+    log(f"tinyhil host build: {n_sources} sources, {len(todo)} to compile ({bits}-bit, -j {jobs}) in {out}")
+    _compile(todo, jobs, log)
+    library = _archive(tflm_objects, out / "libtflm.a")
+    binary = _link([cxx, *arch], own_objects, library, out / "tinyhil-firmware")
+    (out / "build-info.txt").write_text(
+        f"esp-tflite-micro {version} from {tflm}\nesp-nn {esp_nn or 'none (reference kernels)'}\nbits {bits}\n"
+    )
+    return binary
+
+
+def firmware_flags(tflm: Path, esp_nn: Path | None, out: Path, version: str) -> list[str]:
+    """The flags tinyhil's own sources build with: its headers, TFLM's, and the versions it reports."""
+    return [
         "-std=c++17",
         *FIRMWARE_FLAGS,
         f"-I{out}",
@@ -202,29 +232,60 @@ def build(
         f'-DTINYHIL_ESP_TFLITE_MICRO_VERSION="{version}"',
         f"-DTINYHIL_ESP_NN={1 if esp_nn else 0}",
     ]
-    units = sources(tflm, esp_nn) + [(p, own) for p in FIRMWARE_SOURCES]
-    own_headers = max(
-        p.stat().st_mtime for p in [*FIRMWARE.rglob("*.h"), *FIRMWARE.rglob("*.def"), out / "sdkconfig.h"]
-    )
+
+
+def _newest_firmware_header(out: Path) -> float:
+    """The modification time of the newest header, X-macro table or generated sdkconfig.h."""
+    return max(p.stat().st_mtime for p in [*FIRMWARE.rglob("*.h"), *FIRMWARE.rglob("*.def"), out / "sdkconfig.h"])
+
+
+def _plan(
+    units: list[tuple[Path, list[str]]],
+    arch: list[str],
+    out: Path,
+    *,
+    cc: str,
+    cxx: str,
+    also_newer_than: float = float("-inf"),
+) -> tuple[list[Path], list[_Compile]]:
+    """Every unit's object, and the compiles of the objects older than their source.
+
+    An object's name holds a hash of its command line, so a change of flags is a new object.
+
+    Args:
+        units: Sources with their flags.
+        arch: Word-size flags of both compilers and the linker.
+        out: The build folder (objects go to its ``obj``).
+        cc: The C compiler, for ``.c`` sources.
+        cxx: The C++ compiler, for the others.
+        also_newer_than: An object older than this modification time is rebuilt too.
+
+    Returns:
+        The objects in the units' order, and the compiles that are due.
+    """
     objects: list[Path] = []
-    todo: list[tuple[list[str], Path, Path]] = []
+    todo: list[_Compile] = []
     for src, flags in units:
-        compiler = cc if src.suffix == ".c" else cxx
-        argv = [compiler, *arch, *flags, "-c", str(src)]
+        argv = [cc if src.suffix == ".c" else cxx, *arch, *flags, "-c", str(src)]
         key = hashlib.sha256("\0".join(argv).encode()).hexdigest()[:16]
         obj = out / "obj" / f"{src.stem}-{key}.o"
         objects.append(obj)
-        # tinyhil's own sources include its headers and X-macro tables: newer ones rebuild them too
-        newest = max([src.stat().st_mtime] + ([own_headers] if flags is own else []))
+        newest = max(src.stat().st_mtime, also_newer_than)
         if not obj.is_file() or obj.stat().st_mtime < newest:
-            todo.append((argv, obj, src))
-    (out / "obj").mkdir(exist_ok=True)
-    log(f"tinyhil host build: {len(units)} sources, {len(todo)} to compile ({bits}-bit, -j {jobs}) in {out}")
+            todo.append(_Compile(argv, obj, src))
+    return objects, todo
 
-    def compile_one(item: tuple[list[str], Path, Path]) -> str | None:
-        argv, obj, src = item
-        r = subprocess.run([*argv, "-o", str(obj)], capture_output=True, text=True)
-        return None if r.returncode == 0 else f"{src}:\n{r.stderr[-4000:]}"
+
+def _compile(todo: list[_Compile], jobs: int, log: Callable[[str], None]) -> None:
+    """Runs the compiles, ``jobs`` at a time.
+
+    Raises:
+        BuildError: the first compile that fails, with the end of its compiler's output.
+    """
+
+    def compile_one(item: _Compile) -> str | None:
+        r = subprocess.run([*item.argv, "-o", str(item.obj)], capture_output=True, text=True)
+        return None if r.returncode == 0 else f"{item.src}:\n{r.stderr[-4000:]}"
 
     done = 0
     with ThreadPoolExecutor(max(1, jobs)) as pool:
@@ -234,25 +295,33 @@ def build(
             done += 1
             if done % 25 == 0 or done == len(todo):
                 log(f"  {done}/{len(todo)} compiled")
-    # TFLM as a library, as ESP-IDF links a component: only the objects the firmware needs
-    # come in (kernel_runner.cc and the other test helpers do not).
-    library = out / "libtflm.a"
+
+
+def _archive(objects: list[Path], library: Path) -> Path:
+    """TFLM as a library, as ESP-IDF links a component: only the objects the firmware needs
+    come in (kernel_runner.cc and the other test helpers do not).
+
+    Raises:
+        BuildError: when ``ar`` fails.
+    """
     library.unlink(missing_ok=True)
-    own_objects = objects[-len(FIRMWARE_SOURCES) :]
-    r = subprocess.run(
-        ["ar", "rcs", str(library), *map(str, objects[: -len(FIRMWARE_SOURCES)])], capture_output=True, text=True
-    )
+    r = subprocess.run(["ar", "rcs", str(library), *map(str, objects)], capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError(f"ar failed:\n{r.stderr[-4000:]}")
-    binary = out / "tinyhil-firmware"
+    return library
+
+
+def _link(linker: list[str], objects: list[Path], library: Path, binary: Path) -> Path:
+    """Links tinyhil's own objects against the TFLM library.
+
+    Raises:
+        BuildError: when the link fails.
+    """
     r = subprocess.run(
-        [cxx, *arch, *map(str, own_objects), str(library), "-o", str(binary), "-lm"], capture_output=True, text=True
+        [*linker, *map(str, objects), str(library), "-o", str(binary), "-lm"], capture_output=True, text=True
     )
     if r.returncode != 0:
         raise BuildError(f"link failed:\n{r.stderr[-4000:]}")
-    (out / "build-info.txt").write_text(
-        f"esp-tflite-micro {version} from {tflm}\nesp-nn {esp_nn or 'none (reference kernels)'}\nbits {bits}\n"
-    )
     return binary
 
 

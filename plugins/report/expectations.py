@@ -1,6 +1,6 @@
 """Expected verdicts: a data file per board and TFLM version.
 
-``tests/expectations/<board>/tflm-<version>.json`` maps ``network-technique`` to the
+``<expectations-dir>/<board>/tflm-<version>.json`` maps ``network-technique`` to the
 status the board is expected to give. A run on a TFLM version that has no file yet is
 compared with the newest file of that board, so an upgrade that breaks or fixes a
 combination fails the cases that changed. ``--update-expectations`` rewrites the file of
@@ -31,10 +31,12 @@ class ExpectationStore:
         root: Folder holding one sub-folder per board.
         board: Board profile name.
         tflm_version: Version of the TFLM the run uses.
+        fallback: Folder read when ``root`` holds no file of this board (the expectations
+            shipped with tinyhil, under a folder of the user's own).
     """
 
-    def __init__(self, root: Path, board: str, tflm_version: str):
-        self.root, self.board, self.tflm_version = root, board, tflm_version
+    def __init__(self, root: Path, board: str, tflm_version: str, fallback: Path | None = None):
+        self.root, self.board, self.tflm_version, self.fallback = root, board, tflm_version, fallback
         self.path = root / board / f"tflm-{tflm_version}.json"
         self.source = self._pick()
         self.cases: dict[str, Expected] = {}
@@ -45,8 +47,11 @@ class ExpectationStore:
     def _pick(self) -> Path | None:
         if self.path.exists():
             return self.path
-        others = sorted((self.root / self.board).glob("tflm-*.json"))
-        return others[-1] if others else None
+        for folder in (self.root, self.fallback):
+            others = sorted((folder / self.board).glob("tflm-*.json")) if folder is not None else []
+            if others:
+                return others[-1]
+        return None
 
     @property
     def describe(self) -> str:

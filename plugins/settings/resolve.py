@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from tinyhil.models.boards import Board, get_board
@@ -23,10 +22,11 @@ from tinyhil.models.model_files import is_flatbuffer_network, is_model_file, reg
 from tinyhil.models.networks import NETWORKS, load_builders
 from tinyhil.models.pipeline import StudyConfig
 from tinyhil.plugins.bench.link.protocol import valid_model_id
-from tinyhil.plugins.bench.measure.energy import MeterSettings
+from tinyhil.plugins.bench.measure.energy.settings import MeterSettings
 from tinyhil.plugins.bench.measure.steps import HilSettings
 from tinyhil.plugins.report.baseline import Tolerances
 from tinyhil.plugins.report.expectations import DEFAULT_DIR as DEFAULT_EXPECTATIONS_DIR
+from tinyhil.plugins.settings.option_values import OptionValues
 
 TECHNIQUE_SETS = {"paper": PAPER_SET, "extended": EXTENDED_SET, "all": PAPER_SET + EXTENDED_SET}
 
@@ -45,8 +45,9 @@ class Settings:
     """Everything the options decide, resolved once at configure time.
 
     Attributes:
-        values: Option name (``device-windows``) -> resolved value; what the option
-            fixtures hand out (``--board`` gives the :class:`Board`, paths are Paths).
+        options: Every option's resolved value, one typed attribute each
+            (``options.device_windows``); what the option fixtures hand out
+            (``--board`` gives the :class:`Board`, paths are Paths).
         study: What the pipeline shares across cases.
         board: The board profile the budgets come from.
         networks: Network ids, in matrix order.
@@ -58,7 +59,7 @@ class Settings:
         port: pytest-embedded's ``--port`` (a board on the bench), or None.
     """
 
-    values: MappingProxyType
+    options: OptionValues
     study: StudyConfig
     board: Board
     networks: tuple[str, ...]
@@ -76,9 +77,6 @@ class Settings:
             return list(self.techniques)
         return list(dict.fromkeys(["as_is", *(t for t in self.techniques if flatbuffer_steps(t))]))
 
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
     @property
     def ports(self) -> tuple[str, ...]:
         """The boards of ``--port``: one, or several separated by commas (one per xdist worker)."""
@@ -86,17 +84,17 @@ class Settings:
 
     @property
     def virtual_board(self) -> bool:
-        return bool(self.values["virtual-board"])
+        return self.options.virtual_board
 
     @property
     def firmware_host(self) -> bool:
         """True when the virtual board is the firmware's own code built for Linux (``--tflm-source``)."""
-        return bool(self.values["tflm-source"])
+        return self.options.tflm_source is not None
 
     @property
     def places(self) -> tuple[str, ...]:
         """The labgrid places of ``--labgrid-places`` (one board each)."""
-        return split_ports(self.values["labgrid-places"])
+        return split_ports(self.options.labgrid_places)
 
     @property
     def board_configured(self) -> bool:
@@ -119,11 +117,10 @@ class Settings:
         if marker == "hil":
             hil = asdict(self.hil)
             del hil["retries"], hil["timeout_s"]  # how hard to try, not what is measured
-            inputs.update(hil=hil, meter=asdict(self.meter), fault=self.values["virtual-fault"])
+            o = self.options
+            inputs.update(hil=hil, meter=asdict(self.meter), fault=o.virtual_fault)
             if self.firmware_host:  # which TFLM and kernels the host build runs
-                inputs.update(
-                    firmware_host=[str(self.values[k]) for k in ("tflm-source", "esp-nn-source", "host-build-bits")]
-                )
+                inputs.update(firmware_host=[str(o.tflm_source), str(o.esp_nn_source), str(o.host_build_bits)])
         return content_key(inputs)[:16]
 
     def resume_values(self, marker: str, technique: str) -> dict[str, Any]:
@@ -293,6 +290,32 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
         SettingsError: naming the option, the value and what it accepts.
     """
     values = dict(values)
+    _check_port_list(port)
+    board = _look_up_names(values)
+    networks = expand_networks(values["networks"])
+    techniques = expand_techniques(values["techniques"], values["compression-mode"])
+    _check_labgrid(values, port)
+    _check_host_build(values, port)
+    _check_energy(values)
+    values.update(board=board, networks=tuple(networks), techniques=tuple(techniques), **_paths(values))
+    _check_report_dir(values["report-dir"])
+    options = OptionValues.from_names(values)
+    study, meter, hil = _study_config(options), _meter_settings(options), _hil_settings(options)
+    return Settings(
+        options=options,
+        study=study,
+        board=board,
+        networks=options.networks,
+        techniques=options.techniques,
+        report_dir=options.report_dir,
+        hil=hil,
+        meter=meter,
+        tolerances=_tolerances(options),
+        port=port,
+    )
+
+
+def _check_port_list(port: str | None) -> None:
     if port and "," in port:
         ports = split_ports(port)
         if not all(ports) or len(set(ports)) != len(ports):
@@ -300,6 +323,11 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
                 f"--port {port!r}: several boards are written as distinct ports separated by commas, "
                 "one per xdist worker (--port /dev/ttyUSB0,/dev/ttyUSB1 -n 2)"
             )
+
+
+def _look_up_names(values: dict[str, Any]) -> Board:
+    """Looks up the board, dataset and teacher, and loads ``--networks-from`` (whose networks
+    ``--networks`` may then name); returns the board."""
     try:
         board = get_board(values["board"])
         if is_npz(values["dataset"]):
@@ -315,82 +343,76 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
             load_builders(Path(values["networks-from"]))
         except TinyhilError as e:
             raise SettingsError(str(e)) from None
-    networks = expand_networks(values["networks"])
-    techniques = expand_techniques(values["techniques"], values["compression-mode"])
-    _check_labgrid(values, port)
-    _check_host_build(values, port)
-    _check_energy(values)
-    values.update(
-        board=board,
-        networks=networks,
-        techniques=techniques,
-        **{
-            "data-dir": _path(values["data-dir"]),
-            "model-cache": Path(values["model-cache"]),
-            "report-dir": Path(values["report-dir"]),
-            "expectations-dir": _path(values["expectations-dir"]) or DEFAULT_EXPECTATIONS_DIR,
-            "baseline": _path(values["baseline"]),
-            "replay-dir": _path(values["replay-dir"]),
-        },
+    return board
+
+
+def _paths(values: dict[str, Any]) -> dict[str, Path | None]:
+    """The folder and file options as Paths; an empty one is None (``--expectations-dir``: the shipped folder)."""
+    return {
+        "data-dir": _path(values["data-dir"]),
+        "model-cache": Path(values["model-cache"]),
+        "report-dir": Path(values["report-dir"]),
+        "expectations-dir": _path(values["expectations-dir"]) or DEFAULT_EXPECTATIONS_DIR,
+        "baseline": _path(values["baseline"]),
+        "replay-dir": _path(values["replay-dir"]),
+    }
+
+
+def _study_config(o: OptionValues) -> StudyConfig:
+    return StudyConfig(
+        dataset=o.dataset,
+        split=o.split,
+        data_dir=o.data_dir,
+        profile=o.profile,
+        seed=o.seed,
+        teacher=o.teacher,
+        compression_mode=o.compression_mode,
+        cache_dir=o.model_cache,
     )
-    _check_report_dir(values["report-dir"])
-    study = StudyConfig(
-        dataset=values["dataset"],
-        split=values["split"],
-        data_dir=values["data-dir"],
-        profile=values["profile"],
-        seed=values["seed"],
-        teacher=values["teacher"],
-        compression_mode=values["compression-mode"],
-        cache_dir=values["model-cache"],
-    )
-    pre_roll_s = values["pre-roll-ms"] / 1000
-    meter = MeterSettings(
-        kind=values["energy"],
-        shunt_ohms=values["shunt-ohms"],
-        supply_volts=values["supply-volts"],
-        sample_rate_hz=values["sample-rate"],
-        device=values["daq-device"],
-        shunt_channel=values["daq-shunt-channel"],
-        supply_channel=values["daq-supply-channel"],
-        shunt_range_v=values["daq-shunt-range"],
-        supply_range_v=values["daq-supply-range"],
-        marker_channel=values["daq-marker-channel"],
-        trigger=values["daq-trigger"],
-        trigger_source=values["daq-trigger-source"],
+
+
+def _meter_settings(o: OptionValues) -> MeterSettings:
+    pre_roll_s = o.pre_roll_ms / 1000
+    return MeterSettings(
+        kind=o.energy,
+        shunt_ohms=o.shunt_ohms,
+        supply_volts=o.supply_volts,
+        sample_rate_hz=o.sample_rate,
+        device=o.daq_device,
+        shunt_channel=o.daq_shunt_channel,
+        supply_channel=o.daq_supply_channel,
+        shunt_range_v=o.daq_shunt_range,
+        supply_range_v=o.daq_supply_range,
+        marker_channel=o.daq_marker_channel,
+        trigger=o.daq_trigger,
+        trigger_source=o.daq_trigger_source,
         pre_roll_s=pre_roll_s,
         post_roll_s=pre_roll_s,
-        replay_dir=str(values["replay-dir"] or ""),
-        timing_rule=values["timing-rule"],
-        tolerance=values["energy-tolerance"],
-        idle_ms=values["idle-ms"],
+        replay_dir=str(o.replay_dir or ""),
+        timing_rule=o.timing_rule,
+        tolerance=o.energy_tolerance,
+        idle_ms=o.idle_ms,
     )
-    hil = HilSettings(
-        device_windows=values["device-windows"],
-        inferences=values["inferences"],
-        warmup=values["warmup"],
-        retries=values["hil-retries"],
-        timeout_s=values["device-timeout"],
-        seed=values["seed"],
-        min_agreement=values["min-agreement"],
-        model_ids=_model_ids(values["model-ids"]),
+
+
+def _hil_settings(o: OptionValues) -> HilSettings:
+    return HilSettings(
+        device_windows=o.device_windows,
+        inferences=o.inferences,
+        warmup=o.warmup,
+        retries=o.hil_retries,
+        timeout_s=o.device_timeout,
+        seed=o.seed,
+        min_agreement=o.min_agreement,
+        model_ids=_model_ids(o.model_ids),
     )
-    tolerances = Tolerances(
-        accuracy=values["tol-accuracy"],
-        arena=values["tol-arena"],
-        model=values["tol-model"],
-        latency=values["tol-latency"],
-        energy=values["tol-energy"],
-    )
-    return Settings(
-        values=MappingProxyType(values),
-        study=study,
-        board=board,
-        networks=tuple(networks),
-        techniques=tuple(techniques),
-        report_dir=values["report-dir"],
-        hil=hil,
-        meter=meter,
-        tolerances=tolerances,
-        port=port,
+
+
+def _tolerances(o: OptionValues) -> Tolerances:
+    return Tolerances(
+        accuracy=o.tol_accuracy,
+        arena=o.tol_arena,
+        model=o.tol_model,
+        latency=o.tol_latency,
+        energy=o.tol_energy,
     )

@@ -17,7 +17,7 @@ from typing import Any
 from tinyhil import resources
 from tinyhil.models.splits import SPLITS
 from tinyhil.plugins.bench.boards.faults import FAULTS
-from tinyhil.plugins.bench.measure.meter_kinds import ENERGY_KINDS, TIMING_RULES, TRIGGERS
+from tinyhil.plugins.bench.measure.energy.kinds import ENERGY_KINDS, TIMING_RULES, TRIGGERS
 
 PROFILE_NAMES = tuple(json.loads(resources.data("profiles.json").read_text()))
 
@@ -202,7 +202,7 @@ OPTIONS: list[Option] = [
     Option(
         "expectations-dir",
         "report",
-        "folder of expectations files, one sub-folder per board (empty: tests/expectations)",
+        "folder of expectations files, one sub-folder per board, read before the expectations shipped with tinyhil and written by --update-expectations (empty: the shipped ones, models/data/expectations)",
         "",
     ),
     Option("baseline", "regression", "results.csv of an earlier run to compare every case with (empty: none)", ""),

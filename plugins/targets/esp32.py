@@ -37,7 +37,7 @@ from tinyhil.plugins.bench.link.device import (
     DeviceTimeout,
     DutLink,
 )
-from tinyhil.plugins.bench.measure.energy import Meter
+from tinyhil.plugins.bench.measure.energy.meter import Meter
 from tinyhil.plugins.bench.measure.reply_verdicts import link_failed, load_refused
 from tinyhil.plugins.bench.measure.steps import (
     EnergyMeasurement,
@@ -180,7 +180,7 @@ def _energy(ctx: TargetContext, client: DeviceClient, meter: Meter | None) -> En
     if meter is None:
         return None
     s = ctx.settings
-    trace_dir = Path(s.report_dir) / "traces" if s["save-traces"] else None
+    trace_dir = Path(s.report_dir) / "traces" if s.options.save_traces else None
     return EnergyMeasurement(client, meter, s.meter, s.hil, trace_dir)
 
 

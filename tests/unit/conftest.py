@@ -1,6 +1,5 @@
 """Small models and data for the unit tests (no cache, seconds to build)."""
 
-import os
 import shutil
 
 import numpy as np
@@ -67,5 +66,6 @@ def project(pytester, shared_cache):
     ini = (ROOT / "pytest.ini").read_text()
     ini = ini.replace("tinyhil_model_cache = .tinyhil-cache", f"tinyhil_model_cache = {shared_cache}")
     (pytester.path / "pytest.ini").write_text(ini)
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    # no PYTHONPATH for the sub-runs: tinyhil is installed (editable), and the processes they
+    # start get tinyhil.resources.import_root() from tinyhil itself
     return pytester

@@ -1,14 +1,8 @@
 """A user's own files through the whole path: a ready .tflite, a Keras model, builders, a .npz, a board."""
 
-import os
-import re
-import shlex
-import subprocess
-import sys
-
 import pytest
 
-from tests.unit.subrun import ROOT, read_csv, run
+from tests.unit.subrun import read_csv, run
 from tinyhil.models.byo_example import make_example
 
 
@@ -65,22 +59,3 @@ def test_a_bad_user_file_stops_the_run_with_its_name(project, tmp_path, option, 
     res = run(project, f"{option}={path}", "--co")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines([f"*{path}*{message}*"])
-
-
-def test_the_readme_commands_run_as_written():
-    """The README's 'Bring your own' block, each line run as it is written, from the repository."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"## Bring your own model, data and board.*?```\n(.*?)```", readme, re.S).group(1)
-    commands = [line for line in block.splitlines() if line.strip()]
-    assert len(commands) == 2
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for command in commands:
-        argv = shlex.split(command)
-        assert argv[:2] == ["python", "-m"]
-        done = subprocess.run(
-            [sys.executable, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    claimed = re.search(r"The second gives (\d+) cases \(measured here: (\d+) passed", readme)
-    assert claimed and claimed.group(1) == claimed.group(2), "the README states the case count it measured"
-    assert f"{claimed.group(2)} passed" in done.stdout  # the README's figure is what the command gives

@@ -12,10 +12,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.unit.links import ScriptedLink
 from tinyhil.models.tflm import QuantParams, dequantize, predict, quantize
 from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
 from tinyhil.plugins.bench.link.device import DeviceClient
-from tinyhil.plugins.bench.link.eembc import EembcClient, EembcError, SerialLink, main
+from tinyhil.plugins.bench.link.eembc import EembcClient, EembcError, main
+from tinyhil.plugins.bench.link.serial_link import SerialLink
 from tinyhil.plugins.firmware_tools.commands import firmware_commands
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "firmware" / "PROTOCOL.md"
@@ -278,19 +280,6 @@ def test_compatibility_row(bench, row):
     ROW_CHECKS[row](bench)
 
 
-class ScriptedLink:
-    """A link that answers each command with the lines given for it."""
-
-    def __init__(self, replies: dict[str, list[str]]):
-        self.replies, self.pending = replies, []
-
-    def write(self, data: bytes) -> None:
-        self.pending = list(self.replies[data.decode().removesuffix("%")])
-
-    def read_line(self, timeout: float) -> str:
-        return self.pending.pop(0)
-
-
 @pytest.mark.parametrize(
     "call, replies, message",
     [
@@ -314,7 +303,7 @@ class ScriptedLink:
 )
 def test_client_refuses_replies_the_runner_could_not_read(call, replies, message):
     with pytest.raises(EembcError, match=message):
-        call(EembcClient(ScriptedLink(replies)))
+        call(EembcClient(ScriptedLink(replies=replies)))
 
 
 def test_command_line_client(tmp_path, converted, tiny_data, capsys):

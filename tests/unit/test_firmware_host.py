@@ -151,12 +151,13 @@ def _session(link, command: str) -> list[str]:
 def test_both_virtual_boards_answer_the_vectors_alike(tmp_path, converted, tiny_data):
     """The vectors that are commands (parse errors, EEMBC db sessions, model ids, infer forms), sent to
     the Python virtual board and to the firmware's own code: the same replies, and the vectors' own."""
+    from tests.unit.vectors import load_vectors
     from tinyhil.models.boards import get_board
     from tinyhil.models.tflm import QuantParams, quantize
     from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
     from tinyhil.plugins.bench.link.device import DeviceClient
-    from tinyhil.plugins.bench.link.eembc import SerialLink
-    from tinyhil.plugins.bench.link.protocol import crc32, load_vectors
+    from tinyhil.plugins.bench.link.protocol import crc32
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
 
     model = converted[("C_2", "full_int")].tflite
     for sub in ("python", "firmware"):

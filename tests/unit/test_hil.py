@@ -2,12 +2,15 @@
 
 import os
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from tests.unit.subrun import ROOT, read_csv, run
+from tinyhil import resources
 from tinyhil.plugins.bench.link.delivery import EsptoolDelivery, model_partition
 from tinyhil.plugins.bench.measure.reply_verdicts import error_status
 from tinyhil.plugins.report.columns import COLUMN_NAMES
@@ -15,7 +18,7 @@ from tinyhil.plugins.report.columns import COLUMN_NAMES
 
 def test_hil_matrix_on_the_virtual_board(project):
     """The CI acceptance run: C_1, C_3, CL_3 x lite, dynamic, full_int through pytest-embedded."""
-    expectations = ROOT / "tests" / "expectations"  # the board's recorded verdicts
+    expectations = resources.expectations_dir()  # the board's recorded verdicts
     res = run(
         project,
         "-m",
@@ -222,20 +225,25 @@ def test_bench_without_the_nidaqmx_driver_stops_with_the_fix(project):
     built = project.path / "fw" / "build_esp32_default"  # a firmware build, as far as the start-up check looks
     built.mkdir(parents=True)
     (built / "flasher_args.json").write_text("{}")
-    res = run(
-        project,
-        "-m",
-        "hil",
-        f"--app-path={project.path / 'fw'}",
-        "--port",
-        "/dev/ttyUSB9",
-        "--energy",
-        "nidaqmx",
-        "--networks",
-        "C_1",
-        "--techniques",
-        "lite",
-    )
+    controller, device = os.openpty()  # a port that opens, as far as the start-up check looks
+    try:
+        res = run(
+            project,
+            "-m",
+            "hil",
+            f"--app-path={project.path / 'fw'}",
+            "--port",
+            os.ttyname(device),
+            "--energy",
+            "nidaqmx",
+            "--networks",
+            "C_1",
+            "--techniques",
+            "lite",
+        )
+    finally:
+        os.close(device)
+        os.close(controller)
     assert res.ret == 4
     res.stdout.fnmatch_lines(["*tinyhil: NI-DAQmx driver not usable*Install NI-DAQmx*"])
 
@@ -249,7 +257,7 @@ def _run_on_virtual_board(tmp_path, conversion, tiny_data, settings, client_clas
     from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
     from tinyhil.plugins.bench.link.delivery import FlashFileDelivery
     from tinyhil.plugins.bench.link.device import DeviceClient
-    from tinyhil.plugins.bench.link.eembc import SerialLink
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
     from tinyhil.plugins.targets.esp32 import Esp32Target
 
     x, y = tiny_data
@@ -349,21 +357,76 @@ def test_mlperf_windows_longer_than_the_firmware_keeps_laps_for(project):
     assert row["energy_window_check"].startswith("ok:"), row["energy_window_check"]
 
 
-def test_the_firmware_op_list_is_what_the_resolver_and_the_verdicts_use():
-    """firmware/main/ops.def is read by model_runner (resolver size and Add calls) and the host."""
+def _ops_def_changed(tmp_path: Path) -> Path:
+    """A copy of the firmware's main folder whose ops.def drops EXPAND_DIMS and adds SHAPE at the end."""
+    from tinyhil.plugins.firmware_tools.ops import OPS_DEF
+
+    main = tmp_path / "main"
+    shutil.copytree(OPS_DEF.parent, main)
+    text = OPS_DEF.read_text()
+    assert "TINYHIL_OP(AddExpandDims, EXPAND_DIMS)\n" in text and ", SHAPE)" not in text
+    text = text.replace("TINYHIL_OP(AddExpandDims, EXPAND_DIMS)\n", "") + "TINYHIL_OP(AddShape, SHAPE)\n"
+    (main / "ops.def").write_text(text)
+    return main
+
+
+def test_the_host_verdicts_follow_the_firmware_op_list(tmp_path, monkeypatch):
+    """firmware/main/ops.def is what the host reads: a changed file changes what is refused."""
+    from tinyhil.plugins.firmware_tools import ops
     from tinyhil.plugins.firmware_tools.ops import OPS_DEF, firmware_ops, missing_ops, refusal_reason
 
-    ops = firmware_ops()
-    assert {"CONV_2D", "FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE"} <= ops
-    runner = (ROOT / "firmware" / "main" / "model_runner.cc").read_text()
-    header = (ROOT / "firmware" / "main" / "model_runner.h").read_text()
-    assert '#include "ops.def"' in runner and "MicroMutableOpResolver<kOpCount>" in header
-    assert "r.Add" not in runner.replace("r.add()", "")  # no op registered outside the list
+    have = firmware_ops()
+    assert {"CONV_2D", "FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE", "EXPAND_DIMS"} <= have
+    assert "SHAPE" not in have
     assert missing_ops(["EXPAND_DIMS", "CUSTOM:TFLM_DECODE", "CONV_2D", "CUSTOM:TFLM_DECODE"]) == ["CUSTOM:TFLM_DECODE"]
     assert refusal_reason(["CUSTOM:TFLM_DECODE"]).endswith("Failed to get registration from op code CUSTOM")
-    bad = OPS_DEF.parent / "nonexistent.def"
+    changed = _ops_def_changed(tmp_path) / "ops.def"
+    assert firmware_ops.__wrapped__(changed) == (have - {"EXPAND_DIMS"}) | {"SHAPE"}
+    monkeypatch.setattr(ops, "firmware_ops", lambda: firmware_ops.__wrapped__(changed))
+    assert missing_ops(["SHAPE", "EXPAND_DIMS", "CONV_2D", "EXPAND_DIMS"]) == ["EXPAND_DIMS"]
+    (tmp_path / "bad.def").write_text(changed.read_text() + "TINYHIL_OP(AddTranspose)\n")
+    with pytest.raises(ValueError, match=r"bad\.def:\d+: expected TINYHIL_OP\(AddFunction, BUILTIN_NAME\)"):
+        firmware_ops.__wrapped__(tmp_path / "bad.def")
     with pytest.raises(OSError):
-        firmware_ops.__wrapped__(bad)
+        firmware_ops.__wrapped__(OPS_DEF.parent / "nonexistent.def")
+
+
+def _resolver_as_compiled(main: Path, work: Path) -> tuple[list[str], int]:
+    """What the compiler makes of model_runner.cc's resolver in the firmware folder ``main``: the
+    ``Add...()`` calls in the order they run, and the resolver's size (``kOpCount``).
+
+    Only the C preprocessor runs (where ops.def turns into code), with empty headers in place
+    of TFLM's and the C++ library's, so no TFLM source is needed.
+    """
+    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if cxx is None:
+        pytest.skip("no C++ compiler on PATH to preprocess the firmware with")
+    stubs = work / "stubs"
+    for source in (*main.glob("*.h"), *main.glob("*.cc")):
+        for name in re.findall(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', source.read_text(), re.M):
+            if not (main / name).exists():
+                (stubs / name).parent.mkdir(parents=True, exist_ok=True)
+                (stubs / name).touch()
+    # TINYHIL_ESP_NN=1 keeps the ESP-NN-only code in, so an Add call there would count too
+    argv = [cxx, "-E", "-P", "-nostdinc", "-nostdinc++", "-DTINYHIL_ESP_NN=1", "-I", str(stubs)]
+    done = subprocess.run([*argv, str(main / "model_runner.cc")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    size = re.search(r"kOpCount\s*=\s*([^;]*);", done.stdout)
+    assert size is not None and re.fullmatch(r"0(\s*\+\s*1)*", size[1].strip()), size
+    return re.findall(r"\.(Add\w*)\(\s*\)", done.stdout), size[1].count("+")
+
+
+def test_the_firmware_resolver_registers_exactly_the_op_list(tmp_path):
+    """model_runner's resolver is sized and filled from ops.def alone: what the compiler sees
+    follows a changed ops.def, and no op is added outside the list."""
+    from tinyhil.plugins.firmware_tools.ops import OPS_DEF, firmware_ops
+
+    calls, size = _resolver_as_compiled(OPS_DEF.parent, tmp_path / "shipped")
+    assert size == len(calls) == len(set(calls)) == len(firmware_ops()), (size, calls)
+    assert {"AddConv2D", "AddFullyConnected", "AddUnidirectionalSequenceLSTM", "AddExpandDims"} <= set(calls)
+    changed_calls, changed_size = _resolver_as_compiled(_ops_def_changed(tmp_path), tmp_path / "changed")
+    assert changed_calls == [c for c in calls if c != "AddExpandDims"] + ["AddShape"]
+    assert changed_size == len(changed_calls)
 
 
 def test_a_lut_compressed_model_is_refused_by_the_virtual_board_as_by_the_firmware(project):
@@ -552,12 +615,23 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
     )
 
 
+def test_without_device_windows_the_board_classifies_the_whole_test_split(project):
+    """--device-windows defaults to all: a run that does not give it sends every test window."""
+    from tinyhil.models.datasets import load_dataset
+
+    res = run(project, "-m", "hil", "--virtual-board", "--networks=C_1", "--techniques=full_int")
+    res.assert_outcomes(passed=1)
+    (row,) = read_csv(project)
+    n_test = len(load_dataset("synthetic-har", "paper", seed=0).x_test)  # the project's pytest.ini
+    assert row["status"] == "ok" and int(row["device_windows"]) == n_test, (row["device_windows"], n_test)
+
+
 def test_device_windows_all_is_the_whole_test_split():
     from tinyhil.plugins.bench.measure.steps import window_subset
     from tinyhil.plugins.settings.table import OPTIONS
 
-    parse = next(o for o in OPTIONS if o.name == "device-windows")
-    assert parse.default == "all" and parse.parse("all") == 0 and parse.parse("ALL") == 0 and parse.parse("7") == 7
+    parse = next(o for o in OPTIONS if o.name == "device-windows").parse
+    assert parse("all") == 0 and parse("ALL") == 0 and parse("7") == 7
     assert window_subset(1080, 0, seed=0).tolist() == list(range(1080))
     sample = window_subset(1080, 50, seed=0)
     assert len(sample) == 50 and len(set(sample.tolist())) == 50 and (sample == window_subset(1080, 50, seed=0)).all()

@@ -1,7 +1,6 @@
 """The pytest plugins, exercised as a user would: a real sub-run of the study matrix."""
 
 import json
-import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -268,12 +267,6 @@ def test_parallel_run_writes_one_merged_csv_and_junit(project):
     assert not (project.path / "reports" / "junit.xml").exists()
 
 
-def test_readme_documents_every_csv_column():
-    readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"^\| `(\w+)` \|", readme, flags=re.M))
-    assert set(COLUMN_NAMES) <= documented, sorted(set(COLUMN_NAMES) - documented)
-
-
 def test_an_option_value_written_after_a_space_is_not_taken_for_a_test_path(project, tmp_path):
     """pytest picks its configuration from the path arguments before it loads plugins: an
     existing folder after --report-dir used to hide pytest.ini and the conftest."""
@@ -301,11 +294,3 @@ def test_a_long_run_says_how_many_cases_are_done_and_the_time_left():
         "[tinyhil] 5/10 cases done in 1m31s; about 1m31s left",
     ]
     assert [duration(s) for s in (5, 185, 7620)] == ["5s", "3m05s", "2h07m"]
-
-
-def test_readme_documents_every_option():
-    from tinyhil.plugins.settings.table import OPTIONS
-
-    readme = (ROOT / "README.md").read_text()
-    missing = [o.name for o in OPTIONS if not re.search(rf"--{re.escape(o.name)}(?![a-z0-9-])", readme)]
-    assert not missing, f"options the README does not name: {missing}"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.vectors import VECTORS, load_vectors
+from tinyhil.plugins.bench.link.eembc_db import DbBuffer
 from tinyhil.plugins.bench.link.protocol import (
-    VECTORS,
-    DbBuffer,
     LineAssembler,
     ProtocolError,
     crc32,
@@ -17,14 +17,13 @@ from tinyhil.plugins.bench.link.protocol import (
     format_dequantized_results,
     format_results,
     is_eembc_db,
-    latency_stats,
-    load_vectors,
     parse_command,
     parse_info,
     parse_results,
     resolve_infer,
     valid_model_id,
 )
+from tinyhil.plugins.bench.measure.latency import latency_stats
 
 CORE = Path(__file__).resolve().parents[2] / "firmware" / "components" / "tinyhil_core"
 

@@ -4,7 +4,8 @@ import csv
 
 import pytest
 
-from tests.unit.subrun import ROOT, read_csv, run
+from tests.unit.subrun import read_csv, run
+from tinyhil import resources
 from tinyhil.plugins.report.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
 from tinyhil.plugins.report.columns import COLUMN_NAMES, derive_energy_savings
 from tinyhil.plugins.report.page import markdown_to_html, write_report
@@ -137,7 +138,7 @@ def test_markdown_subset():
 
 def test_degraded_run_fails_against_the_baseline(project):
     """A smaller memory budget (the RAM board profile) against a baseline from the flash profile."""
-    expectations = ROOT / "tests" / "expectations"
+    expectations = resources.expectations_dir()
     args = ("-m", "offline", "--networks", "C_4", "--techniques", "lite,full_int", f"--expectations-dir={expectations}")
     run(project, *args).assert_outcomes(passed=2)
     (project.path / "base.csv").write_bytes((project.path / "reports" / "results.csv").read_bytes())

@@ -5,7 +5,8 @@ bench path does not expect (IndexError, ValueError, KeyError...)."""
 import numpy as np
 import pytest
 
-from tinyhil.plugins.bench.link.device import DeviceClient, DeviceError, DeviceTimeout
+from tests.unit.links import ScriptedLink
+from tinyhil.plugins.bench.link.device import DeviceClient, DeviceError
 
 # Lines a board sends, whole or cut short, and bytes a noisy link adds.
 PIECES = [
@@ -48,21 +49,6 @@ PIECES = [
     "m-",
     "m-ready-",
 ]
-
-
-class ScriptedLink:
-    """A link that replays a fixed list of lines, then times out like a silent board."""
-
-    def __init__(self, lines):
-        self.lines = list(lines)
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def read_line(self, timeout: float) -> str:
-        if not self.lines:
-            raise DeviceTimeout("no line")
-        return self.lines.pop(0)
 
 
 COMMANDS = [

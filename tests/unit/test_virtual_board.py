@@ -15,8 +15,8 @@ from tinyhil.plugins.bench.link.device import (
     DeviceRebooted,
     DeviceTimeout,
 )
-from tinyhil.plugins.bench.link.eembc import SerialLink
 from tinyhil.plugins.bench.link.protocol import crc32
+from tinyhil.plugins.bench.link.serial_link import SerialLink
 
 
 @pytest.fixture
@@ -49,11 +49,14 @@ def test_serial_pacing_matches_bytes_over_baud(tmp_path, baud):
             client.send_data("input", payload)
             return time.monotonic() - t0
 
-        # the command and its answers cost the same for both sizes (and this test's reads poll
-        # every 50 ms): the difference is the payload's line time
-        took = timed(data) - timed(data[:16])
-        expected = (len(data) - 16) * 10 / baud
-        assert abs(took - expected) <= 0.1 * expected, (took, expected)
+        line_s = len(data) * 10 / baud
+        took_s, short_s = timed(data), timed(data[:16])
+        # the board answers after it has read the payload at the line's rate, and its pacing only
+        # sleeps (never less than asked): a floor, whatever else runs on the machine
+        assert took_s >= 0.999 * line_s, (took_s, line_s)
+        # the command and its answers cost what a 16-byte payload's do: a ceiling that a link
+        # paced at twice the line time breaks, loose enough for a busy CI machine (-n 2)
+        assert took_s - short_s <= 1.5 * line_s, (took_s, short_s, line_s)
     finally:
         vb.stop()
 

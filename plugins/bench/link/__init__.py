@@ -1,1 +1,1 @@
-"""The link to a board: framing, the serial link, the device client, the EEMBC host, model delivery."""
+"""The link to a board: the protocol, reading replies, the device client, the serial link, the EEMBC host and db buffer, model delivery."""

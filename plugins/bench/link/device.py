@@ -1,70 +1,44 @@
-"""Host side of the protocol: drives a tinyhil firmware (or the virtual board) over a link.
+"""The commands of protocol v1 from the host: drives a tinyhil firmware (or the virtual board).
 
-A link is anything with ``write(bytes)`` and ``read_line(timeout) -> str``;
-:class:`DutLink` adapts a pytest-embedded DUT. Device failures become exceptions that
-the ESP32 target maps to verdicts: :class:`DeviceRebooted` (panic, watchdog, reset) and
-:class:`DeviceGarbage` are ``device_error``, :class:`DeviceTimeout` is ``timeout``, and
-:class:`DeviceErrorResponse` carries an ``e-[…]`` answer with the log lines before it.
+:class:`DeviceClient` sends the bench's commands (data and model transfer, streamed
+classification, timed inference, the per-op profile) and turns their replies into results;
+reading replies, banners and the failures they end in is its base,
+:class:`tinyhil.plugins.bench.link.replies.ReplyReader`, whose link protocol and exceptions
+are importable from here too. :class:`DutLink` adapts a pytest-embedded DUT as a link.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import time
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from tinyhil.plugins.bench.link.protocol import (
-    BOOT,
-    ERROR_RE,
-    READY,
-    Response,
-    crc32,
-    format_command,
-    parse_info,
-    parse_results,
+from tinyhil.plugins.bench.link.protocol import BOOT, ERROR_RE, READY, Response, crc32, format_command, parse_results
+from tinyhil.plugins.bench.link.replies import (
+    DeviceError,
+    DeviceErrorResponse,
+    DeviceGarbage,
+    DeviceRebooted,
+    DeviceTimeout,
+    Link,
+    ReplyReader,
+    is_printable,
 )
 
-
-class Link(Protocol):
-    def write(self, data: bytes) -> None: ...
-
-    def read_line(self, timeout: float) -> str: ...
-
-
-class DeviceError(Exception):
-    """Base of device failures; ``log`` holds the lines the device printed."""
-
-    def __init__(self, message: str, log: list[str] | None = None):
-        super().__init__(message)
-        self.log = log or []
-
-
-class DeviceTimeout(DeviceError):
-    pass
-
-
-class DeviceRebooted(DeviceError):
-    """The device printed a boot banner mid-command; ``info`` is the new banner's."""
-
-    def __init__(self, message: str, log: list[str], info: dict[str, str]):
-        super().__init__(message, log)
-        self.info = info
-
-
-class DeviceGarbage(DeviceError):
-    pass
-
-
-class DeviceErrorResponse(DeviceError):
-    """An ``e-[…]`` answer: ``error`` is the text inside the brackets."""
-
-    def __init__(self, error: str, log: list[str]):
-        super().__init__(error, log)
-        self.error = error
+__all__ = [
+    "DeviceClient",
+    "DeviceError",
+    "DeviceErrorResponse",
+    "DeviceGarbage",
+    "DeviceRebooted",
+    "DeviceTimeout",
+    "DutLink",
+    "InferResult",
+    "Link",
+    "ModelInfoOnDevice",
+]
 
 
 class DutLink:
@@ -131,10 +105,6 @@ def _bracketed(value: str | None, what: str) -> list[str]:
     return m.group(1).split(",")
 
 
-def _printable(line: str) -> bool:
-    return all(ch.isprintable() or ch in "\t" for ch in line)
-
-
 @contextlib.contextmanager
 def _parsing(what: str, resp: Response):
     """A reply whose messages do not read as the protocol says (a number that is not one, a
@@ -148,104 +118,32 @@ def _parsing(what: str, resp: Response):
         ) from None
 
 
-class DeviceClient:
+def _model_info(resp: Response) -> ModelInfoOnDevice:
+    din, dout = _bracketed(resp.value("input"), "input"), _bracketed(resp.value("output"), "output")
+    return ModelInfoOnDevice(
+        model_bytes=int(resp.value("model-bytes")),
+        arena_bytes=int(resp.value("arena-bytes")),
+        arena_used_bytes=int(resp.value("arena-used-bytes")),
+        input_dtype=din[0],
+        input_bytes=int(din[1]),
+        input_scale=float(din[2]),
+        input_zero_point=int(din[3]),
+        output_dtype=dout[0],
+        output_count=int(dout[1]),
+        output_scale=float(dout[2]),
+        output_zero_point=int(dout[3]),
+        heap_free=int(resp.value("heap-free")),
+        heap_largest=int(resp.value("heap-largest")),
+    )
+
+
+class DeviceClient(ReplyReader):
     """Commands of protocol v1 over a link.
 
     Args:
         link: The serial link.
         timeout_s: Time allowed for one line to arrive.
     """
-
-    def __init__(self, link: Link, timeout_s: float = 10.0):
-        self.link = link
-        self.timeout_s = timeout_s
-        self.info: dict[str, str] = {}
-        self._unread: str | None = None  # a line read ahead, handed to the next _read_response
-
-    def _read_response(self, what: str, timeout: float | None = None) -> Response:
-        messages: list[str] = []
-        log: list[str] = []
-        error = None
-        while True:
-            if self._unread is not None:
-                line, self._unread = self._unread, None
-            else:
-                line = self.link.read_line(timeout or self.timeout_s).strip()
-            if not line:
-                continue
-            if line == BOOT:
-                info = self._read_banner(first=line)
-                reason = info.get("reset-reason", "unknown")
-                raise DeviceRebooted(f"device rebooted during '{what}' (reset reason: {reason})", log, info)
-            if line == READY:
-                if error is not None:
-                    raise DeviceErrorResponse(error, log)
-                return Response(messages, error, log)
-            m = ERROR_RE.match(line)
-            if m:
-                error = m.group(1)
-            elif line.startswith("m-"):
-                messages.append(line)
-            elif not _printable(line):
-                raise DeviceGarbage(f"unreadable bytes from the device during '{what}': {line[:60]!r}", log)
-            else:
-                log.append(line)
-
-    def _read_banner(self, first: str | None = None, timeout: float | None = None) -> dict[str, str]:
-        lines = [first] if first else []
-        while not lines or lines[-1] != READY:
-            line = self.link.read_line(timeout or self.timeout_s).strip()
-            if line == BOOT:
-                lines = [line]
-            elif lines or line == BOOT:
-                lines.append(line)
-        self.info = parse_info(lines)
-        return self.info
-
-    def wait_boot(self, timeout: float) -> dict[str, str]:
-        """Reads a boot banner (after a reset); returns its ``m-info`` fields."""
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
-            if line == BOOT:
-                return self._read_banner(first=line)
-
-    def command(self, name: str, *args, timeout: float | None = None) -> Response:
-        self.link.write(format_command(name, *args))
-        return self._read_response(" ".join([name, *map(str, args)]), timeout)
-
-    def sync(self) -> dict[str, str]:
-        """Asks for ``info%`` and returns the board's identity and memory figures."""
-        resp = self.command("info")
-        self.info = parse_info(resp.messages)
-        return self.info
-
-    def resync(self, timeout: float | None = None) -> None:
-        """Back to a known state after a reboot in the middle of a stream: the windows sent ahead
-        reach the new firmware as junk commands. Ends any partial command (``%``), asks for
-        ``version%`` and reads, discarding the junk's error replies, until its answer. A reboot
-        seen meanwhile may have swallowed the question or not: it is asked again, and whatever
-        else arrives before the line falls quiet is discarded, so no answer is left for the next
-        command."""
-        self._unread = None
-        self.link.write(b"%" + format_command("version"))
-        answered = rebooted = False
-        deadline = time.monotonic() + (timeout or self.timeout_s)
-        while True:
-            line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
-            if line.startswith("m-protocol-"):
-                answered = True
-            elif line == READY and answered:
-                break
-            elif line == BOOT:
-                self._read_banner(first=line)
-                self.link.write(format_command("version"))
-                answered, rebooted = False, True
-        while rebooted:
-            try:
-                self.link.read_line(0.5)
-            except DeviceTimeout:
-                return
 
     def send_data(self, kind: str, data: bytes) -> None:
         """``db`` transfer: length-prefixed, CRC-checked."""
@@ -292,28 +190,8 @@ class DeviceClient:
                 batch = min(len(windows), len(classes) + ahead) - sent
                 self.link.write(data[sent * size : (sent + batch) * size])
                 sent += batch
-                continue
-            line = self.link.read_line(self.timeout_s).strip()
-            if line.startswith("m-class-"):
-                index, _, cls = line[len("m-class-") :].partition("-")
-                if index != str(len(classes)) or not cls.isdigit():
-                    raise DeviceGarbage(f"classify: expected m-class-{len(classes)}-<class>, got {line[:60]!r}", log)
-                classes.append(int(cls))
-            elif line == BOOT:
-                info = self._read_banner(first=line)
-                raise DeviceRebooted(
-                    f"device rebooted during 'classify' (reset reason: {info.get('reset-reason', 'unknown')})",
-                    log,
-                    info,
-                )
-            elif ERROR_RE.match(line) or line == READY:
-                self._unread = line
-                resp = self._read_response("classify")  # the board's error, then m-ready
-                raise DeviceGarbage(f"classify: the board stopped after {len(classes)} windows", resp.log)
-            elif line and not _printable(line):
-                raise DeviceGarbage(f"unreadable bytes from the device during 'classify': {line[:60]!r}", log)
-            elif line:
-                log.append(line)
+            elif (cls := self._read_class(len(classes), log)) is not None:
+                classes.append(cls)
         resp = self._read_response("classify")
         if resp.value("classify-done") != f"{len(windows)}-{crc}":
             raise DeviceGarbage(
@@ -322,44 +200,43 @@ class DeviceClient:
             )
         return classes
 
-    def _first_line(self, what: str) -> str:
-        """The first protocol line after a command; its error (with m-ready consumed) or reboot raised."""
-        while True:
-            line = self.link.read_line(self.timeout_s).strip()
-            if line.startswith("m-") and line != READY:
-                return line
-            if ERROR_RE.match(line) or line == READY:
-                self._unread = line
-                self._read_response(what)
-                raise DeviceGarbage(f"{what}: m-ready without an answer", [])
-            if line == BOOT:
-                raise DeviceRebooted(f"device rebooted during '{what}'", [], self._read_banner(first=line))
+    def _read_class(self, index: int, log: list[str]) -> int | None:
+        """The class of window ``index`` from the next line; None for a log line (kept in ``log``) or a blank one.
+
+        Raises:
+            DeviceGarbage: An answer out of order, unreadable bytes, or the board's error or
+                ``m-ready`` before the last window.
+            DeviceRebooted: A boot banner.
+        """
+        line = self.link.read_line(self.timeout_s).strip()
+        if line.startswith("m-class-"):
+            got, _, cls = line[len("m-class-") :].partition("-")
+            if got != str(index) or not cls.isdigit():
+                raise DeviceGarbage(f"classify: expected m-class-{index}-<class>, got {line[:60]!r}", log)
+            return int(cls)
+        if line == BOOT:
+            info = self._read_banner(first=line)
+            raise DeviceRebooted(
+                f"device rebooted during 'classify' (reset reason: {info.get('reset-reason', 'unknown')})",
+                log,
+                info,
+            )
+        if ERROR_RE.match(line) or line == READY:
+            self._unread = line
+            resp = self._read_response("classify")  # the board's error, then m-ready
+            raise DeviceGarbage(f"classify: the board stopped after {index} windows", resp.log)
+        if line and not is_printable(line):
+            raise DeviceGarbage(f"unreadable bytes from the device during 'classify': {line[:60]!r}", log)
+        if line:
+            log.append(line)
+        return None
 
     def load_model(self, source: str, model: bytes, arena: str | int, place: str) -> ModelInfoOnDevice:
         resp = self.command(
             "model", source, len(model), f"{crc32(model):08x}", arena, place, timeout=max(self.timeout_s, 30)
         )
         with _parsing("model", resp):
-            return self._model_info(resp)
-
-    @staticmethod
-    def _model_info(resp: Response) -> ModelInfoOnDevice:
-        din, dout = _bracketed(resp.value("input"), "input"), _bracketed(resp.value("output"), "output")
-        return ModelInfoOnDevice(
-            model_bytes=int(resp.value("model-bytes")),
-            arena_bytes=int(resp.value("arena-bytes")),
-            arena_used_bytes=int(resp.value("arena-used-bytes")),
-            input_dtype=din[0],
-            input_bytes=int(din[1]),
-            input_scale=float(din[2]),
-            input_zero_point=int(din[3]),
-            output_dtype=dout[0],
-            output_count=int(dout[1]),
-            output_scale=float(dout[2]),
-            output_zero_point=int(dout[3]),
-            heap_free=int(resp.value("heap-free")),
-            heap_largest=int(resp.value("heap-largest")),
-        )
+            return _model_info(resp)
 
     def infer(self, n: int, warmup: int, timeout: float | None = None) -> InferResult:
         resp = self.command("infer", n, warmup, timeout=timeout)

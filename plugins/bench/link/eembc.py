@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyhil.plugins.bench.link.device import DeviceTimeout, Link
+from tinyhil.plugins.bench.link.replies import DeviceTimeout, Link
+from tinyhil.plugins.bench.link.serial_link import SerialLink
 from tinyhil.plugins.firmware_tools.config import console_baud
 
 RUNNER_CHUNK_BYTES = 31  # the runner's hex chunk; 26 when a power manager is attached
@@ -155,39 +155,6 @@ class EembcClient:
         if len(found) != 1:
             raise EembcError("timestamp%: expected one m-lap-us line", lines)
         return found[0]
-
-
-class SerialLink:
-    """A pyserial port as a link: for running this client by hand, and the tests' plain link
-    to a virtual board (a stand-in for pytest-embedded's DUT)."""
-
-    def __init__(self, port: str, baud: int = 115_200):
-        import serial
-
-        self._port = serial.serial_for_url(port, baudrate=baud, timeout=0.05)
-        self._buffer = b""
-
-    def write(self, data: bytes) -> None:
-        """Writes the bytes as they are."""
-        self._port.write(data)
-
-    def read_line(self, timeout: float) -> str:
-        """One line without its ending.
-
-        Raises:
-            DeviceTimeout: When no whole line arrives within ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            if time.monotonic() > deadline:
-                raise DeviceTimeout(f"no line within {timeout:g} s")
-            # what is there, or the next byte: a read of a fixed size would wait out its time-out
-            self._buffer += self._port.read(max(1, self._port.in_waiting))
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line.rstrip(b"\r").decode("utf-8", "replace")
-
-    def close(self) -> None:
-        self._port.close()
 
 
 def main(argv: list[str] | None = None) -> int:

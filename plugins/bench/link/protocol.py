@@ -1,23 +1,20 @@
 """The Python side of the tinyhil serial protocol (``firmware/PROTOCOL.md``, version 1).
 
 Shared by the host (:mod:`tinyhil.plugins.bench.link.device`) and the virtual board
-(:mod:`tinyhil.plugins.bench.boards.virtual`). Checked against ``firmware/components/tinyhil_core/test/vectors.tsv``, the
-same vectors the firmware's C++ core is tested with. Besides tinyhil's own commands it holds the
-hardware-free parts of the EEMBC / MLPerf Tiny commands the firmware also answers: ``db load`` and hex
-chunks (:class:`DbBuffer`), the two forms of ``infer`` (:func:`resolve_infer`), model ids and
-dequantised results.
+(:mod:`tinyhil.plugins.bench.boards.virtual`), and checked against the same vectors as the
+firmware's C++ core (``firmware/components/tinyhil_core/test/vectors.tsv``): the limits of a
+command line, how commands are split, formatted and assembled at ``%``, the CRC, the
+``m-results`` and ``m-info`` messages, model ids, and which form a command takes when tinyhil
+and EEMBC / MLPerf Tiny share its name (``db``: :func:`is_eembc_db`; ``infer``:
+:func:`resolve_infer`). EEMBC's ``db`` buffer is :mod:`tinyhil.plugins.bench.link.eembc_db`;
+the latency statistics are :mod:`tinyhil.plugins.bench.measure.latency`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-
-from tinyhil import resources
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 127
@@ -27,7 +24,6 @@ MAX_MODEL_ID = 31
 MAX_TIMED_RUNS = 1000  # tinyhil's infer keeps one lap per run
 EEMBC_DEFAULT_WARMUP = 10  # EEMBC's infer without W
 DEFAULT_MODEL_ID = "none"
-VECTORS = resources.firmware("components", "tinyhil_core", "test", "vectors.tsv")
 
 READY = "m-ready"
 BOOT = "m-boot-tinyhil"
@@ -106,29 +102,6 @@ class LineAssembler:
         return None
 
 
-@dataclass(frozen=True)
-class LatencyStats:
-    median_ms: float
-    mean_ms: float
-    std_ms: float
-    min_ms: float
-    max_ms: float
-    runs: int
-
-
-def latency_stats(cycles: list[int], cpu_mhz: float) -> LatencyStats:
-    """Median, mean, sample std (n - 1), min, max in ms, as PROTOCOL.md defines them."""
-    if not cycles or cpu_mhz <= 0:
-        raise ValueError("latency needs at least one cycle count and a positive clock")
-    per_ms = cpu_mhz * 1000.0
-    ms = sorted(c / per_ms for c in cycles)
-    n = len(ms)
-    mean = sum(ms) / n
-    median = ms[n // 2] if n % 2 else (ms[n // 2 - 1] + ms[n // 2]) / 2
-    std = math.sqrt(sum((v - mean) ** 2 for v in ms) / (n - 1)) if n > 1 else 0.0
-    return LatencyStats(median, mean, std, ms[0], ms[-1], n)
-
-
 def format_results(values, dtype: str) -> str:
     """The ``m-results-[…]`` line for an output tensor."""
     if dtype.startswith("int") or dtype.startswith("uint"):
@@ -201,81 +174,6 @@ def is_eembc_db(args: tuple[str, ...] | list[str]) -> bool:
     return not args or args[0] not in ("input", "model")
 
 
-class DbBuffer:
-    """EEMBC's byte buffer: ``db load N``, hex chunks ``db <hex>`` until N bytes, ``db print``.
-
-    The Python twin of the C++ core's ``DbBuffer``; the ``e-[…]`` texts are the EEMBC
-    reference's, misspellings included, so that logs read as with a reference DUT.
-    """
-
-    def __init__(self):
-        self.data: bytearray | None = None
-        self.received = 0
-
-    @property
-    def complete(self) -> bool:
-        """Whether the announced number of bytes has arrived."""
-        return self.data is not None and self.received == len(self.data)
-
-    def handle(self, args: tuple[str, ...] | list[str], reserve: Callable[[int], None]) -> list[str]:
-        """Answers an EEMBC db command.
-
-        Args:
-            args: The arguments after ``db`` (:func:`is_eembc_db` is true for them).
-            reserve: Called with N at ``db load N``; raises :class:`ProtocolError` with the
-                reason when N bytes do not fit.
-
-        Returns:
-            The reply lines, without the final ``m-ready``.
-        """
-        if not args:
-            return ["e-[Command 'db' requires a subcommand]"]
-        if args[0] == "load":
-            return self._load(args, reserve)
-        if args[0] == "print":
-            return self._print(args)
-        return self._chunk(args[0])
-
-    def _load(self, args, reserve) -> list[str]:
-        if len(args) < 2:
-            return ["e-[Command 'db load' requires the # of bytes]"]
-        n = parse_decimal(args[1])
-        if not n:
-            return ["e-[Command 'db load' must be >0 bytes]"]
-        self.data, self.received = None, 0
-        try:
-            reserve(n)
-        except ProtocolError as e:
-            return [f"e-[{e}]"]
-        self.data = bytearray(n)
-        return [f"m-[Expecting {n} bytes]"]
-
-    def _chunk(self, digits: str) -> list[str]:
-        if self.data is None or self.complete:
-            return ["e-[db: no load in progress; send db load <bytes> first]"]
-        if len(digits) % 2:
-            return ["e-[Insufficent number of hex digits]"]
-        for i in range(0, len(digits), 2):
-            pair = digits[i : i + 2]
-            if not all(ch in "0123456789abcdefABCDEF" for ch in pair):
-                return [f"e-[Invalid hex digit '{pair}']"]
-            self.data[self.received] = int(pair, 16)
-            self.received += 1
-            if self.complete:
-                return ["m-load-done"]  # digits past the announced size are dropped
-        return []
-
-    def _print(self, args) -> list[str]:
-        size = len(self.data) if self.data is not None else 0
-        count = parse_decimal(args[1]) if len(args) >= 2 else size
-        offset = parse_decimal(args[2]) if len(args) >= 3 else 0
-        if count is None or offset is None:
-            return ["e-[bad arguments for db print: expected db print [<bytes> [<offset>]]]"]
-        begin = min(offset, size)
-        chunk = bytes(self.data[begin : begin + count]) if self.data is not None else b""
-        return ["m-buffer-" + "-".join(f"{b:02x}" for b in chunk[i : i + 8]) for i in range(0, len(chunk), 8)]
-
-
 def _g9(v: float) -> str:
     import numpy as np
 
@@ -343,12 +241,3 @@ INFO_KEYS = (
     "simulated",
     "host-build",
 )
-
-
-def load_vectors(path: Path = VECTORS) -> list[tuple[int, list[str]]]:
-    """``(line number, fields)`` of every vector."""
-    out = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if line and not line.startswith("#"):
-            out.append((number, line.split("\t")))
-    return out

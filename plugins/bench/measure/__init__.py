@@ -1,1 +1,1 @@
-"""Measurement on a board: the steps of a bench case, replies to verdicts, energy."""
+"""Measurement on a board: the steps of a bench case, latency statistics, replies to verdicts, energy."""

@@ -16,16 +16,12 @@ import numpy as np
 from tinyhil.models.host_eval import evaluate_isolated
 from tinyhil.models.tflm import QuantParams, quantize
 from tinyhil.plugins.bench.link.device import DeviceClient, InferResult
-from tinyhil.plugins.bench.link.protocol import MAX_TIMED_RUNS, LatencyStats, latency_stats
-from tinyhil.plugins.bench.measure.energy import (
-    MLPERF_MIN_WINDOW_S,
-    MLPERF_REPEATS,
-    Meter,
-    MeterSettings,
-    analyse,
-    check_window,
-    idle_power,
-)
+from tinyhil.plugins.bench.link.protocol import MAX_TIMED_RUNS
+from tinyhil.plugins.bench.measure.energy.analysis import analyse, check_window, idle_power
+from tinyhil.plugins.bench.measure.energy.kinds import MLPERF_MIN_WINDOW_S, MLPERF_REPEATS
+from tinyhil.plugins.bench.measure.energy.meter import Meter
+from tinyhil.plugins.bench.measure.energy.settings import MeterSettings
+from tinyhil.plugins.bench.measure.latency import LatencyStats, latency_stats
 
 
 @dataclass(frozen=True)
