@@ -56,13 +56,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
     settings = settings_of(config)
     chosen, shipped = settings.options.expectations_dir, resources.expectations_dir()
-    if settings.options.update_expectations and chosen.resolve() == shipped.resolve() and not resources.source_checkout():
+    if (
+        settings.options.update_expectations
+        and chosen.resolve() == shipped.resolve()
+        and not resources.source_checkout()
+    ):
         raise pytest.UsageError(
             f"tinyhil: --update-expectations would write into the installed package ({shipped}): "
-            "name a folder of your own, --expectations-dir=DIR (it is read first from then on; "
-            "boards it has no file for fall back to the shipped expectations)"
+            f"name a folder of your own, --expectations-dir=DIR (to start from the shipped verdicts, copy "
+            f"{shipped} into it first)"
         )
-    store = ExpectationStore(chosen, settings.board.name, tflm_version(), fallback=shipped)
+    store = ExpectationStore(chosen, settings.board.name, tflm_version())
     state = ExpectationsState(config, store)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "tinyhil-expectations")

@@ -134,7 +134,7 @@ def update_expectations(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def expectations_dir(request: pytest.FixtureRequest) -> Path:
-    """--expectations-dir: folder of expectations files, one sub-folder per board, read before the expectations shipped with tinyhil and written by --update-expectations (empty: the shipped ones, models/data/expectations)."""
+    """--expectations-dir: folder of expectations files, one sub-folder per board, read and written (--update-expectations) instead of the ones shipped with tinyhil (empty: the shipped ones, models/data/expectations)."""
     return request.param if hasattr(request, "param") else _options(request).expectations_dir
 
 

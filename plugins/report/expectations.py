@@ -31,12 +31,10 @@ class ExpectationStore:
         root: Folder holding one sub-folder per board.
         board: Board profile name.
         tflm_version: Version of the TFLM the run uses.
-        fallback: Folder read when ``root`` holds no file of this board (the expectations
-            shipped with tinyhil, under a folder of the user's own).
     """
 
-    def __init__(self, root: Path, board: str, tflm_version: str, fallback: Path | None = None):
-        self.root, self.board, self.tflm_version, self.fallback = root, board, tflm_version, fallback
+    def __init__(self, root: Path, board: str, tflm_version: str):
+        self.root, self.board, self.tflm_version = root, board, tflm_version
         self.path = root / board / f"tflm-{tflm_version}.json"
         self.source = self._pick()
         self.cases: dict[str, Expected] = {}
@@ -47,11 +45,8 @@ class ExpectationStore:
     def _pick(self) -> Path | None:
         if self.path.exists():
             return self.path
-        for folder in (self.root, self.fallback):
-            others = sorted((folder / self.board).glob("tflm-*.json")) if folder is not None else []
-            if others:
-                return others[-1]
-        return None
+        others = sorted((self.root / self.board).glob("tflm-*.json"))
+        return others[-1] if others else None
 
     @property
     def describe(self) -> str:

@@ -202,7 +202,7 @@ OPTIONS: list[Option] = [
     Option(
         "expectations-dir",
         "report",
-        "folder of expectations files, one sub-folder per board, read before the expectations shipped with tinyhil and written by --update-expectations (empty: the shipped ones, models/data/expectations)",
+        "folder of expectations files, one sub-folder per board, read and written (--update-expectations) instead of the ones shipped with tinyhil (empty: the shipped ones, models/data/expectations)",
         "",
     ),
     Option("baseline", "regression", "results.csv of an earlier run to compare every case with (empty: none)", ""),

@@ -136,7 +136,7 @@ def test_two_workers_acquire_two_labgrid_places(project, tmp_path):
 
 
 def test_a_missing_labgrid_client_says_what_to_install(monkeypatch):
-    from tinyhil.plugins.bench import labgrid_places
+    from tinyhil.plugins.bench.boards import labgrid as labgrid_places
 
     monkeypatch.setattr(labgrid_places.shutil, "which", lambda name: None)
     with pytest.raises(LabgridError, match="labgrid-client on PATH: pipx install labgrid"):
