@@ -1,7 +1,7 @@
 // The board layer as a Linux process: the firmware's own command loop, model runner and
-// protocol core run here against TFLM built from source (plugins/firmware_tools/host_build.py), as the
-// virtual board `--virtual-board=firmware`. Not an ESP32: what differs is said below and
-// in the boot banner (m-info-simulated-1, m-info-host-build-…).
+// protocol core run here against TFLM built from source (plugins/firmware_tools/host_build.py), as
+// the virtual board `--virtual-board=firmware`. Not an ESP32: what differs is said below and in the
+// boot banner (m-info-simulated-1, m-info-host-build-…).
 //
 //   console    a pseudo-terminal; its slave path is the first line on stdout. Lines leave
 //              as ESP-IDF's console sends them (\n becomes \r\n), optionally paced at
@@ -41,24 +41,32 @@ void Serve();  // main.cc: the command loop
 namespace board {
 namespace {
 
-struct Options {
+// Everything the board layer keeps while the firmware runs, in one place. One instance
+// (`host`): the board API of board.h is free functions, and the crash handler reaches it
+// with no argument to pass.
+struct HostState {
+  // The command line (a restart passes it on, with the console and its reset reason).
   std::string partition, marker_log, chip = "esp32", sha256 = "unknown", reset_reason = "poweron";
   size_t partition_bytes = 0x200000, heap_bytes = 270336, largest_block = 0;
   unsigned cpu_mhz = 240;
   long baud = 0;
   uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
   int console_fd = -1, slave_fd = -1;
+  std::vector<std::string> argv;  // as given, for the restart
+
+  std::map<void*, size_t> blocks;  // the heap's live allocations and their sizes
+  size_t used_bytes = 0;           // their sum, against heap_bytes
+  const uint8_t* model = nullptr;  // the mapped model partition
+  size_t model_len = 0;
+  FILE* marker = nullptr;     // marker_log, opened by Init()
+  int64_t boot_ns = 0;        // CLOCK_MONOTONIC at start-up, where Cycles() counts from
+  double line_free_at_s = 0;  // pacing: when the line is free again (monotonic)
+  // Prepared at start-up so the crash handler needs no allocation: the panic's reboot.
+  std::vector<std::string> panic_args;
+  std::vector<char*> panic_argv;
 };
 
-Options g;
-std::vector<std::string> g_argv;  // for the restart
-std::map<void*, size_t> g_blocks;
-size_t g_used = 0;
-const uint8_t* g_model = nullptr;
-size_t g_model_len = 0;
-FILE* g_marker = nullptr;
-int64_t g_boot_ns = 0;
-double g_line_free_at = 0;  // pacing: when the line is free again (seconds, monotonic)
+HostState host;
 
 int64_t NowNs() {
   timespec ts;
@@ -68,13 +76,14 @@ int64_t NowNs() {
 
 // Waits until `bytes` more bytes would have crossed the line at --baud.
 void Pace(size_t bytes) {
-  if (g.baud <= 0) return;
+  if (host.baud <= 0) return;
   const double now = NowNs() / 1e9;
-  if (g_line_free_at < now) g_line_free_at = now;
-  g_line_free_at += bytes * 10.0 / g.baud;
-  const double wait = g_line_free_at - now;
+  if (host.line_free_at_s < now) host.line_free_at_s = now;
+  host.line_free_at_s += bytes * 10.0 / host.baud;
+  const double wait = host.line_free_at_s - now;
   if (wait > 0) {
-    timespec ts = {static_cast<time_t>(wait), static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
+    timespec ts = {static_cast<time_t>(wait),
+                   static_cast<long>((wait - static_cast<time_t>(wait)) * 1e9)};
     nanosleep(&ts, nullptr);
   }
 }
@@ -98,16 +107,18 @@ ssize_t ConsoleWrite(void*, const char* data, size_t len) {
     out.push_back(data[i]);
   }
   Pace(out.size());
-  WriteAll(g.console_fd, out.data(), out.size());
+  WriteAll(host.console_fd, out.data(), out.size());
   return static_cast<ssize_t>(len);
 }
 
 [[noreturn]] void Usage(const char* why) {
   fprintf(stderr,
           "tinyhil firmware host build: %s\n"
-          "usage: tinyhil-firmware --partition FILE [--partition-bytes N] [--heap-bytes N] [--largest-block N]\n"
+          "usage: tinyhil-firmware --partition FILE [--partition-bytes N] [--heap-bytes N] "
+          "[--largest-block N]\n"
           "       [--cpu-mhz N]"
-          "       [--chip NAME] [--mac aa:bb:cc:dd:ee:ff] [--elf-sha256 HEX] [--baud N] [--marker-log FILE]\n",
+          "       [--chip NAME] [--mac aa:bb:cc:dd:ee:ff] [--elf-sha256 HEX] [--baud N] "
+          "[--marker-log FILE]\n",
           why);
   exit(2);
 }
@@ -124,38 +135,52 @@ unsigned long long Number(const char* flag, const char* text) {
 }
 
 void ParseArgs(int argc, char** argv) {
-  for (int i = 0; i < argc; ++i) g_argv.emplace_back(argv[i]);
+  for (int i = 0; i < argc; ++i) host.argv.emplace_back(argv[i]);
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) Usage(("missing value after " + flag).c_str());
     const char* v = argv[++i];
-    if (flag == "--partition") g.partition = v;
-    else if (flag == "--partition-bytes") g.partition_bytes = Number(argv[i - 1], v);
-    else if (flag == "--heap-bytes") g.heap_bytes = Number(argv[i - 1], v);
-    else if (flag == "--largest-block") g.largest_block = Number(argv[i - 1], v);
-    else if (flag == "--cpu-mhz") g.cpu_mhz = static_cast<unsigned>(Number(argv[i - 1], v));
-    else if (flag == "--baud") g.baud = static_cast<long>(Number(argv[i - 1], v));
-    else if (flag == "--chip") g.chip = v;
-    else if (flag == "--elf-sha256") g.sha256 = v;
-    else if (flag == "--marker-log") g.marker_log = v;
-    else if (flag == "--reset-reason") g.reset_reason = v;
-    else if (flag == "--console-fd") g.console_fd = static_cast<int>(Number(argv[i - 1], v));
-    else if (flag == "--slave-fd") g.slave_fd = static_cast<int>(Number(argv[i - 1], v));
-    else if (flag == "--mac") {
+    if (flag == "--partition") {
+      host.partition = v;
+    } else if (flag == "--partition-bytes") {
+      host.partition_bytes = Number(argv[i - 1], v);
+    } else if (flag == "--heap-bytes") {
+      host.heap_bytes = Number(argv[i - 1], v);
+    } else if (flag == "--largest-block") {
+      host.largest_block = Number(argv[i - 1], v);
+    } else if (flag == "--cpu-mhz") {
+      host.cpu_mhz = static_cast<unsigned>(Number(argv[i - 1], v));
+    } else if (flag == "--baud") {
+      host.baud = static_cast<long>(Number(argv[i - 1], v));
+    } else if (flag == "--chip") {
+      host.chip = v;
+    } else if (flag == "--elf-sha256") {
+      host.sha256 = v;
+    } else if (flag == "--marker-log") {
+      host.marker_log = v;
+    } else if (flag == "--reset-reason") {
+      host.reset_reason = v;
+    } else if (flag == "--console-fd") {
+      host.console_fd = static_cast<int>(Number(argv[i - 1], v));
+    } else if (flag == "--slave-fd") {
+      host.slave_fd = static_cast<int>(Number(argv[i - 1], v));
+    } else if (flag == "--mac") {
       unsigned m[6];
-      if (sscanf(v, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) Usage("--mac takes aa:bb:cc:dd:ee:ff");
-      for (int k = 0; k < 6; ++k) g.mac[k] = static_cast<uint8_t>(m[k]);
+      if (sscanf(v, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
+        Usage("--mac takes aa:bb:cc:dd:ee:ff");
+      }
+      for (int k = 0; k < 6; ++k) host.mac[k] = static_cast<uint8_t>(m[k]);
     } else {
       Usage(("unknown option " + flag).c_str());
     }
   }
-  if (g.partition.empty()) Usage("--partition FILE is required (the model partition)");
-  if (g.cpu_mhz == 0) Usage("--cpu-mhz must be > 0");
+  if (host.partition.empty()) Usage("--partition FILE is required (the model partition)");
+  if (host.cpu_mhz == 0) Usage("--cpu-mhz must be > 0");
 }
 
 // A new pseudo-terminal whose slave is raw (no echo, no line editing), its path on stdout.
 void OpenConsole() {
-  if (g.console_fd >= 0) return;  // a restart keeps the pseudo-terminal
+  if (host.console_fd >= 0) return;  // a restart keeps the pseudo-terminal
   const int master = posix_openpt(O_RDWR | O_NOCTTY);
   if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
     perror("tinyhil firmware host build: posix_openpt");
@@ -171,27 +196,29 @@ void OpenConsole() {
   }
   cfmakeraw(&t);
   tcsetattr(slave, TCSANOW, &t);
-  g.console_fd = master;
-  g.slave_fd = slave;
+  host.console_fd = master;
+  host.slave_fd = slave;
   printf("%s\n", path);
   fflush(stdout);
 }
 
-// This binary's arguments for the next boot: the same options, the console kept, and why it restarts.
+// This binary's arguments for the next boot: the same options, the console kept, and why
+// it restarts.
 std::vector<std::string> RestartArgs(const char* reason) {
   std::vector<std::string> args;
-  for (size_t i = 0; i < g_argv.size(); ++i) {
-    const std::string& a = g_argv[i];
+  for (size_t i = 0; i < host.argv.size(); ++i) {
+    const std::string& a = host.argv[i];
     if (a == "--reset-reason" || a == "--console-fd" || a == "--slave-fd") {
       ++i;
       continue;
     }
     args.push_back(a);
   }
-  args.insert(args.end(), {"--reset-reason", reason, "--console-fd", std::to_string(g.console_fd), "--slave-fd",
-                           std::to_string(g.slave_fd)});
-  fcntl(g.console_fd, F_SETFD, 0);  // the pseudo-terminal survives the exec
-  fcntl(g.slave_fd, F_SETFD, 0);
+  args.insert(args.end(),
+              {"--reset-reason", reason, "--console-fd", std::to_string(host.console_fd),
+               "--slave-fd", std::to_string(host.slave_fd)});
+  fcntl(host.console_fd, F_SETFD, 0);  // the pseudo-terminal survives the exec
+  fcntl(host.slave_fd, F_SETFD, 0);
   return args;
 }
 
@@ -204,24 +231,23 @@ void ExecAgain(const char* reason) {
   _exit(4);
 }
 
-// Prepared at start-up so the handler needs no allocation: the panic's reboot.
-std::vector<std::string> g_panic_args;
-std::vector<char*> g_panic_argv;
-
 void OnCrash(int sig) {
   char text[128];
-  const int n = snprintf(text, sizeof(text),
-                         "\r\nGuru Meditation Error: host build caught signal %d (%s)\r\nRebooting...\r\n", sig,
-                         sig == SIGSEGV ? "SIGSEGV" : sig == SIGABRT ? "SIGABRT" : "fatal");
-  if (n > 0) (void)!write(g.console_fd, text, static_cast<size_t>(n));
-  execv("/proc/self/exe", g_panic_argv.data());
+  const int n = snprintf(
+      text, sizeof(text),
+      "\r\nGuru Meditation Error: host build caught signal %d (%s)\r\nRebooting...\r\n", sig,
+      sig == SIGSEGV   ? "SIGSEGV"
+      : sig == SIGABRT ? "SIGABRT"
+                       : "fatal");
+  if (n > 0) (void)!write(host.console_fd, text, static_cast<size_t>(n));
+  execv("/proc/self/exe", host.panic_argv.data());
   _exit(5);
 }
 
 void PreparePanic() {
-  g_panic_args = RestartArgs("panic");
-  for (std::string& a : g_panic_args) g_panic_argv.push_back(a.data());
-  g_panic_argv.push_back(nullptr);
+  host.panic_args = RestartArgs("panic");
+  for (std::string& a : host.panic_args) host.panic_argv.push_back(a.data());
+  host.panic_argv.push_back(nullptr);
   struct sigaction sa = {};
   sa.sa_handler = OnCrash;
   sa.sa_flags = SA_NODEFER | SA_RESETHAND;
@@ -231,18 +257,18 @@ void PreparePanic() {
 }  // namespace
 
 void Init(int marker_idle_level) {
-  if (!g.marker_log.empty()) g_marker = fopen(g.marker_log.c_str(), "a");
+  if (!host.marker_log.empty()) host.marker = fopen(host.marker_log.c_str(), "a");
   SetMarker(marker_idle_level);
 }
 
 size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms) {
-  pollfd p = {g.console_fd, POLLIN, 0};
+  pollfd p = {host.console_fd, POLLIN, 0};
   int ready;
   do {
     ready = poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms);
   } while (ready < 0 && errno == EINTR);
   if (ready <= 0) return 0;
-  const ssize_t n = read(g.console_fd, dst, len);
+  const ssize_t n = read(host.console_fd, dst, len);
   if (n <= 0) return 0;
   Pace(static_cast<size_t>(n));
   return static_cast<size_t>(n);
@@ -254,32 +280,37 @@ size_t ConsoleRxBufferBytes() { return 16384; }
 void* Alloc(size_t bytes, size_t alignment) {
   if (bytes == 0 || bytes > HeapLargest()) return nullptr;
   void* p = nullptr;
-  if (posix_memalign(&p, alignment > sizeof(void*) ? alignment : sizeof(void*), bytes) != 0) return nullptr;
-  g_blocks[p] = bytes;
-  g_used += bytes;
+  if (posix_memalign(&p, alignment > sizeof(void*) ? alignment : sizeof(void*), bytes) != 0) {
+    return nullptr;
+  }
+  host.blocks[p] = bytes;
+  host.used_bytes += bytes;
   return p;
 }
 
 void Free(void* p) {
   if (p == nullptr) return;
-  auto it = g_blocks.find(p);
-  if (it != g_blocks.end()) {
-    g_used -= it->second;
-    g_blocks.erase(it);
+  auto it = host.blocks.find(p);
+  if (it != host.blocks.end()) {
+    host.used_bytes -= it->second;
+    host.blocks.erase(it);
   }
   free(p);
 }
 
-size_t HeapFree() { return g.heap_bytes - g_used; }
+size_t HeapFree() { return host.heap_bytes - host.used_bytes; }
 
 size_t HeapLargest() {
-  const size_t left = g.heap_bytes - g_used;
-  return g.largest_block != 0 && g.largest_block < left ? g.largest_block : left;
+  const size_t left = host.heap_bytes - host.used_bytes;
+  return host.largest_block != 0 && host.largest_block < left ? host.largest_block : left;
 }
 
-uint32_t Cycles() { return static_cast<uint32_t>((NowNs() - g_boot_ns) * static_cast<int64_t>(g.cpu_mhz) / 1000); }
-unsigned CpuMhz() { return g.cpu_mhz; }
-int64_t MicrosSinceBoot() { return (NowNs() - g_boot_ns) / 1000; }
+uint32_t Cycles() {
+  return static_cast<uint32_t>((NowNs() - host.boot_ns) * static_cast<int64_t>(host.cpu_mhz) /
+                               1000);
+}
+unsigned CpuMhz() { return host.cpu_mhz; }
+int64_t MicrosSinceBoot() { return (NowNs() - host.boot_ns) / 1000; }
 
 void BusyWaitUs(uint32_t us) {
   const int64_t until = NowNs() + static_cast<int64_t>(us) * 1000;
@@ -290,18 +321,18 @@ void BusyWaitUs(uint32_t us) {
 void IdleMs(uint32_t ms) { usleep(static_cast<useconds_t>(ms) * 1000); }
 
 void SetMarker(int level) {
-  if (g_marker == nullptr) return;
-  fprintf(g_marker, "%lld %d\n", static_cast<long long>(NowNs()), level);
-  fflush(g_marker);
+  if (host.marker == nullptr) return;
+  fprintf(host.marker, "%lld %d\n", static_cast<long long>(NowNs()), level);
+  fflush(host.marker);
 }
 
-size_t ModelPartitionBytes() { return g.partition_bytes; }
+size_t ModelPartitionBytes() { return host.partition_bytes; }
 
 const uint8_t* MapModel(size_t len, char* error, size_t error_len) {
   UnmapModel();
-  if (len > g.partition_bytes) {
+  if (len > host.partition_bytes) {
     snprintf(error, error_len, "model: %lu bytes > partition %lu", static_cast<unsigned long>(len),
-             static_cast<unsigned long>(g.partition_bytes));
+             static_cast<unsigned long>(host.partition_bytes));
     return nullptr;
   }
   void* map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -311,20 +342,20 @@ const uint8_t* MapModel(size_t len, char* error, size_t error_len) {
   }
   uint8_t* bytes = static_cast<uint8_t*>(map);
   memset(bytes, 0xff, len);  // erased flash
-  if (FILE* f = fopen(g.partition.c_str(), "rb")) {
+  if (FILE* f = fopen(host.partition.c_str(), "rb")) {
     (void)!fread(bytes, 1, len, f);
     fclose(f);
   }
   mprotect(map, len, PROT_READ);  // flash is read-only through the cache
-  g_model = bytes;
-  g_model_len = len;
+  host.model = bytes;
+  host.model_len = len;
   return bytes;
 }
 
 void UnmapModel() {
-  if (g_model != nullptr) munmap(const_cast<uint8_t*>(g_model), g_model_len);
-  g_model = nullptr;
-  g_model_len = 0;
+  if (host.model != nullptr) munmap(const_cast<uint8_t*>(host.model), host.model_len);
+  host.model = nullptr;
+  host.model_len = 0;
 }
 
 void Restart() {
@@ -336,14 +367,14 @@ void Restart() {
 
 void Identify(Identity* id) {
   id->fw_version = "0.1.0";
-  snprintf(id->elf_sha256, sizeof(id->elf_sha256), "%s", g.sha256.c_str());
+  snprintf(id->elf_sha256, sizeof(id->elf_sha256), "%s", host.sha256.c_str());
   id->idf_version = "none";
-  id->chip = g.chip.c_str();
-  memcpy(id->mac, g.mac, sizeof(g.mac));
+  id->chip = host.chip.c_str();
+  memcpy(id->mac, host.mac, sizeof(host.mac));
   id->flash_bytes = 4u << 20;
   id->flash_mode = "none";
   id->psram_bytes = 0;
-  id->reset_reason = g.reset_reason.c_str();
+  id->reset_reason = host.reset_reason.c_str();
 }
 
 void PrintExtraInfo() {
@@ -359,7 +390,7 @@ extern "C" int64_t esp_timer_get_time(void) { return tinyhil::board::MicrosSince
 
 int main(int argc, char** argv) {
   using namespace tinyhil::board;
-  g_boot_ns = NowNs();
+  host.boot_ns = NowNs();
   ParseArgs(argc, argv);
   OpenConsole();
   PreparePanic();

@@ -32,8 +32,9 @@ constexpr uart_port_t kUart = UART_NUM_0;
 constexpr gpio_num_t kMarker = static_cast<gpio_num_t>(CONFIG_TINYHIL_MARKER_GPIO);
 // The marker drives a meter input: it must be a pin this chip can drive, and not one of
 // the SPI flash pins (GPIO 6-11 on the ESP32's modules), which would stop the firmware.
-static_assert(GPIO_IS_VALID_OUTPUT_GPIO(CONFIG_TINYHIL_MARKER_GPIO),
-              "CONFIG_TINYHIL_MARKER_GPIO is not an output-capable GPIO of this chip (menuconfig: tinyhil)");
+static_assert(
+    GPIO_IS_VALID_OUTPUT_GPIO(CONFIG_TINYHIL_MARKER_GPIO),
+    "CONFIG_TINYHIL_MARKER_GPIO is not an output-capable GPIO of this chip (menuconfig: tinyhil)");
 #if CONFIG_IDF_TARGET_ESP32
 static_assert(CONFIG_TINYHIL_MARKER_GPIO < 6 || CONFIG_TINYHIL_MARKER_GPIO > 11,
               "CONFIG_TINYHIL_MARKER_GPIO: GPIO 6-11 carry the SPI flash on ESP32 modules");
@@ -54,17 +55,28 @@ const esp_partition_t* Partition() {
 
 const char* ResetReason() {
   switch (esp_reset_reason()) {
-    case ESP_RST_POWERON: return "poweron";
-    case ESP_RST_EXT: return "ext";
-    case ESP_RST_SW: return "sw";
-    case ESP_RST_PANIC: return "panic";
-    case ESP_RST_INT_WDT: return "int-wdt";
-    case ESP_RST_TASK_WDT: return "task-wdt";
-    case ESP_RST_WDT: return "wdt";
-    case ESP_RST_DEEPSLEEP: return "deepsleep";
-    case ESP_RST_BROWNOUT: return "brownout";
-    case ESP_RST_SDIO: return "sdio";
-    default: return "unknown";
+    case ESP_RST_POWERON:
+      return "poweron";
+    case ESP_RST_EXT:
+      return "ext";
+    case ESP_RST_SW:
+      return "sw";
+    case ESP_RST_PANIC:
+      return "panic";
+    case ESP_RST_INT_WDT:
+      return "int-wdt";
+    case ESP_RST_TASK_WDT:
+      return "task-wdt";
+    case ESP_RST_WDT:
+      return "wdt";
+    case ESP_RST_DEEPSLEEP:
+      return "deepsleep";
+    case ESP_RST_BROWNOUT:
+      return "brownout";
+    case ESP_RST_SDIO:
+      return "sdio";
+    default:
+      return "unknown";
   }
 }
 
@@ -108,7 +120,8 @@ size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms) {
 size_t ConsoleRxBufferBytes() { return kRxBufferBytes; }
 
 void* Alloc(size_t bytes, size_t alignment) {
-  return alignment > 1 ? heap_caps_aligned_alloc(alignment, bytes, kInternal8Bit) : heap_caps_malloc(bytes, kInternal8Bit);
+  return alignment > 1 ? heap_caps_aligned_alloc(alignment, bytes, kInternal8Bit)
+                       : heap_caps_malloc(bytes, kInternal8Bit);
 }
 
 void Free(void* p) { heap_caps_free(p); }

@@ -17,8 +17,8 @@ void PrintInfo() {
   printf("m-info-tflm-esp-tflite-micro %s\n", TINYHIL_ESP_TFLITE_MICRO_VERSION);
   printf("m-info-esp-nn-%d\n", TINYHIL_ESP_NN);
   printf("m-info-chip-%s\n", id.chip);
-  printf("m-info-mac-%02x:%02x:%02x:%02x:%02x:%02x\n", id.mac[0], id.mac[1], id.mac[2], id.mac[3], id.mac[4],
-         id.mac[5]);
+  printf("m-info-mac-%02x:%02x:%02x:%02x:%02x:%02x\n", id.mac[0], id.mac[1], id.mac[2], id.mac[3],
+         id.mac[4], id.mac[5]);
   printf("m-info-cpu-mhz-%u\n", board::CpuMhz());
   // TFLM's arena needs depend on it: its bookkeeping holds pointers (4 bytes on the ESP32).
   printf("m-info-pointer-bits-%u\n", static_cast<unsigned>(sizeof(void*) * 8));
@@ -34,7 +34,8 @@ void PrintInfo() {
 #else
   printf("m-info-marker-mode-window\n");
 #endif
-  printf("m-info-model-partition-bytes-%lu\n", static_cast<unsigned long>(board::ModelPartitionBytes()));
+  printf("m-info-model-partition-bytes-%lu\n",
+         static_cast<unsigned long>(board::ModelPartitionBytes()));
   printf("m-info-rx-buffer-bytes-%u\n", static_cast<unsigned>(board::ConsoleRxBufferBytes()));
   board::PrintExtraInfo();
 }

@@ -28,8 +28,8 @@ class HeapDbStorage : public DbStorage {
     board::Free(bytes_);
     bytes_ = static_cast<uint8_t*>(board::Alloc(n, 0));
     if (bytes_ == nullptr) {
-      snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u", static_cast<unsigned>(n),
-               static_cast<unsigned>(board::HeapLargest()));
+      snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u",
+               static_cast<unsigned>(n), static_cast<unsigned>(board::HeapLargest()));
     }
     return bytes_;
   }
@@ -81,9 +81,7 @@ void Ready() {
   fflush(stdout);
 }
 
-void Error(const char* text) {
-  printf("e-[%s]\n", text);
-}
+void Error(const char* text) { printf("e-[%s]\n", text); }
 
 bool ParseUnsigned(const char* s, unsigned long* out, int base = 10) {
   char* end = nullptr;
@@ -139,9 +137,7 @@ void CmdVersion(FirmwareState&, const Command&) {
   printf("m-protocol-%d\nm-fw-%s\n", kProtocolVersion, kFirmwareName);
 }
 
-void CmdInfo(FirmwareState&, const Command&) {
-  PrintInfo();
-}
+void CmdInfo(FirmwareState&, const Command&) { PrintInfo(); }
 
 void CmdHelp(FirmwareState&, const Command&) {
   for (const CommandSpec& spec : kCommands) printf("m-help-%s\n", spec.name);
@@ -170,14 +166,16 @@ void CmdDb(FirmwareState& s, const Command& c) {
   fflush(stdout);
   const size_t got = ReadExact(buf, len);
   if (got < len) {
-    snprintf(s.line, sizeof(s.line), "db: timeout after %u of %lu bytes", static_cast<unsigned>(got), len);
+    snprintf(s.line, sizeof(s.line), "db: timeout after %u of %lu bytes",
+             static_cast<unsigned>(got), len);
     Error(s.line);
     board::Free(buf);
     return;
   }
   const uint32_t crc = Crc32(buf, len);
   if (crc != want) {
-    snprintf(s.line, sizeof(s.line), "db: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
+    snprintf(s.line, sizeof(s.line), "db: crc mismatch: got %08lx expected %08lx",
+             static_cast<unsigned long>(crc), want);
     Error(s.line);
     board::Free(buf);
     return;
@@ -200,8 +198,11 @@ void CmdDb(FirmwareState& s, const Command& c) {
 }
 
 void PrintTensor(const char* what, const TfLiteTensor* t, size_t count_or_bytes) {
-  const char* dtype = t->type == kTfLiteInt8 ? "int8" : t->type == kTfLiteFloat32 ? "float32"
-                    : t->type == kTfLiteInt16 ? "int16" : t->type == kTfLiteUInt8 ? "uint8" : "other";
+  const char* dtype = t->type == kTfLiteInt8      ? "int8"
+                      : t->type == kTfLiteFloat32 ? "float32"
+                      : t->type == kTfLiteInt16   ? "int16"
+                      : t->type == kTfLiteUInt8   ? "uint8"
+                                                  : "other";
   printf("m-%s-[%s,%u,%.9g,%ld]\n", what, dtype, static_cast<unsigned>(count_or_bytes),
          static_cast<double>(t->params.scale), static_cast<long>(t->params.zero_point));
 }
@@ -211,10 +212,13 @@ void CmdModel(FirmwareState& s, const Command& c) {
   const bool from_partition = c.argc == 5 && strcmp(c.arg(0), "partition") == 0;
   const bool from_upload = c.argc == 5 && strcmp(c.arg(0), "upload") == 0;
   const bool ram = c.argc == 5 && strcmp(c.arg(4), "ram") == 0;
-  if (!(from_partition || from_upload) || !ParseUnsigned(c.arg(1), &len) || !ParseUnsigned(c.arg(2), &want, 16) ||
+  if (!(from_partition || from_upload) || !ParseUnsigned(c.arg(1), &len) ||
+      !ParseUnsigned(c.arg(2), &want, 16) ||
       !(strcmp(c.arg(3), "auto") == 0 || ParseUnsigned(c.arg(3), &arena)) ||
       !(ram || strcmp(c.arg(4), "flash") == 0)) {
-    Error("bad arguments for model: expected model <partition|upload> <len> <crc32> <arena|auto> <flash|ram>");
+    Error(
+        "bad arguments for model: expected model <partition|upload> <len> <crc32> <arena|auto> "
+        "<flash|ram>");
     return;
   }
   if (len == 0) {
@@ -245,7 +249,8 @@ void CmdModel(FirmwareState& s, const Command& c) {
   }
   const uint32_t crc = Crc32(data, len);
   if (crc != want) {
-    snprintf(s.line, sizeof(s.line), "model: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc), want);
+    snprintf(s.line, sizeof(s.line), "model: crc mismatch: got %08lx expected %08lx",
+             static_cast<unsigned long>(crc), want);
     Error(s.line);
     return;
   }
@@ -273,13 +278,15 @@ size_t OutputElements(const TfLiteTensor* out) {
   return n;
 }
 
-// The output tensor's integer values (int8, uint8 or int16), at most `cap` of them; returns how many.
+// The output tensor's integer values (int8, uint8 or int16), at most `cap` of them; returns
+// how many.
 size_t IntegerOutputs(const TfLiteTensor* out, int32_t* values, size_t cap) {
   const size_t all = OutputElements(out);
   const size_t n = all > cap ? cap : all;
   for (size_t i = 0; i < n; ++i) {
-    values[i] = out->type == kTfLiteInt16 ? out->data.i16[i]
-              : out->type == kTfLiteUInt8 ? out->data.uint8[i] : out->data.int8[i];
+    values[i] = out->type == kTfLiteInt16   ? out->data.i16[i]
+                : out->type == kTfLiteUInt8 ? out->data.uint8[i]
+                                            : out->data.int8[i];
   }
   return n;
 }
@@ -293,7 +300,8 @@ void PrintResults(FirmwareState& s, bool dequantized) {
     int32_t values[64];
     const size_t n = IntegerOutputs(out, values, 64);
     if (dequantized) {
-      FormatResultsDequantized(values, n, out->params.scale, out->params.zero_point, s.line, sizeof(s.line));
+      FormatResultsDequantized(values, n, out->params.scale, out->params.zero_point, s.line,
+                               sizeof(s.line));
     } else {
       FormatResultsInt(values, n, s.line, sizeof(s.line));
     }
@@ -309,11 +317,14 @@ void InferTinyhil(FirmwareState& s, const InferRequest& r) {
   }
   WindowStart();
   bool ok = true;
-  for (uint32_t i = 0; i < r.runs && ok; ++i) ok = s.runner.Invoke(&s.laps[i], error, sizeof(error));
+  for (uint32_t i = 0; i < r.runs && ok; ++i) {
+    ok = s.runner.Invoke(&s.laps[i], error, sizeof(error));
+  }
   WindowEnd();
   if (!ok) return Error(error);
   for (uint32_t i = 0; i < r.runs; ++i) {
-    printf("m-lap-cycles-%lu-%lu\n", static_cast<unsigned long>(i), static_cast<unsigned long>(s.laps[i]));
+    printf("m-lap-cycles-%lu-%lu\n", static_cast<unsigned long>(i),
+           static_cast<unsigned long>(s.laps[i]));
   }
   printf("m-cpu-mhz-%u\n", board::CpuMhz());
   PrintResults(s, false);
@@ -326,8 +337,8 @@ void InferEembc(FirmwareState& s, const InferRequest& r) {
   char error[96];
   if (s.last_input == InputSource::kEembc) {
     if (!s.db.complete()) {
-      snprintf(error, sizeof(error), "infer: db load incomplete: %u of %u bytes", static_cast<unsigned>(s.db.received()),
-               static_cast<unsigned>(s.db.size()));
+      snprintf(error, sizeof(error), "infer: db load incomplete: %u of %u bytes",
+               static_cast<unsigned>(s.db.received()), static_cast<unsigned>(s.db.size()));
       return Error(error);
     }
     if (!s.runner.SetInput(s.db.data(), s.db.size(), error, sizeof(error))) return Error(error);
@@ -370,8 +381,8 @@ int ArgMax(const TfLiteTensor* out) {
   int best = 0;
   for (size_t i = 1; i < n; ++i) {
     const bool more = out->type == kTfLiteFloat32 ? out->data.f[i] > out->data.f[best]
-                    : out->type == kTfLiteInt16   ? out->data.i16[i] > out->data.i16[best]
-                    : out->type == kTfLiteUInt8   ? out->data.uint8[i] > out->data.uint8[best]
+                      : out->type == kTfLiteInt16 ? out->data.i16[i] > out->data.i16[best]
+                      : out->type == kTfLiteUInt8 ? out->data.uint8[i] > out->data.uint8[best]
                                                   : out->data.int8[i] > out->data.int8[best];
     if (more) best = static_cast<int>(i);
   }
@@ -410,7 +421,8 @@ void CmdClassify(FirmwareState& s, const Command& c) {
       return Error(s.line);
     }
     crc = Crc32(buf, bytes, crc);
-    if (!s.runner.SetInput(buf, bytes, error, sizeof(error)) || !s.runner.Invoke(&cycles, error, sizeof(error))) {
+    if (!s.runner.SetInput(buf, bytes, error, sizeof(error)) ||
+        !s.runner.Invoke(&cycles, error, sizeof(error))) {
       board::Free(buf);
       return Error(error);
     }
@@ -420,8 +432,8 @@ void CmdClassify(FirmwareState& s, const Command& c) {
   board::Free(buf);
   s.last_input = InputSource::kTinyhil;
   if (crc != want) {
-    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx", static_cast<unsigned long>(crc),
-             want);
+    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx",
+             static_cast<unsigned long>(crc), want);
     return Error(s.line);
   }
   printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
@@ -433,7 +445,8 @@ void CmdResults(FirmwareState& s, const Command&) {
 }
 
 void CmdTimestamp(FirmwareState&, const Command&) {
-  const int64_t now_us = board::MicrosSinceBoot();  // at the pulse's falling edge, the monitor's timestamp
+  // At the pulse's falling edge: the monitor's timestamp.
+  const int64_t now_us = board::MicrosSinceBoot();
   TimestampPulse();
   printf("m-lap-us-%llu\n", static_cast<unsigned long long>(now_us));
 }
@@ -446,7 +459,8 @@ void CmdProfile(FirmwareState& s, const Command&) {
 
 void CmdModelId(FirmwareState& s, const Command& c) {
   if (c.argc > 1 || (c.argc == 1 && !ValidModelId(c.arg(0)))) {
-    return Error("bad arguments for model_id: expected model_id [<id>], 1 to 31 of A-Z a-z 0-9 . _ -");
+    return Error(
+        "bad arguments for model_id: expected model_id [<id>], 1 to 31 of A-Z a-z 0-9 . _ -");
   }
   if (c.argc == 1) snprintf(s.model_id, sizeof(s.model_id), "%s", c.arg(0));
   printf("m-model-[%s]\n", s.model_id);
@@ -461,12 +475,16 @@ void CmdOpProfile(FirmwareState& s, const Command&) {
   s.runner.profiler().Stop();
   if (!ok) return Error(error);
   const CycleProfiler& p = s.runner.profiler();
-  for (int i = 0; i < p.count(); ++i) printf("m-op-%d-%s-%lu\n", i, p.tag(i), static_cast<unsigned long>(p.cycles(i)));
+  for (int i = 0; i < p.count(); ++i) {
+    printf("m-op-%d-%s-%lu\n", i, p.tag(i), static_cast<unsigned long>(p.cycles(i)));
+  }
 }
 
 void CmdIdle(FirmwareState&, const Command& c) {
   unsigned long ms = 0;
-  if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms)) return Error("bad arguments for idle: expected idle <ms>");
+  if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms)) {
+    return Error("bad arguments for idle: expected idle <ms>");
+  }
   board::SetMarker(kMarkerIdle);
   board::IdleMs(ms);
   printf("m-idle-ms-%lu\n", ms);

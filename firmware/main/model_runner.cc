@@ -21,15 +21,20 @@ bool HasInt16PerChannelFullyConnected(const tflite::Model* model) {
   const tflite::SubGraph* sg = subgraphs->Get(0);
   if (sg->operators() == nullptr || sg->tensors() == nullptr) return false;
   for (const tflite::Operator* op : *sg->operators()) {
-    if (op->opcode_index() >= codes->size() || op->inputs() == nullptr || op->inputs()->size() < 2) continue;
+    if (op->opcode_index() >= codes->size() || op->inputs() == nullptr ||
+        op->inputs()->size() < 2) {
+      continue;
+    }
     const tflite::OperatorCode* code = codes->Get(op->opcode_index());
-    const int builtin = std::max(static_cast<int>(code->deprecated_builtin_code()), static_cast<int>(code->builtin_code()));
+    const int builtin = std::max(static_cast<int>(code->deprecated_builtin_code()),
+                                 static_cast<int>(code->builtin_code()));
     if (builtin != tflite::BuiltinOperator_FULLY_CONNECTED) continue;
     const int in = op->inputs()->Get(0), weights = op->inputs()->Get(1);
     if (in < 0 || weights < 0) continue;
     const tflite::Tensor* input = sg->tensors()->Get(in);
     const tflite::QuantizationParameters* q = sg->tensors()->Get(weights)->quantization();
-    if (input->type() == tflite::TensorType_INT16 && q != nullptr && q->scale() != nullptr && q->scale()->size() > 1) {
+    if (input->type() == tflite::TensorType_INT16 && q != nullptr && q->scale() != nullptr &&
+        q->scale()->size() > 1) {
       return true;
     }
   }
@@ -69,13 +74,21 @@ void ModelRunner::Unload() {
   model_len_ = arena_len_ = input_len_ = 0;
 }
 
-bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
-                       size_t error_len) {
+bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes,
+                       char* error, size_t error_len) {
   Unload();
+  if (TryLoad(model, len, copy_to_ram, arena_bytes, error, error_len)) return true;
+  Unload();  // whatever the failed step left: the copy, the arena, the interpreter
+  return false;
+}
+
+bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes,
+                          char* error, size_t error_len) {
   if (copy_to_ram) {
     model_copy_ = static_cast<uint8_t*>(board::Alloc(len, 16));
     if (model_copy_ == nullptr) {
-      snprintf(error, error_len, "ram: cannot allocate %u bytes for the model copy; largest free block %u",
+      snprintf(error, error_len,
+               "ram: cannot allocate %u bytes for the model copy; largest free block %u",
                static_cast<unsigned>(len), static_cast<unsigned>(board::HeapLargest()));
       return false;
     }
@@ -85,12 +98,13 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
   model_ = model;
   model_len_ = len;
   const size_t largest = board::HeapLargest();
-  if (arena_bytes == 0) arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  if (arena_bytes == 0) {
+    arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  }
   arena_ = static_cast<uint8_t*>(board::Alloc(arena_bytes, 16));
   if (arena_ == nullptr) {
     snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
              static_cast<unsigned>(arena_bytes), static_cast<unsigned>(largest));
-    Unload();
     return false;
   }
   arena_len_ = arena_bytes;
@@ -99,7 +113,6 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
   flatbuffers::Verifier verifier(model_, model_len_);
   if (!tflite::VerifyModelBuffer(verifier)) {
     snprintf(error, error_len, "tflm: not a valid TFLite flatbuffer");
-    Unload();
     return false;
   }
   const tflite::Model* flatbuffer = tflite::GetModel(model_);
@@ -109,17 +122,15 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
   // makes the host verdict and the virtual board say the same).
   if (HasInt16PerChannelFullyConnected(flatbuffer)) {
     snprintf(error, error_len,
-             "tflm: esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to "
-             "1.4.0): the firmware refuses int16x8 fully-connected layers with per-channel weights rather than give "
-             "wrong answers");
-    Unload();
+             "tflm: esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight "
+             "scales (1.3.8 to 1.4.0): the firmware refuses int16x8 fully-connected layers with "
+             "per-channel weights rather than give wrong answers");
     return false;
   }
 #endif
   if (flatbuffer->version() != TFLITE_SCHEMA_VERSION) {
     snprintf(error, error_len, "tflm: schema version %lu, firmware expects %d",
              static_cast<unsigned long>(flatbuffer->version()), TFLITE_SCHEMA_VERSION);
-    Unload();
     return false;
   }
   static Resolver resolver;
@@ -133,7 +144,6 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
   if (interpreter_->AllocateTensors() != kTfLiteOk) {
     fflush(stderr);  // TFLM's reasons (DebugLog -> stderr) reach the host before the error line
     snprintf(error, error_len, "tflm: AllocateTensors failed");
-    Unload();
     return false;
   }
   return true;
@@ -145,14 +155,15 @@ bool ModelRunner::SetInput(const uint8_t* data, size_t len, char* error, size_t 
     return false;
   }
   if (len != input_tensor()->bytes) {
-    snprintf(error, error_len, "db: input is %u bytes, the model takes %u", static_cast<unsigned>(len),
-             static_cast<unsigned>(input_tensor()->bytes));
+    snprintf(error, error_len, "db: input is %u bytes, the model takes %u",
+             static_cast<unsigned>(len), static_cast<unsigned>(input_tensor()->bytes));
     return false;
   }
   if (input_ == nullptr) {
     input_ = static_cast<uint8_t*>(board::Alloc(len, 0));
     if (input_ == nullptr) {
-      snprintf(error, error_len, "db: cannot allocate %u bytes for the input", static_cast<unsigned>(len));
+      snprintf(error, error_len, "db: cannot allocate %u bytes for the input",
+               static_cast<unsigned>(len));
       return false;
     }
     input_len_ = len;

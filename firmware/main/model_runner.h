@@ -17,7 +17,10 @@ class CycleProfiler : public tflite::MicroProfilerInterface {
   static constexpr int kMaxEvents = 64;
   uint32_t BeginEvent(const char* tag) override;
   void EndEvent(uint32_t handle) override;
-  void Start() { count_ = 0; enabled_ = true; }
+  void Start() {
+    count_ = 0;
+    enabled_ = true;
+  }
   void Stop() { enabled_ = false; }
   int count() const { return count_; }
   const char* tag(int i) const { return tags_[i]; }
@@ -36,7 +39,8 @@ class ModelRunner {
   // Loads `len` bytes of a flatbuffer. `source_in_flash` is mapped flash (kept in
   // place unless `copy_to_ram`); `arena_bytes` 0 means the largest free block.
   // On failure returns false and writes the protocol error text into `error`.
-  bool Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error, size_t error_len);
+  bool Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
+            size_t error_len);
   void Unload();
   bool loaded() const { return interpreter_ != nullptr; }
 
@@ -63,6 +67,10 @@ class ModelRunner {
 #undef TINYHIL_OP
   using Resolver = tflite::MicroMutableOpResolver<kOpCount>;
   static void AddOps(Resolver& resolver);
+  // Load's steps after its Unload(). On failure writes the error and returns false, leaving
+  // what the steps allocated for Load's one Unload() to give back.
+  bool TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
+               size_t error_len);
 
   const uint8_t* model_ = nullptr;
   uint8_t* model_copy_ = nullptr;

@@ -22,7 +22,8 @@ uint32_t Crc32(const uint8_t* data, size_t len, uint32_t previous) {
 bool ParseCommand(const char* text, Command* out, char* error, size_t error_len) {
   std::memset(out, 0, sizeof(*out));
   if (std::strlen(text) > kMaxLine) {
-    std::snprintf(error, error_len, "line too long (more than %u characters)", static_cast<unsigned>(kMaxLine));
+    std::snprintf(error, error_len, "line too long (more than %u characters)",
+                  static_cast<unsigned>(kMaxLine));
     return false;
   }
   int token = 0;
@@ -36,7 +37,8 @@ bool ParseCommand(const char* text, Command* out, char* error, size_t error_len)
     size_t len = static_cast<size_t>(p - start);
     if (token == 0) {
       if (len > kMaxName) {
-        std::snprintf(error, error_len, "command name longer than %u characters", static_cast<unsigned>(kMaxName));
+        std::snprintf(error, error_len, "command name longer than %u characters",
+                      static_cast<unsigned>(kMaxName));
         return false;
       }
       std::memcpy(out->name, start, len);
@@ -99,7 +101,8 @@ LatencyStats ComputeLatency(uint32_t* cycles, size_t n, uint32_t cpu_mhz) {
   s.mean_ms = sum / n;
   s.min_ms = cycles[0] / per_ms;
   s.max_ms = cycles[n - 1] / per_ms;
-  s.median_ms = (n % 2) ? cycles[n / 2] / per_ms : (cycles[n / 2 - 1] / per_ms + cycles[n / 2] / per_ms) / 2.0;
+  s.median_ms = (n % 2) ? cycles[n / 2] / per_ms
+                        : (cycles[n / 2 - 1] / per_ms + cycles[n / 2] / per_ms) / 2.0;
   if (n > 1) {
     double acc = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -145,8 +148,8 @@ size_t FormatResultsFloat(const float* values, size_t n, char* out, size_t out_l
   });
 }
 
-size_t FormatResultsDequantized(const int32_t* values, size_t n, float scale, int32_t zero_point, char* out,
-                                size_t out_len) {
+size_t FormatResultsDequantized(const int32_t* values, size_t n, float scale, int32_t zero_point,
+                                char* out, size_t out_len) {
   return FormatResults(n, out, out_len, [=](size_t i, char* dst, size_t len) {
     // float32 arithmetic, as TFLM's dequantize: the host computes the same bits
     const float real = static_cast<float>(values[i] - zero_point) * scale;
@@ -154,12 +157,15 @@ size_t FormatResultsDequantized(const int32_t* values, size_t n, float scale, in
   });
 }
 
-bool ResolveInfer(const Command& c, InputSource last_input, InferRequest* out, char* error, size_t error_len) {
+bool ResolveInfer(const Command& c, InputSource last_input, InferRequest* out, char* error,
+                  size_t error_len) {
   const bool eembc = c.argc < 2 || (c.argc == 2 && last_input == InputSource::kEembc);
   if (!eembc) {
     uint32_t n = 0, w = 0;
-    if (c.argc != 2 || !ParseDecimal(c.arg(0), &n) || !ParseDecimal(c.arg(1), &w) || n < 1 || n > kMaxTimedRuns) {
-      std::snprintf(error, error_len, "bad arguments for infer: expected infer <n 1..%u> <warm-up runs>",
+    if (c.argc != 2 || !ParseDecimal(c.arg(0), &n) || !ParseDecimal(c.arg(1), &w) || n < 1 ||
+        n > kMaxTimedRuns) {
+      std::snprintf(error, error_len,
+                    "bad arguments for infer: expected infer <n 1..%u> <warm-up runs>",
                     static_cast<unsigned>(kMaxTimedRuns));
       return false;
     }
@@ -182,8 +188,8 @@ bool ValidModelId(const char* id) {
   size_t len = 0;
   for (const char* p = id; *p; ++p, ++len) {
     const char c = *p;
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return len >= 1 && len <= kMaxModelId;
@@ -209,7 +215,8 @@ void Reply(LineSink& out, const char* format, ...) {
 }  // namespace
 
 bool DbBuffer::Claims(const Command& c) {
-  return c.argc == 0 || (std::strcmp(c.arg(0), "input") != 0 && std::strcmp(c.arg(0), "model") != 0);
+  return c.argc == 0 ||
+         (std::strcmp(c.arg(0), "input") != 0 && std::strcmp(c.arg(0), "model") != 0);
 }
 
 void DbBuffer::Handle(const Command& c, DbStorage& storage, LineSink& out) {
@@ -275,7 +282,8 @@ void DbBuffer::Chunk(const char* hex, LineSink& out) {
 void DbBuffer::Print(const Command& c, LineSink& out) const {
   // No argument: the whole buffer, as the reference prints it; else N bytes from offset.
   uint32_t count = static_cast<uint32_t>(size_), offset = 0;
-  if ((c.argc >= 2 && !ParseDecimal(c.arg(1), &count)) || (c.argc >= 3 && !ParseDecimal(c.arg(2), &offset))) {
+  if ((c.argc >= 2 && !ParseDecimal(c.arg(1), &count)) ||
+      (c.argc >= 3 && !ParseDecimal(c.arg(2), &offset))) {
     Reply(out, "e-[bad arguments for db print: expected db print [<bytes> [<offset>]]]");
     return;
   }
@@ -286,7 +294,8 @@ void DbBuffer::Print(const Command& c, LineSink& out) const {
     char line[16 + 3 * kPerLine];
     size_t pos = static_cast<size_t>(std::snprintf(line, sizeof(line), "m-buffer-"));
     for (size_t j = i; j < end && j < i + kPerLine; ++j) {
-      pos += static_cast<size_t>(std::snprintf(line + pos, sizeof(line) - pos, j == i ? "%02x" : "-%02x", data_[j]));
+      pos += static_cast<size_t>(
+          std::snprintf(line + pos, sizeof(line) - pos, j == i ? "%02x" : "-%02x", data_[j]));
     }
     out.Line(line);
   }

@@ -66,8 +66,8 @@ LatencyStats ComputeLatency(uint32_t* cycles, size_t n, uint32_t cpu_mhz);
 size_t FormatResultsInt(const int32_t* values, size_t n, char* out, size_t out_len);
 size_t FormatResultsFloat(const float* values, size_t n, char* out, size_t out_len);
 // EEMBC's results: quantized values as floats, (q - zero_point) * scale in float32.
-size_t FormatResultsDequantized(const int32_t* values, size_t n, float scale, int32_t zero_point, char* out,
-                                size_t out_len);
+size_t FormatResultsDequantized(const int32_t* values, size_t n, float scale, int32_t zero_point,
+                                char* out, size_t out_len);
 
 // How the input of the next inference arrived: tinyhil's `db input`, or EEMBC's
 // `db load N` and hex chunks. It picks the reply form of `infer N W` (PROTOCOL.md).
@@ -83,7 +83,8 @@ struct InferRequest {
 // Reads `infer [N [W]]`: no or one argument is EEMBC's form (W defaults to 10); two are
 // EEMBC's form after an EEMBC load and tinyhil's otherwise. Returns false with the
 // error text of the form it chose.
-bool ResolveInfer(const Command& c, InputSource last_input, InferRequest* out, char* error, size_t error_len);
+bool ResolveInfer(const Command& c, InputSource last_input, InferRequest* out, char* error,
+                  size_t error_len);
 
 // A model id for `m-model-[…]`: 1 to kMaxModelId of A-Z a-z 0-9 . _ -
 bool ValidModelId(const char* id);

@@ -30,8 +30,8 @@ class TestStorage : public tinyhil::DbStorage {
   explicit TestStorage(size_t capacity) : capacity_(capacity) {}
   uint8_t* Reserve(size_t n, char* error, size_t error_len) override {
     if (n > capacity_) {
-      std::snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u", static_cast<unsigned>(n),
-                    static_cast<unsigned>(capacity_));
+      std::snprintf(error, error_len, "db load: %u bytes do not fit: largest free block %u",
+                    static_cast<unsigned>(n), static_cast<unsigned>(capacity_));
       return nullptr;
     }
     bytes_.assign(n, 0xee);
@@ -94,10 +94,13 @@ int main(int argc, char** argv) {
     if (kind == "crc32") {
       std::vector<uint8_t> bytes;
       if (f[1] != "-") {
-        for (size_t i = 0; i + 1 < f[1].size(); i += 2) bytes.push_back(std::strtoul(f[1].substr(i, 2).c_str(), nullptr, 16));
+        for (size_t i = 0; i + 1 < f[1].size(); i += 2) {
+          bytes.push_back(std::strtoul(f[1].substr(i, 2).c_str(), nullptr, 16));
+        }
       }
       char got[9];
-      std::snprintf(got, sizeof(got), "%08x", static_cast<unsigned>(tinyhil::Crc32(bytes.data(), bytes.size())));
+      std::snprintf(got, sizeof(got), "%08x",
+                    static_cast<unsigned>(tinyhil::Crc32(bytes.data(), bytes.size())));
       Check(f[2] == got, number, "crc32 " + f[1] + " -> " + got);
     } else if (kind == "parse") {
       tinyhil::Command cmd;
@@ -113,7 +116,8 @@ int main(int argc, char** argv) {
     } else if (kind == "stats") {
       std::vector<uint32_t> cycles;
       for (const auto& c : Split(f[2], ',')) cycles.push_back(std::strtoul(c.c_str(), nullptr, 10));
-      tinyhil::LatencyStats s = tinyhil::ComputeLatency(cycles.data(), cycles.size(), std::strtoul(f[1].c_str(), nullptr, 10));
+      tinyhil::LatencyStats s = tinyhil::ComputeLatency(cycles.data(), cycles.size(),
+                                                        std::strtoul(f[1].c_str(), nullptr, 10));
       std::vector<std::string> e = Split(f[3], ',');
       const double got[5] = {s.median_ms, s.mean_ms, s.std_ms, s.min_ms, s.max_ms};
       bool ok = e.size() == 5;
@@ -136,8 +140,8 @@ int main(int argc, char** argv) {
       char out[256];
       std::vector<int32_t> v;
       for (const auto& x : Split(f[3], ',')) v.push_back(std::atoi(x.c_str()));
-      tinyhil::FormatResultsDequantized(v.data(), v.size(), std::strtof(f[1].c_str(), nullptr), std::atoi(f[2].c_str()),
-                                        out, sizeof(out));
+      tinyhil::FormatResultsDequantized(v.data(), v.size(), std::strtof(f[1].c_str(), nullptr),
+                                        std::atoi(f[2].c_str()), out, sizeof(out));
       Check(f[4] == out, number, std::string("dequant -> ") + out);
     } else if (kind == "infer") {
       tinyhil::Command cmd;
@@ -183,7 +187,9 @@ int main(int argc, char** argv) {
   tinyhil::LineAssembler a;
   const char* stream = "\r\nname%info%";
   int commands = 0;
-  for (const char* p = stream; *p; ++p) commands += a.Feed(*p) == tinyhil::LineAssembler::Event::kCommand;
+  for (const char* p = stream; *p; ++p) {
+    commands += a.Feed(*p) == tinyhil::LineAssembler::Event::kCommand;
+  }
   Check(commands == 2, 0, "assembler splits two commands");
   std::string long_cmd(200, 'x');
   long_cmd += '%';
