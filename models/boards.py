@@ -7,6 +7,7 @@ stops only the runs that name it, with the file and the key in the message.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +32,8 @@ SCHEMA: dict[str, tuple[type, bool]] = {
     "simulation": (dict, False),
 }
 MODEL_LOCATIONS = ("flash", "ram")
+# A board's name names folders (its expected verdicts live in <expectations-dir>/<name>/).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class BoardError(TinyhilError):
@@ -100,6 +103,17 @@ def _check(doc: object, path: Path) -> None:
             )
         if kind is int and value <= 0:
             raise BoardError(f"board profile {path}: {key!r} must be positive, got {value}")
+    name = doc["name"]
+    if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise BoardError(
+            f"board profile {path}: 'name' must be an identifier of letters, digits, '-', '_' and '.' "
+            f"(not '.' or '..': it names a folder), got {name!r}"
+        )
+    if doc["largest_heap_block_bytes"] > doc["internal_heap_bytes"]:
+        raise BoardError(
+            f"board profile {path}: 'largest_heap_block_bytes' {doc['largest_heap_block_bytes']} is larger than "
+            f"'internal_heap_bytes' {doc['internal_heap_bytes']}: the largest block is part of the heap"
+        )
     if doc["model_location"] not in MODEL_LOCATIONS:
         raise BoardError(
             f"board profile {path}: 'model_location' must be one of {', '.join(MODEL_LOCATIONS)}, "

@@ -7,23 +7,36 @@ directory is renamed into place. A read checks the files against the manifest: a
 entry that is partial, truncated, edited or missing a file is rebuilt, with one line
 on stderr naming it. Temporary directories left by a killed build are cleared by the
 next build of the same entry.
+
+A cache that cannot be written (a read-only mount shared by CI runs) still serves the
+entries it holds; a missing one raises :class:`CacheNotWritable`, naming the cache.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from tinyhil.models.errors import TinyhilError
+
 DEFAULT_CACHE_DIR = Path(".tinyhil-cache")
 MANIFEST = "manifest.json"
+# errors that say the cache cannot be written, as opposed to a broken build
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class CacheNotWritable(TinyhilError):
+    """The cache lacks an entry and cannot be written (read-only, or not this user's)."""
 
 
 def content_key(inputs: Any) -> str:
@@ -90,22 +103,30 @@ def cached_dir(root: Path, kind: str, name: str, key: str, build: Callable[[Path
 
     Returns:
         ``(path, hit)``: ``hit`` is True when a verified entry already existed.
+
+    Raises:
+        CacheNotWritable: when the entry is missing or damaged and the cache cannot be written.
     """
     entry = entry_dir(root, kind, name, key)
-    base, stem = entry.parent, entry.name
-    base.mkdir(parents=True, exist_ok=True)
     if entry.exists() and damage(entry, key) is None:
-        return entry, True
-    with FileLock(str(entry) + ".lock"):
+        return entry, True  # a read-only cache serves what it holds
+    base, stem = entry.parent, entry.name
+    with _writing(root, entry):
+        base.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(entry) + ".lock")
+        lock.acquire()
+    try:
         if entry.exists():
             problem = damage(entry, key)
             if problem is None:
-                return entry, True
+                return entry, True  # built by another process while this one waited
             sys.stderr.write(f"tinyhil: cache entry {entry} is damaged ({problem}); rebuilding it\n")
-            shutil.rmtree(entry)
+            with _writing(root, entry):
+                shutil.rmtree(entry)
         for stale in base.glob(f".{stem}-*"):  # left by a build that was killed; we hold its lock
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=base))
+        with _writing(root, entry):
+            tmp = _new_build_dir(base, stem)
         try:
             build(tmp)
             write_manifest(tmp, key)
@@ -113,4 +134,26 @@ def cached_dir(root: Path, kind: str, name: str, key: str, build: Callable[[Path
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        lock.release()
     return entry, False
+
+
+def _new_build_dir(base: Path, stem: str) -> Path:
+    """A fresh hidden folder beside the entry to build it in (renamed into place when complete)."""
+    return Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=base))
+
+
+@contextmanager
+def _writing(root: Path, entry: Path) -> Iterator[None]:
+    """Turns "cannot write here" into :class:`CacheNotWritable`; a build's own errors pass as they are."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in _UNWRITABLE:
+            raise
+        raise CacheNotWritable(
+            f"the model cache {root} cannot be written ({e.strerror or e}; read-only?) and lacks "
+            f"{entry.relative_to(root) if entry.is_relative_to(root) else entry}: fill it with a run that can "
+            "write it, or give --model-cache a folder you can write to"
+        ) from None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import tempfile
@@ -38,3 +40,55 @@ def capture_c_stderr() -> Iterator[Captured]:
                 os.close(saved)
             tmp.seek(0)
             out.text = tmp.read().decode("utf-8", "replace")
+
+
+# What TensorFlow prints on fd 2 while it starts, before its log level applies: absl's
+# notice, the CUDA probes of a machine without a GPU, the CPU-feature banner.
+START_UP_NOISE = (
+    "absl::InitializeLog",
+    "cudart_stub.cc",
+    "cuda_platform.cc",
+    "cpu_feature_guard.cc",
+    "To enable the following instructions",
+)
+
+
+class _QuietTensorFlowStart(importlib.abc.MetaPathFinder):
+    """Runs TensorFlow's first import and its GPU probe with fd 2 captured, then writes back
+    every line but :data:`START_UP_NOISE` (an import error or a real warning still shows)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once, and not for the lookup below
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_quietly(module):
+            cap = None
+            try:
+                with capture_c_stderr() as cap:
+                    exec_module(module)
+                    module.config.list_physical_devices("GPU")  # the CUDA probe, here rather than at the first op
+            finally:
+                kept = [ln for ln in (cap.text if cap else "").splitlines(keepends=True) if not _noise(ln)]
+                if kept:
+                    sys.stderr.write("".join(kept))
+
+        spec.loader.exec_module = exec_quietly
+        return spec
+
+
+def _noise(line: str) -> bool:
+    return any(n in line for n in START_UP_NOISE)
+
+
+def quiet_tensorflow_start() -> None:
+    """Hides TensorFlow's start-up chatter (see :data:`START_UP_NOISE`) in this process when it
+    imports TensorFlow (not when TensorFlow is already imported). :mod:`tinyhil.models` calls
+    it unless the user set ``TF_CPP_MIN_LOG_LEVEL``: then they asked for TensorFlow's logs."""
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowStart) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlowStart())

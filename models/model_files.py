@@ -11,15 +11,15 @@ file name), so it enters the matrix like a Table 1 network:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tinyhil.models.cache import file_sha256
 from tinyhil.models.errors import ModelFileError
-from tinyhil.models.inspection import ModelInfo, inspect_tflite
+from tinyhil.models.inspection import ModelInfo, check_flatbuffer, inspect_tflite
 from tinyhil.models.networks import NETWORKS, NetworkSpec
 from tinyhil.models.training import TrainedModel
 
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 TFLITE_FAMILY = "tflite-file"
 KERAS_FAMILY = "keras-file"
 SUFFIXES = {".tflite": TFLITE_FAMILY, ".keras": KERAS_FAMILY, ".h5": KERAS_FAMILY}
+# A .tflite larger than this is not parsed at start-up (parsing costs many times its size
+# in memory): 16 MiB is the largest flash of an ESP32 module, so such a file fits no board
+# of the family whole and its cases are judged from its size (flash_overflow).
+PARSE_LIMIT_BYTES = 16 << 20
 
 
 def is_model_file(token: str) -> bool:
@@ -49,15 +53,18 @@ def register_model_file(path: str | Path) -> NetworkSpec:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"--networks: model file {path} does not exist")
-    data = path.read_bytes()
     family = SUFFIXES[path.suffix]
     if family == TFLITE_FAMILY:
-        inspect_tflite(data, str(path))  # a broken file stops the run here
+        # a broken file stops the run here; a huge one is only hashed (its cases judge it by size)
+        with open(path, "rb") as f:
+            _check_own_flatbuffer(f.read(16), path)  # the identifier only
+        if path.stat().st_size <= PARSE_LIMIT_BYTES:
+            inspect_tflite(path.read_bytes(), str(path))
     net_id = re.sub(r"[^A-Za-z0-9_.]", "_", path.stem)
     spec = NetworkSpec(
         id=net_id,
         family=family,
-        params={"path": str(path.resolve()), "sha256": hashlib.sha256(data).hexdigest()},
+        params={"path": str(path.resolve()), "sha256": file_sha256(path)},
     )
     if net_id in NETWORKS:
         known = NETWORKS.get(net_id)
@@ -66,6 +73,17 @@ def register_model_file(path: str | Path) -> NetworkSpec:
         raise ModelFileError(f"--networks: {path} would be network {net_id!r}, which is already taken; rename the file")
     NETWORKS.add(net_id, spec)
     return spec
+
+
+def _check_own_flatbuffer(head: bytes, path: Path) -> None:
+    """A user's .tflite that is not a flatbuffer: the advice is about their file, not a cache entry."""
+    try:
+        check_flatbuffer(head, str(path))
+    except ModelFileError:
+        raise ModelFileError(
+            f"--networks: {path} is not a TFLite flatbuffer (identifier {head[4:8]!r}, expected b'TFL3'): "
+            "give a .tflite written by the TFLite converter (a cut-short copy or download reads like this)"
+        ) from None
 
 
 def is_flatbuffer_network(spec: NetworkSpec) -> bool:

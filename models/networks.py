@@ -8,7 +8,10 @@ turn a family's spec into a Keras model. A new family plugs in with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +92,48 @@ _loading_extras: dict[str, Any] = {}
 _loaded_builders: dict[Path, str] = {}
 
 
-def load_builders(path: Path) -> list[str]:
+# How long a builders file may take to import: it only defines functions and calls
+# add_network, so anything longer is a file that hangs (a loop, a wait on the network).
+IMPORT_TIMEOUT_S = 30
+
+
+class _ImportTimeout(BaseException):
+    """Raised in the main thread by the alarm; a BaseException so that the user's own
+    ``except Exception`` cannot swallow it."""
+
+
+@contextmanager
+def _time_limit(seconds: int) -> Iterator[None]:
+    """Raises :class:`_ImportTimeout` after ``seconds`` (SIGALRM: main thread on POSIX only;
+    elsewhere no limit). The alarm interrupts Python code between bytecodes and blocking
+    system calls such as sleep, in this process: no child process, so the file's
+    registrations land in this interpreter."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _ImportTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def load_builders(path: Path, timeout_s: int = IMPORT_TIMEOUT_S) -> list[str]:
     """Imports a user's builders file once; returns the ids of the networks it added.
 
+    Args:
+        path: The builders file.
+        timeout_s: Longest the import may take.
+
     Raises:
-        NetworkFileError: for a missing file or one that fails to import, with its error.
+        NetworkFileError: for a missing file, one that fails to import (with its error)
+            or that does not finish importing within ``timeout_s``.
     """
     import hashlib
     import importlib.util
@@ -110,7 +150,13 @@ def load_builders(path: Path) -> list[str]:
     try:
         spec = importlib.util.spec_from_file_location(f"tinyhil_user_builders_{digest[:12]}", path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        with _time_limit(timeout_s):
+            spec.loader.exec_module(module)
+    except _ImportTimeout:
+        raise NetworkFileError(
+            f"--networks-from: {path} did not finish importing within {timeout_s} s (a loop, or a wait at import?); "
+            "a builders file should only define builders and call add_network"
+        ) from None
     except Exception as e:  # a user's file can raise anything while it loads
         where = traceback.extract_tb(e.__traceback__)[-1]
         raise NetworkFileError(
@@ -123,6 +169,47 @@ def load_builders(path: Path) -> list[str]:
     if not added:
         raise NetworkFileError(f"--networks-from: {path} adds no network; call add_network(id, family, **params)")
     return added
+
+
+def check_builders(network_ids: list[str], input_shape: tuple[int, ...], n_classes: int) -> None:
+    """Builds each network of a user's builders file once, so that a builder that raises or
+    returns no usable model stops the run before any case, naming the builder.
+
+    Networks of tinyhil's own families are skipped. Building imports tf_keras (a few
+    seconds); a run that selects a user's network builds it anyway to train or load it.
+
+    Raises:
+        NetworkFileError: naming the builder, its file and what it gave.
+    """
+    for net_id in network_ids:
+        spec = NETWORKS.get(net_id)
+        source = spec.family_params.get("builders")
+        if source is None:
+            continue
+        builder = FAMILIES.get(spec.family)
+        where = f"--networks-from: {source}: {builder.__name__} (family {spec.family!r}, network {net_id})"
+        try:
+            model = builder(spec, tuple(input_shape), n_classes)
+        except Exception as e:  # a user's builder can raise anything
+            raise NetworkFileError(f"{where} raised {type(e).__name__}: {e}") from None
+        problem = _model_problem(model)
+        if problem:
+            raise NetworkFileError(
+                f"{where} {problem}; a builder returns a tf_keras Model with one input and one output "
+                f"(input shape {tuple(input_shape)}, {n_classes} classes)"
+            )
+
+
+def _model_problem(model: Any) -> str | None:
+    """What keeps ``model`` from being trained and converted (None: nothing)."""
+    keras = _keras()
+    if not isinstance(model, keras.Model):
+        return f"returned {model!r}" if model is None else f"returned a {type(model).__name__}, not a tf_keras Model"
+    if len(model.outputs) != 1:
+        return f"returned a model with {len(model.outputs)} outputs"
+    if len(model.inputs) != 1:
+        return f"returned a model with {len(model.inputs)} inputs"
+    return None
 
 
 def load_table(path: Path = TABLE1_PATH) -> list[NetworkSpec]:

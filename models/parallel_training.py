@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from tinyhil.models import QUIET_TENSORFLOW
 from tinyhil.models.model_files import is_flatbuffer_network, is_keras_file_network
-from tinyhil.models.networks import get_network
+from tinyhil.models.networks import get_network, load_builders
 from tinyhil.models.pipeline import Study, StudyConfig
 from tinyhil.models.training import is_trained
 
@@ -69,8 +70,12 @@ def untrained(study: Study, networks: Iterable[str]) -> list[str]:
     return out
 
 
-def _child_init(progress_queue, threads: int, parent: int, log_dir: str) -> None:
+def _child_init(progress_queue, threads: int, parent: int, log_dir: str, quiet_tf: bool = True) -> None:
+    from tinyhil.models.cstderr import quiet_tensorflow_start
     from tinyhil.models.lifeline import die_with_parent
+
+    if quiet_tf:  # as in the parent: its TF_CPP_MIN_LOG_LEVEL, inherited, reads as the user's here
+        quiet_tensorflow_start()
 
     die_with_parent(parent)
     # TensorFlow's start-up chatter (absl, CUDA probes) would break the terminal's lines:
@@ -88,18 +93,26 @@ def _child_init(progress_queue, threads: int, parent: int, log_dir: str) -> None
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def _train_child(config: StudyConfig, network: str, techniques: tuple[str, ...] = ()) -> TrainingResult:
+def _train_child(
+    config: StudyConfig, network: str, techniques: tuple[str, ...] = (), builders: str | None = None
+) -> TrainingResult:
     t0 = time.monotonic()
+    if builders:  # a spawned child starts with tinyhil's own networks only
+        load_builders(Path(builders))
 
     def progress(line: str) -> None:
         _QUEUE.put((network, line))
 
     print(f"--- training {network}", flush=True)
+    head = f"[train {network} {config.profile}]"
     global _STUDY
     if _STUDY is None or _STUDY.config != config:  # one per child: the dataset loads once
+        progress(f"{head} loading the dataset")  # seconds of silence otherwise, before the first epoch
         _STUDY = Study(config)
+        _STUDY.dataset  # noqa: B018 - loaded here, under its progress line
     study = _STUDY
     study.progress = progress
+    progress(f"{head} building and training the network")
     try:
         tm = study.trained(network)
     except Exception as e:  # noqa: BLE001 - reported to the parent; the cases retry it
@@ -122,6 +135,11 @@ def _train_child(config: StudyConfig, network: str, techniques: tuple[str, ...] 
                 traceback.print_exc()
         result.seconds = time.monotonic() - t0
     return result
+
+
+def _builders_of(network: str) -> str | None:
+    """The ``--networks-from`` file that registered ``network`` (None: one of tinyhil's own)."""
+    return get_network(network).family_params.get("builders")
 
 
 def _cost(network: str) -> tuple[int, int]:
@@ -196,11 +214,13 @@ def train_networks(
         max_workers=workers,
         mp_context=ctx,
         initializer=_child_init,
-        initargs=(progress_queue, threads, os.getpid(), str(log_dir)),
+        initargs=(progress_queue, threads, os.getpid(), str(log_dir), QUIET_TENSORFLOW),
     )
     try:
         todo = techniques or {}
-        pending = {pool.submit(_train_child, config, net, tuple(todo.get(net, ()))): net for net in order}
+        pending = {
+            pool.submit(_train_child, config, net, tuple(todo.get(net, ())), _builders_of(net)): net for net in order
+        }
         while pending:
             drain(0.2)
             done, _ = wait(pending, timeout=0, return_when=FIRST_COMPLETED)

@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyhil.models.cache import DEFAULT_CACHE_DIR
+from tinyhil.models.boards import Board, check_flash
+from tinyhil.models.cache import DEFAULT_CACHE_DIR, CacheNotWritable
 from tinyhil.models.compression import (
     Conversion,
     ConversionContext,
@@ -31,6 +32,7 @@ from tinyhil.models.model_files import (
 )
 from tinyhil.models.networks import NETWORKS, NetworkSpec, get_network
 from tinyhil.models.training import PROFILES, TrainedModel, library_versions, train, training_recipe
+from tinyhil.models.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class CaseArtifacts:
     conversion: Conversion
     info: ModelInfo | None
     files: dict[str, Path] = field(default_factory=dict)
+    verdict: Verdict | None = None  # reached before any target: the case deploys nothing
 
     @property
     def key(self) -> str:
@@ -111,19 +114,38 @@ class Study:
                 self._trained[network] = train(spec, self.dataset, c.profile, c.seed, c.cache_dir, **extra)
         return self._trained[network]
 
-    def artifacts(self, network: str, technique: str, export_dir: Path | None = None) -> CaseArtifacts:
+    def artifacts(
+        self, network: str, technique: str, export_dir: Path | None = None, board: Board | None = None
+    ) -> CaseArtifacts:
         """Builds (or takes from the cache) one case's model and files.
+
+        A case that cannot get its model gets a verdict instead: a ready .tflite larger
+        than ``board``'s model partition (judged from its size, before it is read), or a
+        read-only cache that lacks the model (a ``convert_error`` naming the cache).
 
         Args:
             network: Table 1 id.
             technique: Registered technique.
             export_dir: If given, the .tflite and the C pair are written there.
+            board: The board the case is judged against (None: no judgement here).
 
         Raises:
             UnknownNameError: for an unknown network or technique.
         """
         spec = get_network(network)
         steps = parse_technique(technique)
+        if board is not None and is_flatbuffer_network(spec):
+            too_large = _oversize_file(spec, technique, board)
+            if too_large is not None:
+                return too_large
+        try:
+            return self._artifacts(spec, technique, steps, export_dir)
+        except CacheNotWritable as e:
+            conv = Conversion(technique, None, str(e), 0.0, steps=[s.label for s in steps])
+            return CaseArtifacts(spec, technique, _not_available(spec, str(e)), conv, None)
+
+    def _artifacts(self, spec: NetworkSpec, technique: str, steps: list, export_dir: Path | None) -> CaseArtifacts:
+        network = spec.id
         tm = self.trained(network)
         ds = self.dataset
         c = self.config
@@ -188,3 +210,37 @@ class Study:
             json.dumps({"training": art.trained.meta, "conversion_error": art.conversion.error}, indent=1)
         )
         return files
+
+
+def _not_available(spec: NetworkSpec, why: str) -> TrainedModel:
+    """The trained model of a case that never got one: loading it raises ``why``."""
+
+    def load():
+        raise RuntimeError(why)
+
+    return TrainedModel(key="", meta={}, from_cache=True, load=load)
+
+
+def _oversize_file(spec: NetworkSpec, technique: str, board: Board) -> CaseArtifacts | None:
+    """A ``flash_overflow`` case for a ready .tflite whose file alone is larger than the board's
+    model partition, judged from its size: the file is not read, parsed, cached or exported.
+
+    Only for techniques that keep the flatbuffer as it is (``as_is``); LUT compression
+    may bring a large file under the partition, so it is converted and judged as usual.
+    """
+    steps = flatbuffer_steps(technique) or []
+    if not steps or any(s.technique.name != "as_is" for s in steps):
+        return None
+    path = Path(spec.params["path"])
+    size = path.stat().st_size
+    flash = check_flash(board, size)
+    if flash is None:
+        return None
+    reason = f"{flash.reason} (judged from the size of {path}: not parsed, converted or exported)"
+    conv = Conversion(technique, None, None, 0.0, steps=[s.label for s in steps])
+    trained = TrainedModel(
+        key=spec.params["sha256"], path=path, meta={"source": str(path)}, from_cache=True, load=path.read_bytes
+    )
+    return CaseArtifacts(
+        spec, technique, trained, conv, ModelInfo(model_bytes=size), verdict=Verdict(flash.status, reason, False, False)
+    )

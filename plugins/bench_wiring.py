@@ -11,6 +11,7 @@ themselves are declared in :mod:`tinyhil.plugins.options`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,11 +38,34 @@ NO_BOARD = (
     "  Without hardware: pass --virtual-board to run them against the simulated ESP32 on a pseudo-terminal."
 )
 VB_KEY = pytest.StashKey["VirtualBoardProcess | None"]()
+VB_START_KEY = pytest.StashKey["Callable[[], VirtualBoardProcess]"]()
 
 
 def _runs_tests(config: pytest.Config) -> bool:
     """False on the xdist controller, which only distributes tests."""
     return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
+def _start_board(settings, binary: Path | None) -> VirtualBoardProcess:
+    """This process's virtual board: the firmware's host build when ``binary`` is given, else the Python board."""
+    o = settings.options
+    if binary is not None:
+        return start_firmware_board(binary, settings.board, baud=o.virtual_baud)
+    return start_virtual_board(settings.board.source, fault=o.virtual_fault, baud=o.virtual_baud)
+
+
+def restart_board(config: pytest.Config) -> VirtualBoardProcess:
+    """Replaces this process's virtual board after it died: the old process is ended and its
+    folder removed, a new one comes up on a new pty, and ``--port`` names it, so the next
+    case's DUT opens it (pytest-embedded reads the option per case)."""
+    old = config.stash.get(VB_KEY, None)
+    if old is not None:
+        old.stop()
+    config.stash[VB_KEY] = None
+    vb = config.stash[VB_START_KEY]()
+    config.stash[VB_KEY] = vb
+    config.option.port = vb.port
+    return vb
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,13 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
         binary = firmware_host_build(config) if settings.firmware_host else None
         if _runs_tests(config):
             # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
-            if binary is not None:
-                vb = start_firmware_board(binary, settings.board, baud=settings.options.virtual_baud)
-            else:
-                vb = start_virtual_board(
-                    settings.board.source, fault=settings.options.virtual_fault, baud=settings.options.virtual_baud
-                )
-            config.stash[VB_KEY] = vb
+            config.stash[VB_START_KEY] = lambda: _start_board(settings, binary)
+            config.stash[VB_KEY] = vb = config.stash[VB_START_KEY]()
             opt.port = vb.port
     elif settings.port or settings.places:
         if settings.places:
@@ -245,10 +264,17 @@ def port_app_cache(pytestconfig: pytest.Config) -> dict[str, str]:
     return primed_port_app_cache(pytestconfig)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def virtual_board_process(pytestconfig: pytest.Config) -> VirtualBoardProcess:
-    """The virtual ESP32 of this process (started at configure time)."""
+    """The virtual ESP32 of this process (started at configure time; per case, since a board
+    that died is replaced by :func:`restart_board`)."""
     return pytestconfig.stash[VB_KEY]
+
+
+@pytest.fixture(scope="session")
+def restart_virtual_board(pytestconfig: pytest.Config) -> Callable[[], VirtualBoardProcess]:
+    """Restarts this process's virtual board (after it died mid-case) and returns the new one."""
+    return lambda: restart_board(pytestconfig)
 
 
 @pytest.fixture(scope="session")

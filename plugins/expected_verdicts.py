@@ -10,7 +10,7 @@ from tinyhil import resources
 from tinyhil.models.verdict import Verdict
 from tinyhil.plugins.options import settings_of
 from tinyhil.plugins.report.columns import PROPERTY_PREFIX
-from tinyhil.plugins.report.expectations import ExpectationStore, Expected
+from tinyhil.plugins.report.expectations import ExpectationsError, ExpectationStore, Expected
 from tinyhil.plugins.targets import Case
 
 STATE_KEY = pytest.StashKey["ExpectationsState"]()
@@ -66,7 +66,12 @@ def pytest_configure(config: pytest.Config) -> None:
             f"name a folder of your own, --expectations-dir=DIR (to start from the shipped verdicts, copy "
             f"{shipped} into it first)"
         )
-    store = ExpectationStore(chosen, settings.board.name, tflm_version())
+    try:
+        store = ExpectationStore(
+            chosen, settings.board.name, tflm_version(), replace_damaged=settings.options.update_expectations
+        )
+    except ExpectationsError as e:
+        raise pytest.UsageError(f"tinyhil: {e}") from None
     state = ExpectationsState(config, store)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "tinyhil-expectations")

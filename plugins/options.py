@@ -15,6 +15,7 @@ and the option table, and does nothing in a run that did not ask for tinyhil.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from tinyhil.plugins.settings.resolve import Settings
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
+# --help's placeholder where the option name's last word does not say what goes there
+METAVARS = {"networks-from": "FILE", "baseline": "CSV", "tflm-source": "DIR", "esp-nn-source": "DIR"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,9 +47,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             dest=opt.dest,
             type=opt.parse,
             default=None,
-            help=f"{opt.help} (Default: ini {opt.dest} = {opt.default!r})",
+            metavar=METAVARS.get(opt.name) or opt.name.rsplit("-", 1)[-1].upper(),  # --report-dir=DIR
+            help=_help(opt),
         )
         parser.addini(opt.dest, opt.help, default=opt.default)
+
+
+def _help(opt: Option) -> str:
+    """An option's help as pytest-embedded writes it: what it is, its choices, ``(Default: value)``.
+    The ini key (``tinyhil_<name>``) is listed once, in --help's ini section."""
+    choices = getattr(opt.parse, "choices", ())
+    listed = f"; one of: {', '.join(choices)}" if choices and not all(c in opt.help for c in choices) else ""
+    return f"{opt.help}{listed} (Default: {opt.default or 'none'})"
 
 
 VALUE_OPTIONS = frozenset(f"--{opt.name}" for opt in OPTIONS if not opt.is_flag)
@@ -86,6 +98,21 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "pytest", "-c", str(ini), *sys.argv[1:]])
+
+
+def _join_spaced_values(config: pytest.Config) -> None:
+    """Writes ``--report-dir /new/dir`` as ``--report-dir=/new/dir`` in the arguments that
+    pytest-xdist hands its workers. A worker reads its configuration file from its path
+    arguments before it loads tinyhil, so it takes ``/new/dir`` for a test path; by then the
+    folder exists (this process created it), holds no pytest.ini, and the worker stopped
+    with a usage error. Joined, the value is an option's to every process."""
+    args = list(config.invocation_params.args)
+    joined: list[str] = []
+    while args:
+        arg = args.pop(0)
+        joined.append(f"{arg}={args.pop(0)}" if arg in VALUE_OPTIONS and args else arg)
+    if tuple(joined) != tuple(config.invocation_params.args):
+        config.invocation_params = dataclasses.replace(config.invocation_params, args=tuple(joined))
 
 
 def _value(config: pytest.Config, opt: Option):
@@ -160,7 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if given:
             raise pytest.UsageError(
                 f"tinyhil options ({', '.join(given[:3])}) were given, but this run did not ask for tinyhil's "
-                "study: add -p tinyhil.study (or pytest_plugins = [\"tinyhil.study\"] in your root conftest.py)"
+                'study: add -p tinyhil.study (or pytest_plugins = ["tinyhil.study"] in your root conftest.py)'
             )
         return
     other = _other_checkout(config)
@@ -172,6 +199,8 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{resources.import_root()}: its code would run and {other}'s revision would not be what ran. "
             f"Run pytest from inside {other} (cd {other} && python -m pytest ...), or pip install -e {other}"
         )
+    _join_spaced_values(config)
+    from tinyhil.plugins.report.whole_files import junit_beside
     from tinyhil.plugins.settings.resolve import SettingsError, build_settings  # the heavy part: tinyhil runs only
 
     values = {opt.name: _value(config, opt) for opt in OPTIONS}
@@ -182,3 +211,4 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "xmlpath", None) is None:
         # JUnit beside results.csv, so two runs with different --report-dir keep their own
         config.option.xmlpath = str(settings.report_dir / "junit.xml")
+    junit_beside(config)

@@ -4,10 +4,22 @@ Rows go to ``<report-dir>/results.csv`` from ``pytest_runtest_logreport`` on the
 that reports (the xdist controller under ``-n``), so parallel runs write one file, and a
 run killed halfway keeps every finished row. ``--resume`` keeps that file and skips the
 cases it already holds for the same settings.
+
+The folder is this run's alone: once its study cases are collected (before any runs or
+trains) the controller takes ``<report-dir>/.tinyhil.lock``, and a second run on the same
+folder stops there (rc 4) without writing in it. A run with no study case (the framework's
+own unit tests) takes no lock. JUnit is written beside its final name and moved in at the
+end, so a run that stopped early or found the disk full leaves the last junit.xml whole.
+SIGTERM ends a run as Ctrl-C does: every end-of-run file is written and says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,14 +29,17 @@ from tinyhil import resources
 from tinyhil.models.errors import TinyhilError
 from tinyhil.plugins.options import settings_of
 from tinyhil.plugins.report.columns import COLUMN_NAMES, PROPERTY_PREFIX, build_row, derive_energy_savings, format_value
-from tinyhil.plugins.report.csv_file import VERSION_COLUMNS, CsvReport, resume_plan
+from tinyhil.plugins.report.csv_file import VERSION_COLUMNS, CsvReport, read_results, resume_plan
 from tinyhil.plugins.report.environment import host_environment
+from tinyhil.plugins.report.lock import ReportDirBusy, ReportLock, describe
 from tinyhil.plugins.report.page import write_report
 from tinyhil.plugins.report.plots import make_plots
 from tinyhil.plugins.report.summary import render
+from tinyhil.plugins.report.whole_files import JUNIT_KEY, replace_whole, why_not_written
 from tinyhil.plugins.targets import TARGETS, Case
 
 STATE_KEY = pytest.StashKey["Reporter"]()
+SIGTERM_KEY = pytest.StashKey[object]()  # the SIGTERM handler this run replaced
 
 
 class Reporter:
@@ -37,24 +52,41 @@ class Reporter:
         self.report_dir = self.settings.report_dir
         self.env = host_environment(resources.source_checkout())
         self.controller = not hasattr(config, "workerinput")
-        self.csv: CsvReport | None = None
+        self.csv: CsvReport | None = None  # made once this run holds the folder
+        self.lock = ReportLock(self.report_dir)
+        self.refused = False  # another run holds the folder: this one writes nothing there
+        self.session: pytest.Session | None = None
         self.rows_written = 0
+        self.rows_lost = 0  # rows not written after a write failed (the run was stopping)
+        self.write_failed: str | None = None  # why a row could not be written
+        self.end_failures: dict[str, list[str]] = {}  # why -> end-of-run files that could not be written
+        self.junit_tmp: Path | None = None  # where pytest writes JUnit; moved to junit_final at the end
+        self.junit_final: str | None = None
+        self.junit_error: OSError | None = None  # junitxml's write failed (a full disk)
+        self.junit_placed = False
         self.extra_sections: list = []  # callables rows -> Markdown, added by other plugins
         self.page: Path | None = None
         self.text: str | None = None  # the summary, rendered once at session finish
         self.cases_total = 0  # cases collected; with the rows, tells how far an interrupted run got
         self.interrupted = False
+        self.interrupted_by = "Ctrl-C"  # or SIGTERM, or why a row could not be written
         self.kept: set[str] = set()  # --resume: finished cases skipped
         self.stale: dict[str, list[str]] = {}  # --resume: case id -> columns that differ from this run
-        path = self.report_dir / "results.csv"
-        try:
-            # Only the controller writes; a worker reads the same file to know what to skip.
-            self.csv = CsvReport(path, resume=self.resume) if self.controller else None
-            if self.resume:
-                rows = (self.csv or CsvReport(path, resume=True)).rows()
-                self.kept, self.stale = resume_plan(rows, self.expected_row)
-        except ValueError as e:
-            raise pytest.UsageError(str(e)) from None
+        self.problems: list[str] = []  # --resume: damaged rows left out, one line each
+        self.results_path = self.report_dir / "results.csv"
+        if self.resume and self.results_path.exists() and self.results_path.stat().st_size:
+            # Read only: the controller writes once it holds the folder; a worker reads to know what to skip.
+            try:
+                table = read_results(self.results_path)
+            except ValueError as e:
+                raise pytest.UsageError(f"tinyhil: {e}") from None
+            except OSError as e:
+                raise pytest.UsageError(
+                    f"tinyhil: --resume cannot read {self.results_path} ({e.strerror or e}); "
+                    "move it away or run without --resume"
+                ) from None
+            self.kept, self.stale = resume_plan(table.rows, self.expected_row)
+            self.problems = table.problems if self.controller else []
 
     def expected_row(self, row: dict) -> dict:
         """What a finished row must hold for ``--resume`` to keep it: this run's settings and versions."""
@@ -66,10 +98,106 @@ class Reporter:
             return {"technique": "a technique this tinyhil knows"}  # never matches: the case is not kept
         return {**wanted, **{k: self.env[k] for k in VERSION_COLUMNS}}
 
+    def claim_folder(self) -> None:
+        """Takes the report folder for this run, once it is known to run study cases.
+
+        Raises:
+            pytest.UsageError: when another live run holds the folder, or the lock cannot be written.
+        """
+        if self.lock.held or self.refused or not self.controller or self.config.option.collectonly:
+            return
+        params = self.config.invocation_params
+        try:
+            left = self.lock.acquire(shlex.join(["pytest", *params.args]), str(params.dir))
+        except ReportDirBusy as e:
+            self._refuse()
+            raise pytest.UsageError(
+                f"tinyhil: --report-dir {self.report_dir} is in use by {describe(e.holder)}: two runs in one "
+                "folder would mix their results.csv and junit.xml. Wait for that run to end, or give this run "
+                "another --report-dir"
+            ) from None
+        except OSError as e:
+            self._refuse()
+            raise pytest.UsageError(
+                f"tinyhil: {why_not_written(self.lock.path, e)}; free some space or give another --report-dir"
+            ) from None
+        if left:
+            self._say(
+                f"tinyhil: took over {self.lock.path} from pid {left['pid']} ({left.get('command', '?')}), "
+                "which is no longer running"
+            )
+        try:
+            self.csv = CsvReport(self.results_path, resume=self.resume)
+        except (ValueError, OSError) as e:
+            raise pytest.UsageError(f"tinyhil: {e}") from None
+
+    def _refuse(self) -> None:
+        """Writes nothing in a folder another run holds (its JUnit temp file is removed at the end)."""
+        self.refused = True
+
+    def _say(self, line: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(line, yellow=True, bold=True)
+
+    def junit_to_temp(self) -> None:
+        """Takes the JUnit temp name :func:`~tinyhil.plugins.report.whole_files.junit_beside` gave pytest; :meth:`place_junit` moves
+        it to ``--junitxml``'s name at the end."""
+        paths = self.config.stash.get(JUNIT_KEY, None)
+        if self.controller and paths is not None:
+            self.junit_tmp, self.junit_final = Path(paths[0]), paths[1]
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    def place_junit(self) -> None:
+        """Moves the JUnit file pytest wrote to its final name, once; on failure the old junit.xml stays."""
+        if self.junit_placed or self.junit_tmp is None:
+            return
+        self.junit_placed = True
+        error = self.junit_error
+        if error is None and not self.junit_tmp.exists():
+            return
+        xml = self.config.stash.get(junit_xml_key, None)
+        try:
+            if error is not None:
+                raise error
+            if self.refused:  # the folder is another run's: no JUnit, and no line saying one was written
+                if xml is not None:
+                    del self.config.stash[junit_xml_key]
+                    self.config.pluginmanager.unregister(xml)
+                raise FileExistsError
+            os.replace(self.junit_tmp, self.junit_final)
+            if xml is not None:
+                xml.logfile = os.path.abspath(self.junit_final)  # what pytest's "generated xml file" line shows
+        except OSError as e:
+            if not self.refused:
+                self.end_failures.setdefault(why_not_written(self.report_dir, e), []).append("junit.xml")
+            with contextlib.suppress(OSError):
+                self.junit_tmp.unlink()
+
+    def stop_writing(self, error: OSError) -> None:
+        """A row could not be written: says so once and stops the run (no case runs for nothing)."""
+        self.write_failed = why_not_written(self.results_path, error)
+        self.interrupted_by = self.write_failed
+        self._say(
+            f"tinyhil: {self.write_failed}; this case's row is lost and the run stops here. "
+            "Free some space, then rerun with --resume"
+        )
+        reason = "tinyhil stopped the run: a result row could not be written"
+        if self.session is not None:
+            self.session.shouldstop = reason
+        dsession = self.config.pluginmanager.get_plugin("dsession")  # xdist's controller loop
+        if dsession is not None:
+            dsession.shouldstop = reason
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         cases = [item for item in items if _case_of(item) is not None]
-        self.cases_total = len(cases)
+        # counted as under xdist (pytest_xdist_node_collection_finished): by the study function's name
+        self.cases_total = sum(getattr(item, "originalname", "") == "test_case" for item in items)
+        if self.cases_total:
+            self.claim_folder()
         for item in cases:
             if _case_of(item).id in self.kept:
                 reason = (
@@ -81,14 +209,24 @@ class Reporter:
     def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
         # under -n the controller collects nothing itself: the workers tell it their items
         self.cases_total = max(self.cases_total, sum("test_case[" in i for i in ids))
+        if self.cases_total:
+            self.claim_folder()  # before matrix's hook trains anything (this plugin registered later)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.csv is None or report.when != "call":
             return
         props = {k[len(PROPERTY_PREFIX) :]: v for k, v in report.user_properties if k.startswith(PROPERTY_PREFIX)}
-        if "case_id" in props:
+        if "case_id" not in props:
+            return
+        if self.write_failed:
+            self.rows_lost += 1  # a case that was already running when the run stopped
+            return
+        try:
             self.csv.append({k: props.get(k) for k in COLUMN_NAMES})
-            self.rows_written += 1
+        except OSError as e:
+            self.stop_writing(e)
+            return
+        self.rows_written += 1
 
     @property
     def progress_line(self) -> str:
@@ -109,7 +247,9 @@ class Reporter:
         if not rows:
             return None
         head = (
-            [f"**Run {self.progress_line}** (Ctrl-C); rerun with --resume to finish it.\n"] if self.interrupted else []
+            [f"**Run {self.progress_line}** ({self.interrupted_by}); rerun with --resume to finish it.\n"]
+            if self.interrupted
+            else []
         )
         order = self.settings.techniques
         return "\n".join([*head, render(rows, order), *(section(rows) for section in self.extra_sections)])
@@ -117,7 +257,7 @@ class Reporter:
     def resume_lines(self) -> list[str]:
         if not self.resume:
             return []
-        lines = [f"tinyhil: --resume kept {len(self.kept)} finished rows with this run's settings"]
+        lines = [*self.problems, f"tinyhil: --resume kept {len(self.kept)} finished rows with this run's settings"]
         if self.stale:
             why: dict[str, int] = {}
             for columns in self.stale.values():
@@ -131,29 +271,52 @@ class Reporter:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.refused:
+            return
         if exitstatus == pytest.ExitCode.INTERRUPTED and self.controller:
             self.interrupted = True
             self._mark_junit_interrupted()
         if self.csv is not None and self.csv.started:
-            self.csv.rewrite(derive_energy_savings(self.csv.rows()))
+            self._end_write(self.csv.path, lambda: self.csv.rewrite(derive_energy_savings(self.csv.rows())))
         text = self.text = self.summary()
         if text:
-            (self.report_dir / "summary.md").write_text(text + "\n")
+            summary_md = self.report_dir / "summary.md"
+            self._end_write(summary_md, lambda: replace_whole(summary_md, text + "\n"))
             rows = self.csv.rows()
-            plots = make_plots(rows, self.report_dir / "plots")
-            self.page = write_report(rows, text, plots, self.report_dir / "report.html")
+            plots = self._end_write(self.report_dir / "plots", lambda: make_plots(rows, self.report_dir / "plots"))
+            page = self.report_dir / "report.html"
+            self.page = self._end_write(page, lambda: write_report(rows, text, plots or [], page))
+
+    def _end_write(self, path: Path, write):
+        """Runs one end-of-run write; a failure becomes a line (the file stays as it was), not a traceback."""
+        try:
+            return write()
+        except OSError as e:
+            self.end_failures.setdefault(why_not_written(self.report_dir, e), []).append(path.name)
+            return None
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.refused:
+            return
         text = self.text if self.text is not None else self.summary()
         if text:
             terminalreporter.section("tinyhil summary")
             terminalreporter.write_line(text)
-            for line in self.resume_lines():
-                terminalreporter.write_line(line)
-            if self.csv.torn_bytes:
-                terminalreporter.write_line(
-                    f"tinyhil: removed a torn last row ({self.csv.torn_bytes} B cut by a crash) from {self.csv.path}"
-                )
+        for line in self.resume_lines():
+            terminalreporter.write_line(line)
+        if self.csv is not None and self.csv.torn_bytes:
+            terminalreporter.write_line(
+                f"tinyhil: removed a torn last row ({self.csv.torn_bytes} B cut by a crash) from {self.csv.path}"
+            )
+        if self.rows_lost:
+            terminalreporter.write_line(f"tinyhil: {self.rows_lost} more rows were not written (the run was stopping)")
+        for why, names in self.end_failures.items():
+            terminalreporter.write_line(
+                f"tinyhil: {', '.join(names)} not written at the end of the run ({why}); the earlier ones stay",
+                yellow=True,
+                bold=True,
+            )
+        if text:
             terminalreporter.write_line(
                 f"tinyhil: {self.rows_written} rows written to {self.csv.path}; summary in {self.report_dir / 'summary.md'}"
             )
@@ -170,6 +333,57 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = Reporter(config)
     config.stash[STATE_KEY] = reporter
     config.pluginmanager.register(reporter, "tinyhil-reporter")
+    reporter.junit_to_temp()
+    if reporter.controller and threading.current_thread() is threading.main_thread():
+        config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _sigterm_handler(reporter))
+
+
+def _sigterm_handler(reporter: Reporter):
+    """SIGTERM (a CI timeout, ``kill``, systemd) ends the run as Ctrl-C does, so junit.xml and
+    summary.md are written and say it was interrupted; a second SIGTERM acts as before."""
+
+    def on_sigterm(signum, frame) -> None:
+        reporter.interrupted_by = "SIGTERM"
+        previous = reporter.config.stash.get(SIGTERM_KEY, None)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    return on_sigterm
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_sessionfinish(session: pytest.Session):
+    """Around junitxml's write (to a temp name): a full disk becomes a line at the end, not a
+    traceback. The file is moved in once every sessionfinish hook is done with it (pytest-embedded
+    rewrites it in its own, in an order that depends on how the plugins were loaded)."""
+    reporter = session.config.stash.get(STATE_KEY, None)
+    try:
+        result = yield
+    except OSError as e:
+        if reporter is None or reporter.junit_tmp is None or e.filename not in (None, str(reporter.junit_tmp)):
+            raise
+        reporter.junit_error, result = e, None
+    if reporter is not None and reporter.refused:
+        reporter.place_junit()  # removes it, and junitxml's plugin, before its summary line names it
+    return result
+
+
+@pytest.hookimpl(tryfirst=True)  # before junitxml's "generated xml file" line names it
+def pytest_terminal_summary(terminalreporter) -> None:
+    reporter = terminalreporter.config.stash.get(STATE_KEY, None)
+    if reporter is not None:
+        reporter.place_junit()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    reporter = config.stash.get(STATE_KEY, None)
+    if reporter is not None:
+        reporter.place_junit()  # a run without a terminal reporter (-p no:terminal)
+        reporter.lock.release()
+    if SIGTERM_KEY in config.stash:
+        previous = config.stash[SIGTERM_KEY]
+        del config.stash[SIGTERM_KEY]
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @pytest.fixture

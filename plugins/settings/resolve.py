@@ -15,13 +15,14 @@ from typing import Any
 from tinyhil.models.boards import Board, get_board
 from tinyhil.models.cache import content_key
 from tinyhil.models.compression import EXTENDED_SET, PAPER_SET, flatbuffer_steps, parse_technique, standalone
-from tinyhil.models.datasets import DATASETS, load_windows
+from tinyhil.models.datasets import DATASETS, load_dataset, load_windows
 from tinyhil.models.datasets.npz import is_npz
-from tinyhil.models.errors import TinyhilError
+from tinyhil.models.errors import TinyhilError, UnknownNameError
 from tinyhil.models.model_files import is_flatbuffer_network, is_model_file, register_model_file
-from tinyhil.models.networks import NETWORKS, load_builders
+from tinyhil.models.networks import NETWORKS, check_builders, load_builders
 from tinyhil.models.pipeline import StudyConfig
 from tinyhil.plugins.bench.link.protocol import valid_model_id
+from tinyhil.plugins.bench.measure.agreement import AgreementTest
 from tinyhil.plugins.bench.measure.energy.settings import MeterSettings
 from tinyhil.plugins.bench.measure.steps import HilSettings
 from tinyhil.plugins.report.baseline import Tolerances
@@ -227,6 +228,21 @@ def _check_report_dir(path: Path) -> None:
         raise SettingsError(
             f"--report-dir {path} cannot be written ({e.strerror or e}); give a folder you can write to"
         ) from None
+    for name in ("results.csv", "junit.xml"):
+        if (path / name).is_dir():
+            raise SettingsError(
+                f"--report-dir {path}: {path / name} is a folder, where the run writes its {name}; "
+                "remove it or give another --report-dir"
+            )
+
+
+def _check_model_cache(path: Path) -> None:
+    """A cache path that is a file stops the run before any case (a read-only folder is fine:
+    it serves the entries it holds)."""
+    if path.exists() and not path.is_dir():
+        raise SettingsError(
+            f"--model-cache {path} is a file; give a folder (it is created if missing), or remove the file"
+        )
 
 
 def _check_labgrid(values: dict[str, Any], port: str | None) -> None:
@@ -299,6 +315,8 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     _check_energy(values)
     values.update(board=board, networks=tuple(networks), techniques=tuple(techniques), **_paths(values))
     _check_report_dir(values["report-dir"])
+    _check_model_cache(values["model-cache"])
+    _check_user_networks(networks, values)
     options = OptionValues.from_names(values)
     study, meter, hil = _study_config(options), _meter_settings(options), _hil_settings(options)
     return Settings(
@@ -325,11 +343,22 @@ def _check_port_list(port: str | None) -> None:
             )
 
 
+def _board(name: str) -> Board:
+    """``--board``: a built-in profile, or a file of one's own; an unknown name says both."""
+    try:
+        return get_board(name)
+    except UnknownNameError as e:
+        raise SettingsError(
+            f"tinyhil: --board: {e}; or give a board of your own as --board=my-board.json "
+            "(the keys of tinyhil.models.boards' schema, as in any file of models/data/boards)"
+        ) from None
+
+
 def _look_up_names(values: dict[str, Any]) -> Board:
     """Looks up the board, dataset and teacher, and loads ``--networks-from`` (whose networks
     ``--networks`` may then name); returns the board."""
     try:
-        board = get_board(values["board"])
+        board = _board(values["board"])
         if is_npz(values["dataset"]):
             load_windows(values["dataset"])  # a wrong file or layout stops the run here, not per case
         else:
@@ -344,6 +373,18 @@ def _look_up_names(values: dict[str, Any]) -> Board:
         except TinyhilError as e:
             raise SettingsError(str(e)) from None
     return board
+
+
+def _check_user_networks(networks: list[str], values: dict[str, Any]) -> None:
+    """Builds the selected networks of ``--networks-from`` once on the run's dataset, so that a
+    builder that raises or returns no usable model stops the run here, not in every case."""
+    if not values["networks-from"]:
+        return
+    try:
+        ds = load_dataset(values["dataset"], values["split"], values["data-dir"], values["seed"])
+        check_builders(networks, ds.input_shape, ds.n_classes)
+    except TinyhilError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _paths(values: dict[str, Any]) -> dict[str, Path | None]:
@@ -404,6 +445,7 @@ def _hil_settings(o: OptionValues) -> HilSettings:
         timeout_s=o.device_timeout,
         seed=o.seed,
         min_agreement=o.min_agreement,
+        agreement=AgreementTest(o.max_disagreement, o.agreement_confidence),
         model_ids=_model_ids(o.model_ids),
     )
 

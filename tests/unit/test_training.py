@@ -133,6 +133,7 @@ def _board(tty):
     out, now = [], [0.0]
     board = TrainingBoard(out.append, tty, total=2, jobs=2, profile="quick", clock=lambda: now[0])
     for t, net, line in [
+        (0.5, "C_1", "[train C_1 quick] loading the dataset"),  # a phase: shown, and no epoch line waits for it
         (1, "C_1", "[train C_1 quick] epoch 1/20 loss=1.0"),
         (2, "CL_1", "[train CL_1 quick] epoch 1/20 loss=2.0"),
         (6, "C_1", "[train C_1 quick] epoch 2/20 loss=0.7"),  # in a log: 5 s after epoch 1, left out
@@ -152,7 +153,8 @@ def test_training_board_prints_every_line_in_a_log():
     text = _board(tty=False)
     assert "\x1b" not in text
     assert text.splitlines() == [
-        "[train] 2 network(s) to train (quick profile), 2 at a time",
+        "[train] 2 networks to train (quick profile), 2 at a time: starting 2 processes (importing TensorFlow)",
+        "[train C_1 quick] loading the dataset",
         "[train C_1 quick] epoch 1/20 loss=1.0",
         "[train CL_1 quick] epoch 1/20 loss=2.0",
         "[train C_1 quick] epoch 3/20 loss=0.5",
@@ -184,7 +186,7 @@ def test_training_board_keeps_one_updating_line_per_network_on_a_terminal():
     text = _board(tty=True)
     screen = [r for r in _screen(text) if r]
     assert screen == [
-        "[train] 2 network(s) to train (quick profile), 2 at a time",
+        "[train] 2 networks to train (quick profile), 2 at a time: starting 2 processes (importing TensorFlow)",
         "[train C_1 quick] done: 2 epochs, kept epoch 2, test acc=0.700 (3.0 s; 1/2 networks, 30 s elapsed)",
         "[train CL_1 quick] not trained: it broke; its cases will try again (2/2 networks, 35 s elapsed)",
     ]

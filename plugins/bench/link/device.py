@@ -10,7 +10,9 @@ are importable from here too. :class:`DutLink` adapts a pytest-embedded DUT as a
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +22,7 @@ from tinyhil.plugins.bench.link.replies import (
     DeviceError,
     DeviceErrorResponse,
     DeviceGarbage,
+    DeviceGone,
     DeviceRebooted,
     DeviceTimeout,
     Link,
@@ -32,6 +35,7 @@ __all__ = [
     "DeviceError",
     "DeviceErrorResponse",
     "DeviceGarbage",
+    "DeviceGone",
     "DeviceRebooted",
     "DeviceTimeout",
     "DutLink",
@@ -42,7 +46,12 @@ __all__ = [
 
 
 class DutLink:
-    """A pytest-embedded DUT as a :class:`Link` (works for the ``esp``/``idf`` and ``serial`` services)."""
+    """A pytest-embedded DUT as a :class:`Link` (works for the ``esp``/``idf`` and ``serial`` services).
+
+    A port that closes or vanishes under it (the board died, a USB cable or hub dropped it) is
+    :class:`DeviceGone`, not pyserial's exception; :meth:`reopen` opens it again, on the same
+    path once it is back (USB re-enumeration) or on another (a restarted virtual board).
+    """
 
     # ESP-IDF's console adds \r before every \n (CRLF is newlib's default stdout line ending), and
     # TFLM's own messages already end in \r\n: a line may end in any run of \r before its \n.
@@ -53,7 +62,10 @@ class DutLink:
         self.port = port
 
     def write(self, data: bytes) -> None:
-        self.dut.write(data)
+        try:
+            self.dut.write(data)
+        except OSError as e:  # pyserial's SerialException and PortNotOpenError are OSErrors
+            raise DeviceGone(f"the serial port {self.port or '?'} is gone ({e})") from None
 
     def read_line(self, timeout: float) -> str:
         import pexpect
@@ -61,17 +73,60 @@ class DutLink:
         try:
             m = self.dut.expect(self._LINE, timeout=timeout)
         except pexpect.TIMEOUT:
-            raise DeviceTimeout(f"no line from the device within {timeout:g} s{self._port_hint()}") from None
+            self._raise_if_gone()
+            raise DeviceTimeout(f"no line from the device within {timeout:g} s") from None
         except pexpect.EOF:
-            raise DeviceTimeout(f"the serial stream ended{self._port_hint()}") from None
+            self._raise_if_gone()
+            raise DeviceTimeout("the serial stream ended") from None
         return m.group(1).decode("utf-8", "replace")
 
-    def _port_hint(self) -> str:
-        import os
+    def _serial(self):
+        """pyserial's object under the DUT, or None (a DUT without one)."""
+        return getattr(getattr(self.dut, "serial", None), "proc", None)
 
-        if self.port and not self.port.startswith(("rfc2217:", "socket:")) and not os.path.exists(self.port):
-            return f"; serial port {self.port} has disappeared: reconnect the board (USB cable, hub) and rerun"
-        return ""
+    def gone(self) -> bool:
+        """Whether the port closed under the link (pytest-embedded's reader closes it on an I/O
+        error) or its device file vanished."""
+        proc = self._serial()
+        if proc is not None and not getattr(proc, "is_open", True):
+            return True
+        local = self.port and not self.port.startswith(("rfc2217:", "socket:"))
+        return bool(local) and not os.path.exists(self.port)
+
+    def _raise_if_gone(self) -> None:
+        if self.gone():
+            raise DeviceGone(
+                f"the serial port {self.port} closed or vanished: the board died, or its USB cable or hub dropped it"
+            ) from None
+
+    def reopen(self, port: str, wait_s: float) -> None:
+        """Opens the DUT's serial link again on ``port`` once its device file exists (a board
+        that re-enumerates takes a few seconds), with the same settings, and restarts
+        pytest-embedded's reader on it.
+
+        Raises:
+            DeviceGone: the port did not come back within ``wait_s``, or would not open.
+        """
+        serial = getattr(self.dut, "serial", None)
+        proc = self._serial()
+        if proc is None:
+            raise DeviceGone(f"the serial port {self.port} is gone and this DUT cannot reopen it")
+        local = not port.startswith(("rfc2217:", "socket:"))
+        deadline = time.monotonic() + wait_s
+        while local and not os.path.exists(port):
+            if time.monotonic() > deadline:
+                raise DeviceGone(f"the serial port {port} did not come back within {wait_s:g} s: reconnect the board")
+            time.sleep(0.2)
+        serial.stop_redirect_thread()
+        with contextlib.suppress(OSError):
+            proc.close()
+        try:
+            proc.port = port
+            proc.open()
+        except OSError as e:
+            raise DeviceGone(f"the serial port {port} came back but would not open ({e})") from None
+        serial.start_redirect_thread()
+        self.port = port
 
 
 @dataclass

@@ -48,6 +48,11 @@ class DeviceGarbage(DeviceError):
     pass
 
 
+class DeviceGone(DeviceError):
+    """The board's serial port closed or vanished under the link: the board died, was unplugged
+    or re-enumerated. The link must be reopened (or the board restarted) before anything else."""
+
+
 class DeviceErrorResponse(DeviceError):
     """An ``e-[…]`` answer: ``error`` is the text inside the brackets."""
 

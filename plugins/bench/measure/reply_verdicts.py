@@ -6,7 +6,7 @@ import re
 
 from tinyhil.models.tflm import classify_failure
 from tinyhil.models.verdict import MEMORY_STATUSES, Verdict
-from tinyhil.plugins.bench.link.device import DeviceError, DeviceErrorResponse, DeviceTimeout
+from tinyhil.plugins.bench.link.device import DeviceError, DeviceErrorResponse, DeviceGone, DeviceTimeout
 
 
 def error_status(error: str, log: list[str]) -> str:
@@ -35,12 +35,19 @@ def load_refused(e: DeviceErrorResponse) -> Verdict:
     return Verdict(status, device_reason("device", e.error, e.log), fits, False)
 
 
-def link_failed(failures: list[DeviceError]) -> Verdict:
-    """The verdict after every attempt ended in a reboot, a time-out or garbage: the first
-    failure's words (a retry can only fail in its wake), and the last one's when it differs."""
+def link_failed(failures: list[DeviceError], lost: DeviceGone | None = None) -> Verdict:
+    """The verdict after every attempt ended in a reboot, a time-out, garbage or a port that
+    vanished: the first failure's words (a retry can only fail in its wake), and the last one's
+    when it differs. A port that vanished makes it ``device_error`` (the board died or was
+    unplugged, whatever the read saw first); ``lost`` says the board could not be reached again."""
     first, last = failures[0], failures[-1]
-    status = "timeout" if isinstance(first, DeviceTimeout) else "device_error"
+    gone = lost is not None or any(isinstance(f, DeviceGone) for f in failures)
+    status = "timeout" if isinstance(first, DeviceTimeout) and not gone else "device_error"
     reason = device_reason(f"device ({len(failures)} attempts)", str(first), first.log)
     if str(last) != str(first):
         reason += f"; last attempt: {last}"
+    if lost is not None:
+        reason += f"; not reached again: {lost}"
+    elif gone:
+        reason += "; its port was opened again for the next case"
     return Verdict(status, reason, None, False)
