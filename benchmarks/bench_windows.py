@@ -1,11 +1,14 @@
 """Seconds to get a board's answer for a whole test split: one window per round trip
 (``db input`` + ``infer``, the protocol before ``classify%``) against ``classify%``
 (windows streamed back to back), on a virtual board whose serial link is paced at each baud.
+``--agreement`` instead times the windows of a case before (``--device-windows all``) and
+after (``auto``: the sequential agreement test, until it proves agreement) on one virtual board.
 
 Usage::
 
     python benchmarks/bench_windows.py                              # 2,575 windows, int8 and float32
     python benchmarks/bench_windows.py --bauds 921600 --windows 1080 --round-trip-windows 50
+    python benchmarks/bench_windows.py --agreement --bauds 921600   # all against auto
 
 ``--windows`` defaults to 2,575, the size of a UCI-HAR-sized test split (25 % of 10,299 windows);
 the windows are random (only their size and the protocol matter here), and the model is
@@ -37,6 +40,7 @@ from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board  # 
 from tinyhil.plugins.bench.link.delivery import FlashFileDelivery  # noqa: E402
 from tinyhil.plugins.bench.link.device import DeviceClient  # noqa: E402
 from tinyhil.plugins.bench.link.serial_link import SerialLink  # noqa: E402
+from tinyhil.plugins.bench.measure.agreement import AgreementTest, run_sequential  # noqa: E402
 
 
 def models(report_dir: Path) -> dict[str, bytes]:
@@ -93,6 +97,80 @@ def measure(model: bytes, label: str, baud: int, n_split: int, n_round_trip: int
         vb.stop()
 
 
+def host_classes(model: bytes, split: list[bytes]) -> np.ndarray:
+    """Host TFLM's class of each window, from its raw bytes (what the board is compared with)."""
+    from tinyhil.models.tflm import load
+
+    interp = load(model, 1 << 20).interpreter
+    det = interp.get_input_details(0)
+    classes = []
+    for w in split:
+        interp.reset()
+        interp.set_input(np.frombuffer(w, dtype=det["dtype"]).reshape(det["shape"]), 0)
+        interp.invoke()
+        classes.append(int(np.argmax(interp.get_output(0))))
+    return np.array(classes)
+
+
+def measure_agreement(model: bytes, label: str, baud: int, n_split: int, seed: int = 0) -> dict:
+    """Seconds of a case's windows with ``--device-windows all`` and with ``auto``, on one paced virtual board."""
+    vb = start_virtual_board("esp32-wroom-32", baud=baud)
+    link = SerialLink(vb.port, baud)
+    try:
+        client = DeviceClient(link, timeout_s=30)
+        client.wait_boot(15)
+        client.sync()
+        FlashFileDelivery(vb.flash_file, baud).write(model, client)
+        dm = client.load_model("partition", model, "auto", "flash")
+        split = windows_for(dm.input_dtype, dm.input_bytes, n_split)
+        host = host_classes(model, split)
+        rx_buffer = int(client.info["rx-buffer-bytes"])
+        t0 = time.monotonic()
+        every = client.classify(split, rx_buffer)
+        all_s = time.monotonic() - t0
+        order = np.random.default_rng(seed).permutation(n_split)
+        t0 = time.monotonic()
+        result = run_sequential(
+            lambda batch: client.classify([split[i] for i in batch], rx_buffer), host, order, AgreementTest()
+        )
+        auto_s = time.monotonic() - t0
+        return {
+            "label": label,
+            "baud": baud,
+            "window_bytes": len(split[0]),
+            "all_s": all_s,
+            "all_disagree": int(np.count_nonzero(np.array(every) != host)),
+            "auto_s": auto_s,
+            "auto_windows": len(result.order),
+            "auto_disagree": result.disagreements,
+            "outcome": result.outcome,
+            "ideal_auto_s": len(result.order) * len(split[0]) * 10 / baud,
+        }
+    finally:
+        link.close()
+        vb.stop()
+
+
+def agreement_table(found: dict[str, bytes], bauds: list[int], n_split: int) -> None:
+    results = []
+    for baud in bauds:
+        for label, model in found.items():
+            print(f"  {label} at {baud} Bd, all then auto ...", flush=True)
+            results.append(measure_agreement(model, label, baud, n_split))
+    print(f"\n{n_split} windows in the split, virtual board paced at each rate (10 bits a byte)\n")
+    print(
+        "| input | baud | bytes a window | all: windows, disagree | all: s | auto: windows, disagree | auto: s "
+        "| auto: bytes ÷ baud, s | auto's outcome |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| C_1-{r['label']} | {r['baud']:,} | {r['window_bytes']:,} | {n_split:,}, {r['all_disagree']} "
+            f"| {r['all_s']:.1f} | {r['auto_windows']:,}, {r['auto_disagree']} | {r['auto_s']:.1f} "
+            f"| {r['ideal_auto_s']:.1f} | {r['outcome']} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bauds", default="921600,2000000", help="paced rates (default: 921600,2000000)")
@@ -104,10 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--windows", type=int, default=2575, help="windows of the split (default: 2575)")
     ap.add_argument("--round-trip-windows", type=int, default=100, help="windows timed one at a time (default: 100)")
+    ap.add_argument("--agreement", action="store_true", help="time --device-windows all against auto instead")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         print("converting C_1 (offline run) ...", flush=True)
         found = models(Path(d))
+    if args.agreement:
+        agreement_table(found, [int(b) for b in args.bauds.split(",")], args.windows)
+        return 0
     results = []
     for label, model in found.items():
         print(f"  {label} at {args.before_baud} Bd, round trips ...", flush=True)

@@ -229,9 +229,10 @@ def virtual_fault(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def device_windows(request: pytest.FixtureRequest) -> int:
-    """--device-windows: test windows sent to the board for on-device accuracy and agreement: all (the whole test split,
-    streamed in the model's input type) or a number (a seeded sample)."""
+def device_windows(request: pytest.FixtureRequest) -> int | str:
+    """--device-windows: test windows sent to the board for agreement with host TFLM and on-device accuracy: ``"auto"``
+    (in a seeded random order until the agreement test decides), 0 (all: the whole test split) or a number (a seeded
+    sample)."""
     return request.param if hasattr(request, "param") else _options(request).device_windows
 
 
@@ -261,9 +262,23 @@ def device_timeout(request: pytest.FixtureRequest) -> float:
 
 @pytest.fixture(scope="session")
 def min_agreement(request: pytest.FixtureRequest) -> float:
-    """--min-agreement: least share of windows whose class on the board matches host TFLM's; below it the verdict is
-    wrong_output."""
+    """--min-agreement: with --device-windows all or a number: least share of windows whose class on the board matches
+    host TFLM's; below it the verdict is wrong_output."""
     return request.param if hasattr(request, "param") else _options(request).min_agreement
+
+
+@pytest.fixture(scope="session")
+def max_disagreement(request: pytest.FixtureRequest) -> float:
+    """--max-disagreement: with --device-windows auto, the largest share of windows whose class may differ from host
+    TFLM's; streaming stops once the disagreement is proven below it (ok) or above it (wrong_output)."""
+    return request.param if hasattr(request, "param") else _options(request).max_disagreement
+
+
+@pytest.fixture(scope="session")
+def agreement_confidence(request: pytest.FixtureRequest) -> float:
+    """--agreement-confidence: with --device-windows auto, confidence of the one-sided Clopper-Pearson bounds on the
+    disagreement."""
+    return request.param if hasattr(request, "param") else _options(request).agreement_confidence
 
 
 @pytest.fixture(scope="session")

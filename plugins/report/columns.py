@@ -53,11 +53,27 @@ COLUMNS: list[tuple[str, str]] = [
     ("fit_budget_source", "estimated (board profile) or measured (boot report of the board)"),
     ("acc_keras", "test accuracy of the Keras model (the paper's 'base')"),
     ("acc_tflite", "test accuracy on the TFLite interpreter (ai-edge-litert)"),
-    ("acc_tflm", "test accuracy on the host TFLM runtime, whole test split"),
-    ("acc_device", "accuracy on the target over its device_windows windows"),
+    (
+        "acc_tflm",
+        "test accuracy on the host TFLM runtime, whole test split (on a bench row too, with --device-windows auto or all)",
+    ),
+    ("acc_device", "accuracy on the target over the device_windows windows it classified (a sample, unless all)"),
     ("acc_device_source", "measured or simulated"),
-    ("device_windows", "windows the target classified (--device-windows: the whole test split by default)"),
-    ("device_agreement", "share of windows where the target's class equals host TFLM's"),
+    (
+        "device_windows",
+        "windows sent to the target and classified (--device-windows; auto: until the agreement test decided)",
+    ),
+    ("device_agreement", "share of those windows where the target's class equals host TFLM's"),
+    ("device_disagreements", "windows where the target's class differs from host TFLM's"),
+    (
+        "disagreement_upper_bound",
+        "one-sided Clopper-Pearson upper bound on the share of windows that disagree, at --agreement-confidence",
+    ),
+    (
+        "agreement_test",
+        "auto's outcome and rule (agrees, disagrees, or undecided when the split ran out: max share at confidence), "
+        "or none with all or a count",
+    ),
     ("latency_ms_median", "per-inference latency on the target (cycle counts at the measured clock)"),
     ("latency_ms_mean", "mean of the N runs"),
     ("latency_ms_std", "standard deviation of the N runs"),

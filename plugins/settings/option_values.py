@@ -54,12 +54,14 @@ class OptionValues:
     host_build_bits: str
     virtual_baud: int
     virtual_fault: str
-    device_windows: int
+    device_windows: int | str
     inferences: int
     warmup: int
     hil_retries: int
     device_timeout: float
     min_agreement: float
+    max_disagreement: float
+    agreement_confidence: float
     model_ids: str
     save_traces: bool
     # energy

@@ -80,16 +80,27 @@ def jobs(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1 ({e})") from None
 
 
-def windows(raw: str) -> int:
-    """``all`` (0) or a count of at least 1."""
-    if raw.strip().lower() == "all":
+def windows(raw: str) -> int | str:
+    """``auto`` (the sequential agreement test), ``all`` (0) or a count of at least 1."""
+    word = raw.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word == "all":
         return 0
     try:
         value = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected all or a whole number >= 1, got {raw!r}") from None
+        raise argparse.ArgumentTypeError(f"expected auto, all or a whole number >= 1, got {raw!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected all or a whole number >= 1, got {raw!r}")
+        raise argparse.ArgumentTypeError(f"expected auto, all or a whole number >= 1, got {raw!r}")
+    return value
+
+
+def open_share(raw: str) -> float:
+    """A share strictly between 0 and 1."""
+    value = number()(raw)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1 (both excluded), got {raw.strip()}")
     return value
 
 
@@ -103,6 +114,7 @@ def choice(*known: str) -> Callable[[str], str]:
         return value
 
     parse.__name__ = "choice"
+    parse.choices = known  # --help lists them
     return parse
 
 
@@ -268,9 +280,10 @@ OPTIONS: list[Option] = [
     Option(
         "device-windows",
         "bench",
-        "test windows sent to the board for on-device accuracy and agreement: all (the whole test split, "
-        "streamed in the model's input type) or a number (a seeded sample)",
-        "all",
+        "test windows sent to the board for agreement with host TFLM and on-device accuracy, streamed in the "
+        "model's input type: auto (in a seeded random order until the agreement test decides, see "
+        "--max-disagreement), all (the whole test split) or a number (a seeded sample)",
+        "auto",
         windows,
     ),
     Option("inferences", "bench", "N timed inferences per case (the paper's 10)", "10", integer(1)),
@@ -280,9 +293,25 @@ OPTIONS: list[Option] = [
     Option(
         "min-agreement",
         "bench",
-        "least share of windows whose class on the board matches host TFLM's; below it the verdict is wrong_output",
+        "with --device-windows all or a number: least share of windows whose class on the board matches host "
+        "TFLM's; below it the verdict is wrong_output",
         "0.95",
         number(),
+    ),
+    Option(
+        "max-disagreement",
+        "bench",
+        "with --device-windows auto: the largest share of windows whose class may differ from host TFLM's; streaming "
+        "stops once the disagreement is proven below it (ok) or above it (wrong_output)",
+        "0.01",
+        open_share,
+    ),
+    Option(
+        "agreement-confidence",
+        "bench",
+        "with --device-windows auto: confidence of the one-sided Clopper-Pearson bounds on the disagreement",
+        "0.95",
+        open_share,
     ),
     Option(
         "model-ids",

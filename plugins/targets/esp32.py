@@ -10,6 +10,7 @@ time-outs are retried (each attempt starts from a fresh model load, so a retry i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from tinyhil.plugins.bench.link.device import (
     DeviceError,
     DeviceErrorResponse,
     DeviceGarbage,
+    DeviceGone,
     DeviceRebooted,
     DeviceTimeout,
     DutLink,
@@ -43,12 +45,17 @@ from tinyhil.plugins.bench.measure.steps import (
     EnergyMeasurement,
     HilSettings,
     accuracy_figures,
+    disagreement_reason,
     latency_figures,
-    window_subset,
 )
 from tinyhil.plugins.targets.base import Outcome, TargetContext, register_target
 
 BOOT_TIMEOUT_S = 15.0
+PORT_RETURN_S = 15.0  # how long a vanished port is waited for (a DevKit re-enumerates in 1-5 s)
+
+# A board to reach again after its port vanished: returns the port to reopen and, for a virtual
+# board (restarted on a new pty, with a new model partition file), the delivery that reaches it.
+Revive = Callable[[], "tuple[str, ModelDelivery | None]"]
 
 
 class Esp32Target:
@@ -65,6 +72,8 @@ class Esp32Target:
         port: The serial port of this board (each xdist worker has its own), for the row.
         arena_source: What the board's ``arena_used_bytes`` is, for the row's ``arena_source``.
         where: How the reason names the board; None: the chip and clock from its report.
+        revive: Reaches the board again after its port vanished (see :data:`Revive`); None: wait
+            for the same port to come back, as a USB board does after it re-enumerates.
     """
 
     def __init__(
@@ -79,10 +88,12 @@ class Esp32Target:
         port: str = "",
         arena_source: str = "measured-device",
         where: str | None = None,
+        revive: Revive | None = None,
     ):
         self.name, self.client, self.delivery, self.settings = name, client, delivery, settings
         self.simulated, self.boot_timeout_s, self.energy = simulated, boot_timeout_s, energy
         self.port, self.arena_source, self.where = port, arena_source, where
+        self.revive = revive or (lambda: (self.port, None))
 
     @property
     def source(self) -> str:
@@ -96,22 +107,55 @@ class Esp32Target:
         if flash is not None:
             return Outcome(Verdict(flash.status, flash.reason, False, False))
         failures: list[DeviceError] = []
+        lost: DeviceGone | None = None
         for _ in range(self.settings.retries + 1):
             try:
                 return self._attempt(conv.tflite, art.info, art.spec.id, f"{art.key}-{self.name}", study, board)
-            except (DeviceRebooted, DeviceTimeout, DeviceGarbage) as e:
+            except (DeviceRebooted, DeviceTimeout, DeviceGarbage, DeviceGone) as e:
                 failures.append(e)
-                self._recover(e)  # before the retry, and after the last attempt before the next case
-        return Outcome(link_failed(failures))
+                # before the retry, and after the last attempt before the next case
+                lost = self._recover(e)
+                if lost is not None:
+                    break  # the board is out of reach: no attempt can reach it
+        return Outcome(link_failed(failures, lost))
 
-    def _recover(self, error: DeviceError) -> None:
+    def _recover(self, error: DeviceError) -> DeviceGone | None:
         """Brings the link back to a known state before a retry or the next case: after a reboot
-        too, since the windows a stream had sent ahead reach the rebooted firmware as junk commands."""
+        too, since the windows a stream had sent ahead reach the rebooted firmware as junk commands.
+        A port that vanished is reopened first (:meth:`_reach_again`). Returns the failure when the
+        board cannot be reached again."""
+        for _ in range(2):
+            try:
+                if isinstance(error, DeviceGone):
+                    self._reach_again()
+                self.client.resync()
+                self.client.sync()
+                return None
+            except DeviceGone as e:
+                error = e  # it vanished now, or while resyncing: reach it again, once
+            except DeviceError:
+                return None
+        return error if isinstance(error, DeviceGone) else None
+
+    def _reach_again(self) -> None:
+        """Reopens the link after the port vanished: on the same port once it is back (a board
+        on USB re-enumerates), or on a restarted virtual board's new pty.
+
+        Raises:
+            DeviceGone: the board could not be reached again.
+        """
         try:
-            self.client.resync()
-            self.client.sync()
-        except DeviceError:
-            pass
+            port, delivery = self.revive()
+        except (OSError, RuntimeError) as e:
+            raise DeviceGone(f"the board could not be restarted ({e})") from None
+        link = self.client.link
+        if not hasattr(link, "reopen"):
+            raise DeviceGone(f"the serial port {self.port} is gone and this link cannot reopen it")
+        link.reopen(port, PORT_RETURN_S)
+        self.port = port
+        if delivery is not None:
+            self.delivery = delivery
+        self.boot_timeout_s = 0
 
     def _attempt(
         self, model: bytes, model_info: ModelInfo, network: str, label: str, study: Study, board: Board
@@ -154,9 +198,8 @@ class Esp32Target:
         ds = study.dataset
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
         if data_fits(model_info, ds):
-            idx = window_subset(len(ds.x_test), self.settings.device_windows, self.settings.seed)
-            x = ds.x_test[idx]
-            figures.update(accuracy_figures(client, model, x, ds.y_test[idx], qin, self.source))
+            x = ds.x_test
+            figures.update(accuracy_figures(client, model, x, ds.y_test, qin, self.source, self.settings))
         else:  # a user's model that takes other inputs: timed on zeros, no accuracy
             x = np.zeros(model_info.input_shape, np.float32)
         stats, timed, latency = latency_figures(client, x[:1], qin, self.settings, self.source)
@@ -165,14 +208,10 @@ class Esp32Target:
             figures.update(self.energy.figures(stats.median_ms, label))
         where = self.where or f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
         reason = f"runs on {where}: arena used {dm.arena_used_bytes} B, heap left {dm.heap_free} B"
-        agreement = figures.get("device_agreement")
-        if agreement is not None and agreement < self.settings.min_agreement:
+        disagreement = disagreement_reason(figures, self.settings, len(ds.x_test))
+        if disagreement is not None:
             # every figure is recorded first: a wrong answer still shows its latency and energy
-            reason = (
-                f"outputs disagree with host TFLM: the class matches in {agreement:.0%} of "
-                f"{figures['device_windows']} windows (--min-agreement {self.settings.min_agreement:g}); {reason}"
-            )
-            return Outcome(Verdict("wrong_output", reason, True, True), figures, environment)
+            return Outcome(Verdict("wrong_output", f"{disagreement}; {reason}", True, True), figures, environment)
         return Outcome(Verdict("ok", reason, True, True), figures, environment)
 
 
@@ -220,7 +259,13 @@ def _on_virtual_board(ctx: TargetContext, name: str, arena_source: str, where: s
     s = ctx.settings
     meter = ctx.fixture("energy_meter")
     vb = ctx.fixture("virtual_board_process")
+    restart = ctx.fixture("restart_virtual_board")
     client = DeviceClient(DutLink(ctx.fixture("dut"), vb.port), s.hil.timeout_s)
+
+    def revive() -> tuple[str, ModelDelivery]:
+        new = restart()  # the dead board's process ends; a new one comes up on a new pty
+        return new.port, FlashFileDelivery(new.flash_file, new.baud)
+
     return Esp32Target(
         name,
         client,
@@ -231,6 +276,7 @@ def _on_virtual_board(ctx: TargetContext, name: str, arena_source: str, where: s
         port=vb.port,
         arena_source=arena_source,
         where=where,
+        revive=revive,
     )
 
 

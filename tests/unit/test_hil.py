@@ -615,15 +615,32 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
     )
 
 
-def test_without_device_windows_the_board_classifies_the_whole_test_split(project):
-    """--device-windows defaults to all: a run that does not give it sends every test window."""
+def test_without_device_windows_the_board_classifies_until_agreement_is_proven(project):
+    """--device-windows defaults to auto: a board that agrees with host TFLM on every window is
+    proven to disagree on less than 1 % of them (95 % confidence) after 299 windows, not the split."""
     from tinyhil.models.datasets import load_dataset
 
     res = run(project, "-m", "hil", "--virtual-board", "--networks=C_1", "--techniques=full_int")
     res.assert_outcomes(passed=1)
     (row,) = read_csv(project)
     n_test = len(load_dataset("synthetic-har", "paper", seed=0).x_test)  # the project's pytest.ini
+    assert row["status"] == "ok" and int(row["device_windows"]) == 299 < n_test, (row["device_windows"], n_test)
+    assert row["device_disagreements"] == "0" and float(row["disagreement_upper_bound"]) < 0.01
+    assert row["agreement_test"] == "agrees: max 0.01 at confidence 0.95" and row["acc_tflm"] != ""
+    res.stdout.fnmatch_lines(["*| C_1 | * | * on 299 (1.000, ≤ 0.997%); TFLM * on all |*"])
+
+
+def test_device_windows_all_classifies_the_whole_test_split(project):
+    from tinyhil.models.datasets import load_dataset
+
+    res = run(
+        project, "-m", "hil", "--virtual-board", "--networks=C_1", "--techniques=full_int", "--device-windows=all"
+    )
+    res.assert_outcomes(passed=1)
+    (row,) = read_csv(project)
+    n_test = len(load_dataset("synthetic-har", "paper", seed=0).x_test)
     assert row["status"] == "ok" and int(row["device_windows"]) == n_test, (row["device_windows"], n_test)
+    assert row["agreement_test"] == "none (--device-windows all)" and row["device_disagreements"] == "0"
 
 
 def test_device_windows_all_is_the_whole_test_split():

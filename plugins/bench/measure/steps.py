@@ -1,8 +1,8 @@
 """The measurement steps of a bench case, once the model is loaded on the board.
 
-On-device accuracy and agreement with host TFLM over test windows, latency from the
-firmware's cycle counts, and energy from a meter around the marker window. Each step
-returns CSV figures; the source of each (``measured`` or ``simulated``) is named in them.
+Agreement with host TFLM and on-device accuracy over test windows (with ``auto``, until the
+agreement test decides), latency from the firmware's cycle counts, and energy from a meter
+around the marker window. Each step returns CSV figures; the source of each (``measured`` or ``simulated``) is named in them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,15 @@ from tinyhil.models.host_eval import evaluate_isolated
 from tinyhil.models.tflm import QuantParams, quantize
 from tinyhil.plugins.bench.link.device import DeviceClient, InferResult
 from tinyhil.plugins.bench.link.protocol import MAX_TIMED_RUNS
+from tinyhil.plugins.bench.measure.agreement import (
+    AUTO,
+    DISAGREES,
+    UNDECIDED,
+    AgreementTest,
+    lower_bound,
+    run_sequential,
+    upper_bound,
+)
 from tinyhil.plugins.bench.measure.energy.analysis import analyse, check_window, idle_power
 from tinyhil.plugins.bench.measure.energy.kinds import MLPERF_MIN_WINDOW_S, MLPERF_REPEATS
 from tinyhil.plugins.bench.measure.energy.meter import Meter
@@ -29,25 +38,28 @@ class HilSettings:
     """Bench settings (the ``tinyhil bench`` options).
 
     Attributes:
-        device_windows: Test windows sent for on-device accuracy and agreement (0: the whole test split).
+        device_windows: Test windows sent for agreement and on-device accuracy: ``"auto"`` (the
+            sequential agreement test), 0 (the whole test split) or a count (a seeded sample).
         inferences: N timed inferences for latency.
         warmup: W warm-up inferences before the timed ones.
         retries: Extra attempts after a reboot, serial drop or time-out.
         timeout_s: Time allowed for one line from the device.
-        seed: Seeds the choice of windows.
-        min_agreement: Least share of windows whose class matches host TFLM's for ``ok``;
-            below it the case is ``wrong_output``.
+        seed: Seeds the choice and the order of windows.
+        min_agreement: With ``all`` or a count: least share of windows whose class matches host
+            TFLM's for ``ok``; below it the case is ``wrong_output``.
+        agreement: With ``auto``: the stopping rule (``--max-disagreement``, ``--agreement-confidence``).
         model_ids: Network -> the EEMBC model id the board reports for it (``kws01``), so
             MLPerf Tiny's runner takes a case for one of its benchmarks.
     """
 
-    device_windows: int = 0
+    device_windows: int | str = AUTO
     inferences: int = 10
     warmup: int = 1
     retries: int = 1
     timeout_s: float = 10.0
     seed: int = 0
     min_agreement: float = 0.95
+    agreement: AgreementTest = field(default_factory=AgreementTest)
     model_ids: dict[str, str] = field(default_factory=dict)
 
 
@@ -59,6 +71,11 @@ def window_subset(n_test: int, count: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_test, size=min(count, n_test), replace=False))
 
 
+def window_order(n_test: int, seed: int) -> np.ndarray:
+    """Every test window in a seeded random order: ``auto`` stops part way, on a sample of the whole split."""
+    return np.random.default_rng(seed).permutation(n_test)
+
+
 def accuracy_figures(
     client: DeviceClient,
     model: bytes,
@@ -66,27 +83,100 @@ def accuracy_figures(
     y: np.ndarray,
     qin: QuantParams,
     source: str,
+    settings: HilSettings,
 ) -> dict:
-    """Runs each window on the board; accuracy, and agreement with host TFLM on the same windows.
+    """Runs test windows on the board; accuracy, and agreement with host TFLM on the same windows.
 
     The windows travel in the model's input type, streamed with ``classify%`` (no round trip
-    per window), as many ahead as the board's receive buffer (``m-info-rx-buffer-bytes``) holds."""
-    host = evaluate_isolated(model, x)  # a model that crashes TFLM must not take the run down
-    t0 = time.monotonic()
+    per window), as many ahead as the board's receive buffer (``m-info-rx-buffer-bytes``) holds.
+    With ``auto`` they go in batches, one ``classify%`` each, until the agreement test decides
+    (:mod:`tinyhil.plugins.bench.measure.agreement`).
+
+    Args:
+        client: Device client of the board, the model loaded.
+        model: The model, for host TFLM.
+        x: The whole test split.
+        y: Its labels.
+        qin: The model's input quantization.
+        source: ``measured`` or ``simulated``.
+        settings: Which windows (``device_windows``, ``seed``) and the agreement test.
+    """
+    auto = settings.device_windows == AUTO
+    idx = window_order(len(x), settings.seed) if auto else window_subset(len(x), settings.device_windows, settings.seed)
+    host = evaluate_isolated(model, x[idx])  # a model that crashes TFLM must not take the run down
+    host_classes = None if host.tflm_scores is None else np.empty(len(x), np.int64)
+    if host_classes is not None:  # host TFLM could run it: something to agree with
+        host_classes[idx] = np.argmax(host.tflm_scores, axis=1)
     rx_buffer = int(client.info.get("rx-buffer-bytes", "0") or 0)
-    device_classes = np.array(client.classify([quantize(w[None], qin).tobytes() for w in x], rx_buffer))
+
+    def classify(batch: np.ndarray) -> list[int]:
+        return client.classify([quantize(x[i][None], qin).tobytes() for i in batch], rx_buffer)
+
+    test = settings.agreement
+    t0 = time.monotonic()
+    if auto and host_classes is not None:
+        result = run_sequential(classify, host_classes, idx, test)
+        sent, device_classes = result.order, result.device_classes
+        rule = f"{result.outcome}: {test.rule()}"
+    else:
+        sent = idx if not auto else idx[: test.windows_to_prove(0)]  # auto without host TFLM: one proof's worth
+        device_classes = np.asarray(classify(sent), dtype=np.int64)
+        rule = f"none (--device-windows {settings.device_windows or 'all'})"
     seconds = time.monotonic() - t0
-    return {
+    figures = {
         "bench_windows_s": round(seconds, 3),
-        "acc_device": float(np.mean(device_classes == y)),
+        "acc_device": float(np.mean(device_classes == y[sent])),
         "acc_device_source": source,
-        "device_windows": len(x),
-        "device_agreement": (
-            float(np.mean(device_classes == np.argmax(host.tflm_scores, axis=1)))
-            if host.tflm_scores is not None
-            else None  # host TFLM could not run it: nothing to agree with
-        ),
+        "device_windows": len(sent),
+        "device_agreement": None,  # host TFLM could not run it: nothing to agree with
     }
+    if host_classes is not None:
+        disagreements = int(np.count_nonzero(device_classes != host_classes[sent]))
+        figures.update(
+            {
+                "device_agreement": 1.0 - disagreements / len(sent),
+                "device_disagreements": disagreements,
+                "disagreement_upper_bound": round(upper_bound(disagreements, len(sent), test.confidence), 6),
+                "agreement_test": rule,
+            }
+        )
+        if len(idx) == len(x):  # host TFLM saw the whole split: its accuracy is exact, the device's a sample
+            figures["acc_tflm"] = float(np.mean(host_classes == y))
+    return figures
+
+
+def disagreement_reason(figures: dict, settings: HilSettings, n_test: int) -> str | None:
+    """Why the case is ``wrong_output``, or None when the board agrees with host TFLM (or there is nothing to agree with).
+
+    With ``auto``: the test proved the disagreement above ``--max-disagreement``, or the split
+    ran out undecided and the split's own disagreement is above it. With ``all`` or a count:
+    the agreement is below ``--min-agreement``.
+    """
+    agreement = figures.get("device_agreement")
+    if agreement is None:
+        return None
+    n, test = figures["device_windows"], settings.agreement
+    if settings.device_windows != AUTO:
+        if agreement >= settings.min_agreement:
+            return None
+        return (
+            f"outputs disagree with host TFLM: the class matches in {agreement:.0%} of "
+            f"{n} windows (--min-agreement {settings.min_agreement:g})"
+        )
+    k = figures["device_disagreements"]
+    outcome = test.decide(k, n)
+    if outcome == DISAGREES:
+        return (
+            f"outputs disagree with host TFLM: the class differs in {k} of {n} windows, more than "
+            f"{test.max_disagreement:g} of them at confidence {test.confidence:g} (lower bound "
+            f"{lower_bound(k, n, test.confidence):.4f}; --max-disagreement {test.max_disagreement:g})"
+        )
+    if outcome == UNDECIDED and n >= n_test and k / n > test.max_disagreement:
+        return (
+            f"outputs disagree with host TFLM: the class differs in {k} of the split's {n} windows "
+            f"({k / n:.1%}; --max-disagreement {test.max_disagreement:g})"
+        )
+    return None
 
 
 def latency_figures(
