@@ -95,7 +95,9 @@ COLLECTED_KEY = pytest.StashKey[int]()
 
 
 def _cases_of(items: list[pytest.Item]) -> list[Case]:
-    return [item.callspec.params["case"] for item in items if hasattr(item, "callspec") and "case" in item.callspec.params]
+    return [
+        item.callspec.params["case"] for item in items if hasattr(item, "callspec") and "case" in item.callspec.params
+    ]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -7,18 +7,41 @@
   otherwise), Pareto-optimal cases marked.
 
 Every title says the dataset (and that generated data is not UCI-HAR) and every axis
-says whether its figure was measured, simulated or estimated.
+says whether its figure was measured, simulated or estimated. A case without a point says
+why in its panel (not run, or a model that does not take the dataset's inputs).
 """
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from pathlib import Path
 
 from tinyhil.models.networks import NETWORKS
 from tinyhil.plugins.report.columns import cell_number
+from tinyhil.plugins.report.summary import missing_accuracy
+from tinyhil.plugins.report.whole_files import replace_whole
 
 MARKERS = {"lite": "o", "dynamic": "s", "full_int": "^"}
+FIGURE_PREFIXES = ("fig2_accuracy_", "fig3_latency_energy_", "fig4_energy_saving_", "pareto_")
+POINT = "point"  # how a case shows in a figure, in make_plots' ``drawn`` record
+
+
+def bytes_text(n: float) -> str:
+    """Bytes as people read them: ``512 B``, ``3.16 kB``, ``20 kB``, ``1.5 MB`` (1 kB = 1000 B)."""
+    for unit, size in (("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _readable_log_axis(axis, bytes_axis: bool) -> None:
+    """Tick labels of a log axis in plain numbers (bytes in kB), not as powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: bytes_text(v) if bytes_axis else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _plt():
@@ -97,10 +120,21 @@ def caption(path: Path, rows: list[dict]) -> str:
     return stem
 
 
-def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
-    """Writes every figure the rows support; returns their paths."""
+def make_plots(rows: list[dict], out_dir: Path, drawn: dict[str, dict[str, str]] | None = None) -> list[Path]:
+    """Writes every figure the rows support; returns their paths.
+
+    Figures an earlier run left in ``out_dir`` (another target, a figure this run has no
+    data for) are removed, so the folder holds this run's figures only.
+
+    Args:
+        rows: The run's rows.
+        out_dir: The plots folder.
+        drawn: When given, filled with each figure's file name -> ``{case_id: how it
+            shows}``: :data:`POINT`, or the words its panel says instead of a point.
+    """
     plt = _plt()
     out_dir.mkdir(parents=True, exist_ok=True)
+    drawn = {} if drawn is None else drawn
     written = []
     by_target: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
@@ -112,26 +146,11 @@ def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
         note = _dataset_note(trows)
 
         # Fig. 2: accuracy per network size
-        fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 4.2), squeeze=False)
+        fig2 = drawn.setdefault(f"fig2_accuracy_{target}.png", {})
+        fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 5.4), squeeze=False)
         for ax, (fam, nets) in zip(axes[0], fams.items(), strict=True):
-            base = [cell_number(cell.get((n, techniques[0]), {}).get("acc_keras")) for n in nets]
-            ax.plot(nets, base, "k--", label="base (Keras)")
-            for t in techniques:
-                vals = [accuracy_source(cell[(n, t)]) if (n, t) in cell else (None, "") for n in nets]
-                source = "; ".join(sorted({src for _, src in vals if src})) or "not run"
-                hollow = "TFLite interpreter" in source
-                ax.plot(
-                    nets,
-                    [v for v, _ in vals],
-                    marker=MARKERS.get(t, "d"),
-                    label=f"{t}: {source}",
-                    markerfacecolor="none" if hollow else None,
-                )
+            _fig2_panel(ax, nets, techniques, cell, fig2)
             ax.set_title(f"{fam} on {target}")
-            ax.set_xlabel("network (increasing size)")
-            ax.set_ylabel("accuracy on the test windows")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
         fig.suptitle(f"Accuracy per network and technique (Fig. 2 analogue)\n{note}", fontsize=10)
         fig.tight_layout()
         written.append(_save(fig, out_dir / f"fig2_accuracy_{target}.png", plt))
@@ -142,13 +161,73 @@ def make_plots(rows: list[dict], out_dir: Path) -> list[Path]:
             written.append(_fig3(plt, fams, techniques, cell, target, note, out_dir))
         if any(cell_number(r.get("energy_saving_pct")) is not None for r in trows):
             written.append(_fig4(plt, fams, techniques, cell, target, note, out_dir))
-        written.append(_pareto(plt, trows, target, note, out_dir))
+        written.append(_pareto(plt, trows, target, note, out_dir, drawn.setdefault(f"pareto_{target}.png", {})))
+    _remove_stale(out_dir, written)
     return written
 
 
+def _remove_stale(out_dir: Path, written: list[Path]) -> None:
+    """Removes the figures (by tinyhil's file names only) that this run did not write."""
+    keep = {p.name for p in written}
+    for old in out_dir.glob("*.png"):
+        if old.name not in keep and old.name.startswith(FIGURE_PREFIXES):
+            old.unlink(missing_ok=True)
+
+
+def _fig2_panel(ax, nets: list[str], techniques: list[str], cell: dict, drawn: dict[str, str]) -> None:
+    """One family's accuracy: the Keras base, each technique, and why a case has no point."""
+    base = [cell_number(cell.get((n, techniques[0]), {}).get("acc_keras")) for n in nets]
+    if any(b is not None for b in base):
+        ax.plot(nets, base, "k--", marker="x", label="base (Keras)", clip_on=False)
+    notes = []
+    for t in techniques:
+        rows = [cell.get((n, t)) for n in nets]
+        vals = [accuracy_source(r) if r is not None else (None, "") for r in rows]
+        for r, (v, _) in zip(rows, vals, strict=True):
+            if r is None:
+                continue
+            drawn[r["case_id"]] = POINT if v is not None else missing_accuracy(r)
+            if v is None:
+                notes.append(f"{r['network']} {t}: {drawn[r['case_id']]}")
+        if all(v is None for v, _ in vals):
+            continue  # no point to draw: the panel says why below
+        source = "; ".join(sorted({src for _, src in vals if src}))
+        hollow = "TFLite interpreter" in source
+        ax.plot(
+            nets,
+            [v for v, _ in vals],
+            marker=MARKERS.get(t, "d"),
+            label=f"{t}: {source}",
+            markerfacecolor="none" if hollow else None,
+            clip_on=False,
+        )
+    if notes:  # where the points would be: in the middle of an empty panel
+        x, ha = (0.5, "center") if not ax.lines else (0.02, "left")
+        ax.text(x, 0.04, "no accuracy:\n" + "\n".join(notes), fontsize=8, transform=ax.transAxes, ha=ha, va="bottom")
+    ax.set_xlabel("network (increasing size)")
+    ax.set_ylabel("accuracy on the test windows")
+    _accuracy_axis(ax)
+    ax.grid(alpha=0.3)
+    if ax.lines:  # below the axes: points at 1.0 stay in sight
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def _accuracy_axis(ax) -> None:
+    """Accuracy is a share: the axis stops at 1 (points on it are drawn whole: ``clip_on=False``)."""
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(min(bottom, 0.98) if ax.lines or ax.collections else 0.0, 1.0)
+
+
 def _save(fig, path: Path, plt) -> Path:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    replace_whole(path, png.getvalue())  # whole or not at all: a full disk leaves the last figure
     return path
 
 
@@ -213,10 +292,10 @@ def cost_of(rows: list[dict]) -> tuple[str, str]:
     ok = [r for r in rows if r["status"] == "ok"]
     if ok and all(cell_number(r.get("energy_mj_net")) is not None for r in ok):
         return "energy_mj_net", f"net energy per inference, mJ ({', '.join(sorted({r['energy_source'] for r in ok}))})"
-    return "model_bytes", "model size, bytes (measured)"
+    return "model_bytes", "model size (measured)"
 
 
-def _pareto(plt, trows, target, note, out_dir) -> Path:
+def _pareto(plt, trows, target, note, out_dir, drawn: dict[str, str]) -> Path:
     key, label = cost_of(trows)
     pts, names = [], []
     for r in trows:
@@ -225,25 +304,35 @@ def _pareto(plt, trows, target, note, out_dir) -> Path:
         if r["status"] == "ok" and acc is not None and cost is not None:
             pts.append((cost, acc))
             names.append(f"{r['network']}-{r['technique']}")
+            drawn[r["case_id"]] = POINT
+        else:
+            drawn[r["case_id"]] = (
+                missing_accuracy(r) if acc is None else f"not plotted: {r['status']} (cases that run only)"
+            )
     fig, ax = plt.subplots(figsize=(7.5, 5))
     if pts:
         front = pareto_front(pts)
-        ax.scatter([c for c, _ in pts], [a for _, a in pts], color="0.6", label="cases that run")
-        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r-o", label="Pareto front")
-        for k, i in enumerate(front):  # neighbours on the front are close: stagger their labels
+        ax.scatter([c for c, _ in pts], [a for _, a in pts], color="0.6", label="cases that run", clip_on=False)
+        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r-o", label="Pareto front", clip_on=False)
+        on_front = set(front)
+        order = sorted(range(len(pts)), key=lambda i: pts[i])
+        for k, i in enumerate(order):  # neighbours are close: stagger their labels
             ax.annotate(
                 names[i],
                 pts[i],
                 fontsize=7,
-                xytext=(4, 4 - 11 * (k % 3)),
+                color="k" if i in on_front else "0.45",
+                xytext=(4, -6 - 10 * (k % 3)),  # below: the accuracy axis ends at 1.0
                 textcoords="offset points",
                 arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5},
             )
         ax.set_xscale("log")
+        _readable_log_axis(ax.xaxis, bytes_axis=key.endswith("_bytes"))
         ax.legend(fontsize=8)
+        _accuracy_axis(ax)
     ax.set_xlabel(label)
     ax.set_ylabel("accuracy (as in Fig. 2)")
     ax.grid(alpha=0.3)
-    ax.set_title(f"Accuracy against cost on {target}\n{note}", fontsize=10)
+    ax.set_title(f"Accuracy against cost on {target}\n{note}", fontsize=10, pad=12)
     fig.tight_layout()
     return _save(fig, out_dir / f"pareto_{target}.png", plt)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tinyhil.models.model_files import KERAS_FAMILY, TFLITE_FAMILY
 from tinyhil.models.networks import NETWORKS
+
+SIGNIFICANT_FIGURES = 3  # every measured quantity in every table (bytes stay whole)
+NOT_THE_DATASETS = "the model does not take the dataset's inputs"
 
 
 def _order(nets) -> list[str]:
@@ -14,12 +20,38 @@ def _order(nets) -> list[str]:
     return sorted(set(nets), key=lambda n: (known.index(n) if n in known else len(known), n))
 
 
+def plural(n: int, word: str) -> str:
+    """``1 case``, ``2 cases``: a count and its noun (regular plurals)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def figure(value: float | str) -> str:
+    """A figure as every table prints it: :data:`SIGNIFICANT_FIGURES` significant figures;
+    a whole number of at least as many digits (bytes, counts) stays whole."""
+    v = float(value)
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    if v == int(v) and abs(v) >= 10 ** (SIGNIFICANT_FIGURES - 1):
+        return str(int(v))
+    decimals = max(0, SIGNIFICANT_FIGURES - 1 - math.floor(math.log10(abs(v))))
+    return f"{round(v, decimals):.{decimals}f}"
+
+
+def missing_accuracy(r: dict) -> str:
+    """Why a case has no accuracy: the words that stand where its number would."""
+    if r["status"] != "ok":
+        return f"no run: {r['status']}"
+    if r.get("family") in (TFLITE_FAMILY, KERAS_FAMILY):
+        return NOT_THE_DATASETS  # a user's model gets no accuracy only when its inputs are not the data's
+    return "not measured"
+
+
 def _fmt_acc(v: str) -> str:
     return f"{float(v):.3f}" if v not in ("", None) else "–"
 
 
-def _num(r: dict, key: str, fmt: str) -> str:
-    return format(float(r[key]), fmt) if r.get(key) else "–"
+def _num(r: dict, key: str) -> str:
+    return figure(r[key]) if r.get(key) else "–"
 
 
 def _verdict(r: dict) -> str:
@@ -126,8 +158,10 @@ def _accuracy_section(target: _Target) -> list[str]:
     if on_device:
         sources = sorted({r["acc_device_source"] for r in target.rows if r.get("acc_device_source")})
         lines.append(
-            "Base is the Keras model; each technique shows the accuracy on the target over the windows sent to it "
-            f"({', '.join(sources)}), and in brackets the share of windows where the target agreed with host TFLM."
+            "Base is the Keras model; each technique shows the accuracy on the target on the N windows sent to it "
+            f"({', '.join(sources)}; a sample of the test split unless N is all of it), in brackets the share of them "
+            "where the target agreed with host TFLM and the upper bound on the share that disagree "
+            "(disagreement_upper_bound), then host TFLM's accuracy over the whole test split where it was computed."
         )
     else:
         lines.append(
@@ -137,9 +171,14 @@ def _accuracy_section(target: _Target) -> list[str]:
     lines.append("")
 
     def accuracy(r: dict) -> str:
+        if not any(r.get(c) for c in ("acc_device", "acc_tflite", "acc_tflm")):
+            return f"– ({missing_accuracy(r)})"
         if on_device:
-            agree = f" ({_fmt_acc(r['device_agreement'])})" if r.get("device_agreement") else ""
-            return _fmt_acc(r["acc_device"]) + agree
+            cell = f"{_fmt_acc(r['acc_device'])} on {r.get('device_windows') or '?'}" if r.get("acc_device") else "–"
+            if r.get("device_agreement"):
+                bound = f", ≤ {float(r['disagreement_upper_bound']):.3%}" if r.get("disagreement_upper_bound") else ""
+                cell += f" ({_fmt_acc(r['device_agreement'])}{bound})"
+            return cell + (f"; TFLM {_fmt_acc(r['acc_tflm'])} on all" if r.get("acc_tflm") else "")
         return f"{_fmt_acc(r['acc_tflite'])} / {_fmt_acc(r['acc_tflm'])}"
 
     body = []
@@ -174,11 +213,11 @@ def _latency_energy_section(target: _Target) -> list[str]:
         [
             r["network"],
             r["technique"],
-            f"{_num(r, 'latency_ms_median', '.3f')} ({r['latency_source']})",
-            _num(r, "energy_mj_gross", ".4f"),
-            _num(r, "energy_mj_net", ".4f"),
-            _num(r, "power_mw_mean", ".1f"),
-            _num(r, "energy_saving_pct", ".1f"),
+            f"{_num(r, 'latency_ms_median')} ({r['latency_source']})",
+            _num(r, "energy_mj_gross"),
+            _num(r, "energy_mj_net"),
+            _num(r, "power_mw_mean"),
+            _num(r, "energy_saving_pct"),
             r.get("energy_source") or "–",
         ]
         for r in sorted(timed, key=lambda r: (_order([r["network"]]), techniques.index(r["technique"])))
@@ -213,7 +252,20 @@ def pareto_section(trows: list[dict], target: str) -> list[str]:
             continue
         pts = [(float(r[key]), accuracy_source(r)[0]) for r in rows]
         front = pareto_front(pts)
-        body = [[rows[i]["network"], rows[i]["technique"], f"{pts[i][0]:g}", f"{pts[i][1]:.3f}"] for i in front]
+        body = [[rows[i]["network"], rows[i]["technique"], figure(pts[i][0]), f"{pts[i][1]:.3f}"] for i in front]
         lines += [f"Accuracy against {label}:", ""]
         lines += _table(["network", "technique", label, "accuracy"], body) + [""]
     return lines
+
+
+def for_terminal(text: str, width: int) -> str:
+    """The summary for a terminal ``width`` columns wide: prose and list items wrapped at
+    words (a terminal would cut them mid-word); table rows kept whole, as Markdown."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("|") or len(line) <= width:
+            out.append(line)
+            continue
+        indent = "  " if line.startswith("- ") else ""
+        out.extend(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)

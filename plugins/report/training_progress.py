@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from tinyhil.models.parallel_training import TrainingResult
+from tinyhil.plugins.report.summary import plural
 
 CLEAR_LINE = "\x1b[2K"
 LOG_INTERVAL_S = 10.0  # in a log, a network's epoch lines at most this often (its first always)
@@ -41,7 +42,11 @@ class TrainingBoard:
         self.live_drawn: list[str] = []  # the live block as it is on the screen
         self.logged: dict[str, float] = {}  # network -> when its last line went to the log
         self.done = 0
-        self.write(f"[train] {total} network(s) to train ({profile} profile), {min(jobs, total)} at a time\n")
+        at_once = min(jobs, total)
+        self.write(
+            f"[train] {plural(total, 'network')} to train ({profile} profile), {at_once} at a time: "
+            f"starting {'its process' if at_once == 1 else f'{at_once} processes'} (importing TensorFlow)\n"
+        )
 
     def _redraw(self, above: list[str]) -> None:
         """Rewrites the live block, first printing ``above`` (lines that stay)."""
@@ -66,6 +71,8 @@ class TrainingBoard:
         if self.tty:
             self.live[network] = text
             self._redraw([])
+        elif " epoch " not in text:  # a phase (loading the data, building): once each, always shown
+            self.write(text + "\n")
         else:
             now = self.clock()
             if network not in self.logged or now - self.logged[network] >= LOG_INTERVAL_S:
