@@ -314,18 +314,6 @@ def _pareto(plt, trows, target, note, out_dir, drawn: dict[str, str]) -> Path:
         front = pareto_front(pts)
         ax.scatter([c for c, _ in pts], [a for _, a in pts], color="0.6", label="cases that run", clip_on=False)
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "r-o", label="Pareto front", clip_on=False)
-        on_front = set(front)
-        order = sorted(range(len(pts)), key=lambda i: pts[i])
-        for k, i in enumerate(order):  # neighbours are close: stagger their labels
-            ax.annotate(
-                names[i],
-                pts[i],
-                fontsize=7,
-                color="k" if i in on_front else "0.45",
-                xytext=(4, -6 - 10 * (k % 3)),  # below: the accuracy axis ends at 1.0
-                textcoords="offset points",
-                arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5},
-            )
         ax.set_xscale("log")
         _readable_log_axis(ax.xaxis, bytes_axis=key.endswith("_bytes"))
         ax.legend(fontsize=8)
@@ -335,4 +323,66 @@ def _pareto(plt, trows, target, note, out_dir, drawn: dict[str, str]) -> Path:
     ax.grid(alpha=0.3)
     ax.set_title(f"Accuracy against cost on {target}\n{note}", fontsize=10, pad=12)
     fig.tight_layout()
+    if pts:
+        _label_points(fig, ax, pts, names, set(front))
     return _save(fig, out_dir / f"pareto_{target}.png", plt)
+
+
+# Where a point's label may go, in points from it: near first, then farther (with a leader line).
+_LABEL_OFFSETS = [
+    (dx * r, dy * r, ha, va)
+    for r in (1, 2.2, 3.6, 5.2, 7, 9)
+    for dx, dy, ha, va in (
+        (5, -5, "left", "top"),
+        (5, 5, "left", "bottom"),
+        (-5, -5, "right", "top"),
+        (-5, 5, "right", "bottom"),
+        (0, -8, "center", "top"),
+        (0, 8, "center", "bottom"),
+        (8, 0, "left", "center"),
+        (-8, 0, "right", "center"),
+    )
+]
+
+
+def _label_points(fig, ax, pts: list[tuple[float, float]], names: list[str], on_front: set[int]) -> None:
+    """Names every point, each label where it covers no other label, no point and stays inside
+    the axes (tried near the point first, then farther with a leader line); the Pareto front's
+    points are placed first."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    to_px = ax.transData.transform
+    pad = 3.0  # pixels around a marker that no label covers
+    taken = [Bbox.from_extents(x - pad, y - pad, x + pad, y + pad) for x, y in map(to_px, pts)]
+    order = sorted(range(len(pts)), key=lambda i: (i not in on_front, pts[i]))
+    for i in order:
+        style = {"fontsize": 7, "color": "k" if i in on_front else "0.4", "textcoords": "offset points"}
+        placed = None
+        for dx, dy, ha, va in _LABEL_OFFSETS:
+            far = abs(dx) + abs(dy) > 12
+            arrow = {"arrowstyle": "-", "color": "0.55", "lw": 0.6} if far else None
+            text = ax.annotate(names[i], pts[i], xytext=(dx, dy), ha=ha, va=va, arrowprops=arrow, **style)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer).padded(1)  # the words, not the leader line
+            fits = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+            if fits and not any(box.overlaps(t) for t in taken):
+                placed = box
+                break
+            text.remove()
+        if placed is None:  # crowded everywhere: the first place, with a leader line
+            dx, dy, ha, va = _LABEL_OFFSETS[8]
+            text = ax.annotate(
+                names[i],
+                pts[i],
+                xytext=(dx, dy),
+                ha=ha,
+                va=va,
+                arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5},
+                **style,
+            )
+            text.update_positions(renderer)
+            placed = Text.get_window_extent(text, renderer)
+        taken.append(placed)

@@ -130,6 +130,34 @@ def test_cost_axis_reads_bytes_and_every_point_is_named(tmp_path, figures):
             assert f"{r['network']}-{r['technique']}" in names
 
 
+def test_pareto_labels_cover_no_other_label_in_a_crowd():
+    """28 points, most within a few kB and a few thousandths of accuracy (as the study's int8
+    CNN-LSTMs are): every label is placed where it covers no other label and stays in the axes."""
+    import itertools
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    rng = np.random.default_rng(0)
+    costs, accuracies = rng.uniform(18e3, 40e3, 28), rng.uniform(0.89, 0.93, 28)
+    pts = [(float(c), float(a)) for c, a in zip(costs, accuracies, strict=True)]
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ax.scatter(costs, accuracies)
+    ax.set_xscale("log")
+    fig.tight_layout()
+    plots._label_points(fig, ax, pts, [f"CL_{i}-full_int" for i in range(len(pts))], {0, 1, 2})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]
+    plt.close(fig)
+    assert len(boxes) == len(pts)
+    overlapping = [(a, b) for a, b in itertools.combinations(range(len(boxes)), 2) if boxes[a].overlaps(boxes[b])]
+    assert overlapping == []
+
+
 def test_bytes_as_people_read_them():
     assert plots.bytes_text(20_000) == "20 kB"
     assert plots.bytes_text(3_164) == "3.16 kB"
