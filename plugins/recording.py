@@ -15,9 +15,6 @@ SIGTERM ends a run as Ctrl-C does: every end-of-run file is written and says so.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shlex
 import signal
 import threading
 from pathlib import Path
@@ -31,11 +28,11 @@ from tinyhil.plugins.options import settings_of
 from tinyhil.plugins.report.columns import COLUMN_NAMES, PROPERTY_PREFIX, build_row, derive_energy_savings, format_value
 from tinyhil.plugins.report.csv_file import VERSION_COLUMNS, CsvReport, read_results, resume_plan
 from tinyhil.plugins.report.environment import host_environment
-from tinyhil.plugins.report.lock import ReportDirBusy, ReportLock, describe
+from tinyhil.plugins.report.folder import ReportFolder
 from tinyhil.plugins.report.page import write_report
 from tinyhil.plugins.report.plots import make_plots
 from tinyhil.plugins.report.summary import render
-from tinyhil.plugins.report.whole_files import JUNIT_KEY, replace_whole, why_not_written
+from tinyhil.plugins.report.whole_files import replace_whole, why_not_written
 from tinyhil.plugins.targets import TARGETS, Case
 
 STATE_KEY = pytest.StashKey["Reporter"]()
@@ -53,17 +50,12 @@ class Reporter:
         self.env = host_environment(resources.source_checkout())
         self.controller = not hasattr(config, "workerinput")
         self.csv: CsvReport | None = None  # made once this run holds the folder
-        self.lock = ReportLock(self.report_dir)
-        self.refused = False  # another run holds the folder: this one writes nothing there
         self.session: pytest.Session | None = None
         self.rows_written = 0
         self.rows_lost = 0  # rows not written after a write failed (the run was stopping)
         self.write_failed: str | None = None  # why a row could not be written
         self.end_failures: dict[str, list[str]] = {}  # why -> end-of-run files that could not be written
-        self.junit_tmp: Path | None = None  # where pytest writes JUnit; moved to junit_final at the end
-        self.junit_final: str | None = None
-        self.junit_error: OSError | None = None  # junitxml's write failed (a full disk)
-        self.junit_placed = False
+        self.folder = ReportFolder(config, self.report_dir, self.end_failures)
         self.extra_sections: list = []  # callables rows -> Markdown, added by other plugins
         self.page: Path | None = None
         self.text: str | None = None  # the summary, rendered once at session finish
@@ -99,31 +91,18 @@ class Reporter:
         return {**wanted, **{k: self.env[k] for k in VERSION_COLUMNS}}
 
     def claim_folder(self) -> None:
-        """Takes the report folder for this run, once it is known to run study cases.
+        """Takes the report folder for this run (:class:`ReportFolder`), once it is known to run
+        study cases, then opens results.csv in it.
 
         Raises:
-            pytest.UsageError: when another live run holds the folder, or the lock cannot be written.
+            pytest.UsageError: when another live run holds the folder, or a file cannot be written.
         """
-        if self.lock.held or self.refused or not self.controller or self.config.option.collectonly:
+        if self.csv is not None or self.folder.refused or not self.controller or self.config.option.collectonly:
             return
-        params = self.config.invocation_params
-        try:
-            left = self.lock.acquire(shlex.join(["pytest", *params.args]), str(params.dir))
-        except ReportDirBusy as e:
-            self._refuse()
-            raise pytest.UsageError(
-                f"tinyhil: --report-dir {self.report_dir} is in use by {describe(e.holder)}: two runs in one "
-                "folder would mix their results.csv and junit.xml. Wait for that run to end, or give this run "
-                "another --report-dir"
-            ) from None
-        except OSError as e:
-            self._refuse()
-            raise pytest.UsageError(
-                f"tinyhil: {why_not_written(self.lock.path, e)}; free some space or give another --report-dir"
-            ) from None
+        left = self.folder.claim()
         if left:
             self._say(
-                f"tinyhil: took over {self.lock.path} from pid {left['pid']} ({left.get('command', '?')}), "
+                f"tinyhil: took over {self.folder.lock.path} from pid {left['pid']} ({left.get('command', '?')}), "
                 "which is no longer running"
             )
         try:
@@ -131,50 +110,13 @@ class Reporter:
         except (ValueError, OSError) as e:
             raise pytest.UsageError(f"tinyhil: {e}") from None
 
-    def _refuse(self) -> None:
-        """Writes nothing in a folder another run holds (its JUnit temp file is removed at the end)."""
-        self.refused = True
-
     def _say(self, line: str) -> None:
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         if terminal is not None:
             terminal.write_line(line, yellow=True, bold=True)
 
-    def junit_to_temp(self) -> None:
-        """Takes the JUnit temp name :func:`~tinyhil.plugins.report.whole_files.junit_beside` gave pytest; :meth:`place_junit` moves
-        it to ``--junitxml``'s name at the end."""
-        paths = self.config.stash.get(JUNIT_KEY, None)
-        if self.controller and paths is not None:
-            self.junit_tmp, self.junit_final = Path(paths[0]), paths[1]
-
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
-
-    def place_junit(self) -> None:
-        """Moves the JUnit file pytest wrote to its final name, once; on failure the old junit.xml stays."""
-        if self.junit_placed or self.junit_tmp is None:
-            return
-        self.junit_placed = True
-        error = self.junit_error
-        if error is None and not self.junit_tmp.exists():
-            return
-        xml = self.config.stash.get(junit_xml_key, None)
-        try:
-            if error is not None:
-                raise error
-            if self.refused:  # the folder is another run's: no JUnit, and no line saying one was written
-                if xml is not None:
-                    del self.config.stash[junit_xml_key]
-                    self.config.pluginmanager.unregister(xml)
-                raise FileExistsError
-            os.replace(self.junit_tmp, self.junit_final)
-            if xml is not None:
-                xml.logfile = os.path.abspath(self.junit_final)  # what pytest's "generated xml file" line shows
-        except OSError as e:
-            if not self.refused:
-                self.end_failures.setdefault(why_not_written(self.report_dir, e), []).append("junit.xml")
-            with contextlib.suppress(OSError):
-                self.junit_tmp.unlink()
 
     def stop_writing(self, error: OSError) -> None:
         """A row could not be written: says so once and stops the run (no case runs for nothing)."""
@@ -271,7 +213,7 @@ class Reporter:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.refused:
+        if self.folder.refused:
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED and self.controller:
             self.interrupted = True
@@ -296,7 +238,7 @@ class Reporter:
             return None
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.refused:
+        if self.folder.refused:
             return
         text = self.text if self.text is not None else self.summary()
         if text:
@@ -333,7 +275,6 @@ def pytest_configure(config: pytest.Config) -> None:
     reporter = Reporter(config)
     config.stash[STATE_KEY] = reporter
     config.pluginmanager.register(reporter, "tinyhil-reporter")
-    reporter.junit_to_temp()
     if reporter.controller and threading.current_thread() is threading.main_thread():
         config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _sigterm_handler(reporter))
 
@@ -360,11 +301,12 @@ def pytest_sessionfinish(session: pytest.Session):
     try:
         result = yield
     except OSError as e:
-        if reporter is None or reporter.junit_tmp is None or e.filename not in (None, str(reporter.junit_tmp)):
+        folder = reporter.folder if reporter is not None else None
+        if folder is None or folder.junit_tmp is None or e.filename not in (None, str(folder.junit_tmp)):
             raise
-        reporter.junit_error, result = e, None
-    if reporter is not None and reporter.refused:
-        reporter.place_junit()  # removes it, and junitxml's plugin, before its summary line names it
+        folder.junit_error, result = e, None
+    if reporter is not None and reporter.folder.refused:
+        reporter.folder.place_junit()  # removes it, and junitxml's plugin, before its summary line names it
     return result
 
 
@@ -372,14 +314,13 @@ def pytest_sessionfinish(session: pytest.Session):
 def pytest_terminal_summary(terminalreporter) -> None:
     reporter = terminalreporter.config.stash.get(STATE_KEY, None)
     if reporter is not None:
-        reporter.place_junit()
+        reporter.folder.place_junit()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.stash.get(STATE_KEY, None)
     if reporter is not None:
-        reporter.place_junit()  # a run without a terminal reporter (-p no:terminal)
-        reporter.lock.release()
+        reporter.folder.release()
     if SIGTERM_KEY in config.stash:
         previous = config.stash[SIGTERM_KEY]
         del config.stash[SIGTERM_KEY]

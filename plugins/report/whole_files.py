@@ -21,7 +21,7 @@ JUNIT_KEY = pytest.StashKey[tuple[str, str]]()  # (where junitxml writes, the --
 def junit_beside(config: pytest.Config) -> None:
     """Points ``--junitxml`` at a temp name beside it, before junitxml and pytest-embedded read it
     (called from the options plugin's first-run ``pytest_configure``); the recording plugin
-    moves the file in at the end (``Reporter.place_junit``), so a run that stops early or finds
+    moves the file in at the end (``ReportFolder.place_junit``), so a run that stops early or finds
     the disk full leaves the last junit.xml whole. The xdist controller writes JUnit; workers do not."""
     xmlpath = getattr(config.option, "xmlpath", None)
     if hasattr(config, "workerinput") or not xmlpath or JUNIT_KEY in config.stash:
