@@ -353,15 +353,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tflm", required=True, type=Path, help="esp-tflite-micro source folder")
     ap.add_argument("--esp-nn", type=Path, help="esp-nn source folder: build with ESP-NN's C kernels")
     ap.add_argument("--bits", choices=["auto", "32", "64"], default="auto", help="32 when the compiler can (auto)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"build folder (Default: {DEFAULT_OUT})")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help=f"build folder (Default: the one pytest --tflm-source uses for these sources, under {DEFAULT_OUT})",
+    )
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args(argv)
     cxx = os.environ.get("CXX", "g++")
     try:
         bits = resolve_bits(args.bits, cxx)
-        binary = build(
-            args.tflm.resolve(), args.esp_nn.resolve() if args.esp_nn else None, bits, args.out, args.jobs, cxx
-        )
+        tflm, esp_nn = args.tflm.resolve(), args.esp_nn.resolve() if args.esp_nn else None
+        out = args.out or cached_build_dir(tflm, esp_nn, bits)  # one folder per key: pytest reuses its objects
+        binary = build(tflm, esp_nn, bits, out, args.jobs, cxx)
     except BuildError as e:
         print(f"tinyhil host build: {e}", file=sys.stderr)
         return 1
