@@ -358,14 +358,14 @@ def test_mlperf_windows_longer_than_the_firmware_keeps_laps_for(project):
 
 
 def _ops_def_changed(tmp_path: Path) -> Path:
-    """A copy of the firmware's main folder whose ops.def drops EXPAND_DIMS and adds SHAPE at the end."""
+    """A copy of the firmware's main folder whose ops.def drops EXPAND_DIMS and adds CUMSUM at the end."""
     from tinyhil.plugins.firmware_tools.ops import OPS_DEF
 
     main = tmp_path / "main"
     shutil.copytree(OPS_DEF.parent, main)
     text = OPS_DEF.read_text()
-    assert "TINYHIL_OP(AddExpandDims, EXPAND_DIMS)\n" in text and ", SHAPE)" not in text
-    text = text.replace("TINYHIL_OP(AddExpandDims, EXPAND_DIMS)\n", "") + "TINYHIL_OP(AddShape, SHAPE)\n"
+    assert "TINYHIL_OP(AddExpandDims, EXPAND_DIMS)\n" in text and ", CUMSUM)" not in text
+    text = text.replace("TINYHIL_OP(AddExpandDims, EXPAND_DIMS)\n", "") + "TINYHIL_OP(AddCumSum, CUMSUM)\n"
     (main / "ops.def").write_text(text)
     return main
 
@@ -377,13 +377,14 @@ def test_the_host_verdicts_follow_the_firmware_op_list(tmp_path, monkeypatch):
 
     have = firmware_ops()
     assert {"CONV_2D", "FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE", "EXPAND_DIMS"} <= have
-    assert "SHAPE" not in have
+    assert {"SVDF", "PAD", "TRANSPOSE"} <= have  # TFLM's keyword model (SVDF), padded and transposed convolutions
+    assert "CUMSUM" not in have
     assert missing_ops(["EXPAND_DIMS", "CUSTOM:TFLM_DECODE", "CONV_2D", "CUSTOM:TFLM_DECODE"]) == ["CUSTOM:TFLM_DECODE"]
     assert refusal_reason(["CUSTOM:TFLM_DECODE"]).endswith("Failed to get registration from op code CUSTOM")
     changed = _ops_def_changed(tmp_path) / "ops.def"
-    assert firmware_ops.__wrapped__(changed) == (have - {"EXPAND_DIMS"}) | {"SHAPE"}
+    assert firmware_ops.__wrapped__(changed) == (have - {"EXPAND_DIMS"}) | {"CUMSUM"}
     monkeypatch.setattr(ops, "firmware_ops", lambda: firmware_ops.__wrapped__(changed))
-    assert missing_ops(["SHAPE", "EXPAND_DIMS", "CONV_2D", "EXPAND_DIMS"]) == ["EXPAND_DIMS"]
+    assert missing_ops(["CUMSUM", "EXPAND_DIMS", "CONV_2D", "EXPAND_DIMS"]) == ["EXPAND_DIMS"]
     (tmp_path / "bad.def").write_text(changed.read_text() + "TINYHIL_OP(AddTranspose)\n")
     with pytest.raises(ValueError, match=r"bad\.def:\d+: expected TINYHIL_OP\(AddFunction, BUILTIN_NAME\)"):
         firmware_ops.__wrapped__(tmp_path / "bad.def")
@@ -425,7 +426,7 @@ def test_the_firmware_resolver_registers_exactly_the_op_list(tmp_path):
     assert size == len(calls) == len(set(calls)) == len(firmware_ops()), (size, calls)
     assert {"AddConv2D", "AddFullyConnected", "AddUnidirectionalSequenceLSTM", "AddExpandDims"} <= set(calls)
     changed_calls, changed_size = _resolver_as_compiled(_ops_def_changed(tmp_path), tmp_path / "changed")
-    assert changed_calls == [c for c in calls if c != "AddExpandDims"] + ["AddShape"]
+    assert changed_calls == [c for c in calls if c != "AddExpandDims"] + ["AddCumSum"]
     assert changed_size == len(changed_calls)
 
 
