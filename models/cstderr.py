@@ -43,9 +43,11 @@ def capture_c_stderr() -> Iterator[Captured]:
 
 
 # What TensorFlow prints on fd 2 while it starts, before its log level applies: absl's
-# notice, the CUDA probes of a machine without a GPU, the CPU-feature banner.
+# notice, the CUDA probes of a machine without a GPU, the CPU-feature banner, and oneDNN's
+# notice (logged by absl at INFO, whatever TF_CPP_MIN_LOG_LEVEL says, in TF 2.21).
 START_UP_NOISE = (
     "absl::InitializeLog",
+    "oneDNN custom operations are on",
     "cudart_stub.cc",
     "cuda_platform.cc",
     "cpu_feature_guard.cc",

@@ -289,7 +289,12 @@ def test_tensorflow_start_up_noise_stays_quiet_unless_asked():
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "cuInit" not in res.stderr and "cudart_stub" not in res.stderr and "absl::InitializeLog" not in res.stderr
+    assert "oneDNN" not in res.stderr, res.stderr
     assert "tinyhil line" in res.stderr
+    asked = subprocess.run(  # a user who sets the level asks for TensorFlow's own lines
+        [sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, capture_output=True, text=True
+    )
+    assert "oneDNN" in asked.stderr, asked.stderr
 
 
 def test_training_progress_says_what_happens_before_the_first_epoch(monkeypatch):
