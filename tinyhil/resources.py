@@ -1,6 +1,6 @@
 """Where the files tinyhil reads at run time are: the one module that knows.
 
-Everything ships in the wheel and is found through :mod:`importlib.resources`:
+Everything ships in the wheel and is found from the packages' specs (without importing them):
 
 - ``tinyhil.models`` data (``models/data/``): board profiles, training profiles, Table 1,
   the expected verdicts shipped with tinyhil;
@@ -14,7 +14,7 @@ by default).
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from pathlib import Path
 
 
@@ -23,13 +23,14 @@ class ResourceError(RuntimeError):
 
 
 def _package_dir(package: str) -> Path:
-    root = importlib.resources.files(package)
-    if not isinstance(root, Path):  # a namespace package gives a MultiplexedPath: take its first folder
-        paths = getattr(root, "_paths", None)
-        if not paths:
-            raise ResourceError(f"tinyhil: {package} is not on a file system ({root!r}): reinstall tinyhil with pip")
-        root = Path(paths[0])
-    return root
+    """The folder of one of tinyhil's packages, found without importing it: importing
+    :mod:`tinyhil.models` selects tf_keras for TensorFlow, which the option table (read in every
+    pytest run of an environment with tinyhil installed) must not do."""
+    spec = importlib.util.find_spec(package)  # imports the parent (tinyhil), not the package
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ResourceError(f"tinyhil: {package} is not on a file system ({spec!r}): reinstall tinyhil with pip")
+    return Path(locations[0])
 
 
 def _existing(path: Path) -> Path:

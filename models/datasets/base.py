@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyhil.models.errors import DatasetError
 from tinyhil.models.registry import Registry
-from tinyhil.models.splits import SPLITS
+from tinyhil.splits import SPLITS
 
 HAR_ACTIVITIES = (
     "WALKING",

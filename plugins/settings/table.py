@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinyhil import resources
-from tinyhil.models.splits import SPLITS
 from tinyhil.plugins.bench.boards.faults import FAULTS
 from tinyhil.plugins.bench.measure.energy.kinds import ENERGY_KINDS, TIMING_RULES, TRIGGERS
+from tinyhil.splits import SPLITS
 
 PROFILE_NAMES = tuple(json.loads(resources.data("profiles.json").read_text()))
 

@@ -62,13 +62,19 @@ def user_project(tmp_path_factory) -> Path:
     (proj / "tests" / "test_mine.py").write_text(
         "from models import X\nfrom plugins import Y\n\n\ndef test_mine():\n    assert X + Y == 3\n"
     )
+    (proj / "tests" / "test_untouched.py").write_text(
+        "import os\nimport sys\n\n\ndef test_an_installed_tinyhil_changes_nothing_here():\n"
+        "    assert 'TF_USE_LEGACY_KERAS' not in os.environ  # tinyhil.models would select tf_keras\n"
+        "    assert not [m for m in sys.modules if m.startswith('tinyhil.models')]\n"
+        "    assert not [f for f in sys.meta_path if type(f).__module__.startswith('tinyhil')]\n"
+    )
     (proj / "tests" / "test_tinyhil.py").write_text("from tinyhil.study import test_case  # noqa: F401\n")
     (proj / "sine_float.tflite").write_bytes(SINE.read_bytes())
     return proj
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "TF_USE_LEGACY_KERAS")}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return env
 
@@ -105,18 +111,15 @@ def test_every_package_folder_is_in_the_wheel_list():
 
 def test_users_own_models_and_plugins_packages_are_unaffected(venv_python, user_project, tmp_path):
     # python -m pytest (the project folder first on sys.path) ...
-    r = _run(
-        [str(venv_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mine.py"], user_project, _env()
-    )
-    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
+    mine = ["tests/test_mine.py", "tests/test_untouched.py"]
+    r = _run([str(venv_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *mine], user_project, _env())
+    assert r.returncode == 0 and "2 passed" in r.stdout, r.stdout + r.stderr
     # ... and pytest as a console script (its own folder first on sys.path)
     script = tmp_path / "bin" / "pytest"
     script.parent.mkdir()
     script.write_text("import sys\nimport pytest\n\nsys.exit(pytest.console_main())\n")
-    r = _run(
-        [str(venv_python), str(script), "-q", "-p", "no:cacheprovider", "tests/test_mine.py"], user_project, _env()
-    )
-    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
+    r = _run([str(venv_python), str(script), "-q", "-p", "no:cacheprovider", *mine], user_project, _env())
+    assert r.returncode == 0 and "2 passed" in r.stdout, r.stdout + r.stderr
     # no bare name leaks from the install
     probe = (
         "import importlib.util as u, tinyhil; print(u.find_spec('models'), u.find_spec('plugins'), tinyhil.__file__)"
