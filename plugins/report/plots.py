@@ -72,7 +72,14 @@ def _dataset_note(rows: list[dict]) -> str:
 
 
 def accuracy_source(r: dict) -> tuple[float | None, str]:
-    """The accuracy a row contributes to Fig. 2, and where it comes from."""
+    """The accuracy a row contributes to Fig. 2 (and the Pareto tables), and where it comes from.
+
+    With ``--device-windows auto`` the board classified a sample until agreement was proven:
+    where it agreed (``ok``), host TFLM's whole-split accuracy stands for it, since the sample's
+    own accuracy is not the split's; where it did not, the board's own figure stays."""
+    sampled = (r.get("agreement_test") or "").startswith(("agrees", "disagrees", "undecided"))
+    if sampled and r.get("status") == "ok" and cell_number(r.get("acc_tflm")) is not None:
+        return cell_number(r["acc_tflm"]), "host TFLM, whole split (the target agreed with it)"
     if cell_number(r.get("acc_device")) is not None:
         return cell_number(r["acc_device"]), f"on target ({r.get('acc_device_source') or 'measured'})"
     if cell_number(r.get("acc_tflm")) is not None:

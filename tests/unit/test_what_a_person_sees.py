@@ -158,6 +158,18 @@ def test_pareto_labels_cover_no_other_label_in_a_crowd():
     assert overlapping == []
 
 
+def test_a_sampled_device_accuracy_is_not_drawn_as_the_splits():
+    """--device-windows auto: the board's accuracy is over a sample; where it agreed with host
+    TFLM, the plots and Pareto tables use host TFLM's whole-split accuracy and say so."""
+    row = {"status": "ok", "acc_device": "0.789", "acc_tflm": "0.784", "acc_device_source": "measured"}
+    auto = {**row, "agreement_test": "agrees: max 0.01 at confidence 0.95"}
+    assert plots.accuracy_source(auto) == (0.784, "host TFLM, whole split (the target agreed with it)")
+    every = {**row, "agreement_test": "none (--device-windows all)"}
+    assert plots.accuracy_source(every) == (0.789, "on target (measured)")
+    wrong = {**auto, "status": "wrong_output", "agreement_test": "disagrees: max 0.01 at confidence 0.95"}
+    assert plots.accuracy_source(wrong)[0] == 0.789
+
+
 def test_bytes_as_people_read_them():
     assert plots.bytes_text(20_000) == "20 kB"
     assert plots.bytes_text(3_164) == "3.16 kB"
