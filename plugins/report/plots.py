@@ -79,7 +79,8 @@ def accuracy_source(r: dict) -> tuple[float | None, str]:
     own accuracy is not the split's; where it did not, the board's own figure stays."""
     sampled = (r.get("agreement_test") or "").startswith(("agrees", "disagrees", "undecided"))
     if sampled and r.get("status") == "ok" and cell_number(r.get("acc_tflm")) is not None:
-        return cell_number(r["acc_tflm"]), "host TFLM, whole split (the target agreed with it)"
+        agreed = r.get("acc_device_source") or "measured"
+        return cell_number(r["acc_tflm"]), f"host TFLM, whole split (the target agreed with it, {agreed})"
     if cell_number(r.get("acc_device")) is not None:
         return cell_number(r["acc_device"]), f"on target ({r.get('acc_device_source') or 'measured'})"
     if cell_number(r.get("acc_tflm")) is not None:
@@ -225,7 +226,11 @@ def _fig2_panel(ax, nets: list[str], techniques: list[str], cell: dict, drawn: d
 def _accuracy_axis(ax) -> None:
     """Accuracy is a share: the axis stops at 1 (points on it are drawn whole: ``clip_on=False``)."""
     bottom, top = ax.get_ylim()
-    ax.set_ylim(min(bottom, 0.98) if ax.lines or ax.collections else 0.0, 1.0)
+    if not (ax.lines or ax.collections):
+        ax.set_ylim(0.0, 1.0)
+        return
+    bottom = min(bottom, 0.98)
+    ax.set_ylim(max(0.0, bottom - 0.05 * (1.0 - bottom)), 1.0)  # the lowest point clear of the axis
 
 
 def _save(fig, path: Path, plt) -> Path:

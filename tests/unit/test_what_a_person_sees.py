@@ -163,7 +163,7 @@ def test_a_sampled_device_accuracy_is_not_drawn_as_the_splits():
     TFLM, the plots and Pareto tables use host TFLM's whole-split accuracy and say so."""
     row = {"status": "ok", "acc_device": "0.789", "acc_tflm": "0.784", "acc_device_source": "measured"}
     auto = {**row, "agreement_test": "agrees: max 0.01 at confidence 0.95"}
-    assert plots.accuracy_source(auto) == (0.784, "host TFLM, whole split (the target agreed with it)")
+    assert plots.accuracy_source(auto) == (0.784, "host TFLM, whole split (the target agreed with it, measured)")
     every = {**row, "agreement_test": "none (--device-windows all)"}
     assert plots.accuracy_source(every) == (0.789, "on target (measured)")
     wrong = {**auto, "status": "wrong_output", "agreement_test": "disagrees: max 0.01 at confidence 0.95"}
