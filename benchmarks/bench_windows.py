@@ -25,6 +25,7 @@ flash erase are not modelled).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,10 @@ def windows_for(dtype: str, window_bytes: int, count: int) -> list[bytes]:
     return [row.astype(dtype).tobytes() for row in raw]
 
 
-def measure(model: bytes, label: str, baud: int, n_split: int, n_round_trip: int, stream: bool = True) -> dict:
+@contextlib.contextmanager
+def loaded_board(model: bytes, baud: int):
+    """A paced virtual board with ``model`` written and loaded: (client, the board's model report,
+    seconds the write and load took)."""
     vb = start_virtual_board("esp32-wroom-32", baud=baud)
     link = SerialLink(vb.port, baud)
     try:
@@ -69,7 +73,14 @@ def measure(model: bytes, label: str, baud: int, n_split: int, n_round_trip: int
         t0 = time.monotonic()
         FlashFileDelivery(vb.flash_file, baud).write(model, client)
         dm = client.load_model("partition", model, "auto", "flash")
-        write_s = time.monotonic() - t0
+        yield client, dm, time.monotonic() - t0
+    finally:
+        link.close()
+        vb.stop()
+
+
+def measure(model: bytes, label: str, baud: int, n_split: int, n_round_trip: int, stream: bool = True) -> dict:
+    with loaded_board(model, baud) as (client, dm, write_s):
         split = windows_for(dm.input_dtype, dm.input_bytes, n_split)
         t0 = time.monotonic()
         for w in split[:n_round_trip]:
@@ -92,9 +103,6 @@ def measure(model: bytes, label: str, baud: int, n_split: int, n_round_trip: int
             "write_s": write_s,
             "model_bytes": len(model),
         }
-    finally:
-        link.close()
-        vb.stop()
 
 
 def host_classes(model: bytes, split: list[bytes]) -> np.ndarray:
@@ -114,14 +122,7 @@ def host_classes(model: bytes, split: list[bytes]) -> np.ndarray:
 
 def measure_agreement(model: bytes, label: str, baud: int, n_split: int, seed: int = 0) -> dict:
     """Seconds of a case's windows with ``--device-windows all`` and with ``auto``, on one paced virtual board."""
-    vb = start_virtual_board("esp32-wroom-32", baud=baud)
-    link = SerialLink(vb.port, baud)
-    try:
-        client = DeviceClient(link, timeout_s=30)
-        client.wait_boot(15)
-        client.sync()
-        FlashFileDelivery(vb.flash_file, baud).write(model, client)
-        dm = client.load_model("partition", model, "auto", "flash")
+    with loaded_board(model, baud) as (client, dm, _):
         split = windows_for(dm.input_dtype, dm.input_bytes, n_split)
         host = host_classes(model, split)
         rx_buffer = int(client.info["rx-buffer-bytes"])
@@ -146,9 +147,6 @@ def measure_agreement(model: bytes, label: str, baud: int, n_split: int, seed: i
             "outcome": result.outcome,
             "ideal_auto_s": len(result.order) * len(split[0]) * 10 / baud,
         }
-    finally:
-        link.close()
-        vb.stop()
 
 
 def agreement_table(found: dict[str, bytes], bauds: list[int], n_split: int) -> None:

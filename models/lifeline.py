@@ -63,7 +63,8 @@ def make_temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -80,7 +81,7 @@ def sweep_stale(prefix: str, root: Path | None = None) -> list[Path]:
     removed = []
     for path in root.glob(prefix + "*"):
         m = pattern.match(path.name)
-        if m and path.is_dir() and not _alive(int(m.group(1))):
+        if m and path.is_dir() and not alive(int(m.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

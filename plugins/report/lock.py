@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+from tinyhil.models.lifeline import alive
+
 LOCK_NAME = ".tinyhil.lock"
 
 
@@ -117,17 +119,7 @@ def _lock(fd: int, path: Path) -> bool:
         if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
             raise
     pid = _read(fd).get("pid")
-    return not (isinstance(pid, int) and pid != os.getpid() and _alive(pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
+    return not (isinstance(pid, int) and pid != os.getpid() and alive(pid))
 
 
 def _read(fd: int) -> dict:

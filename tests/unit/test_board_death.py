@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.subrun import read_csv, run
-
-TFLM = os.environ.get("TINYHIL_TFLM_SOURCE")
+from tests.unit.subrun import read_csv, run, virtual_boards
 
 # A plugin of the sub-run: a thread kills this process's virtual board (SIGKILL) as soon as the
 # first case's model is in its model partition file, once per run.
@@ -52,16 +50,7 @@ def pytest_runtest_call(item):
 """
 
 
-def _kinds():
-    yield pytest.param([], id="python-board")
-    yield pytest.param(
-        [f"--tflm-source={TFLM}"],
-        id="firmware-host-build",
-        marks=pytest.mark.skipif(not TFLM, reason="set TINYHIL_TFLM_SOURCE to build the firmware for Linux"),
-    )
-
-
-@pytest.mark.parametrize("board", _kinds())
+@pytest.mark.parametrize("board", virtual_boards())
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_board_killed_mid_case_gets_a_verdict_a_row_and_a_new_board(project, board, retries):
     (project.path / "killer.py").write_text(KILLER)

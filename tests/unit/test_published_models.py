@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.subrun import read_csv, run
+from tests.unit.subrun import read_csv, run, virtual_boards
 
 MODELS = Path(os.environ["TINYHIL_TFLM_MODELS"]) if os.environ.get("TINYHIL_TFLM_MODELS") else None
-TFLM = os.environ.get("TINYHIL_TFLM_SOURCE")
 KEYWORD = MODELS / "keyword_scrambled.tflite" if MODELS else None
 
 needs_models = pytest.mark.skipif(
@@ -23,17 +22,8 @@ needs_models = pytest.mark.skipif(
 )
 
 
-def _boards():
-    yield pytest.param([], id="python-board")
-    yield pytest.param(
-        [f"--tflm-source={TFLM}"],
-        id="firmware-host-build",
-        marks=pytest.mark.skipif(not TFLM, reason="set TINYHIL_TFLM_SOURCE to build the firmware for Linux"),
-    )
-
-
 @needs_models
-@pytest.mark.parametrize("board", _boards())
+@pytest.mark.parametrize("board", virtual_boards())
 def test_tflms_svdf_keyword_model_runs_on_the_virtual_boards(project, board):
     res = run(project, "-m", "hil", "--virtual-board", *board, f"--networks={KEYWORD}", "--device-windows=5")
     (row,) = read_csv(project)

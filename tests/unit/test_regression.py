@@ -4,6 +4,7 @@ import csv
 
 import pytest
 
+from tests.unit.rows import make_row
 from tests.unit.subrun import read_csv, run
 from tinyhil import resources
 from tinyhil.plugins.report.baseline import Tolerances, diff, main, read_rows, regressions, render_diff
@@ -13,25 +14,7 @@ from tinyhil.plugins.report.plots import caption, make_plots, pareto_front
 
 
 def row(**kw):
-    base = {c: "" for c in COLUMN_NAMES}
-    base.update(
-        case_id="C_1-lite-host",
-        network="C_1",
-        family="1D_CNN",
-        technique="lite",
-        target="host",
-        status="ok",
-        board="esp32-wroom-32",
-        dataset="synthetic-har",
-        dataset_generated="true",
-        profile="quick",
-        acc_tflm="0.90",
-        arena_bytes="1000",
-        model_bytes="5000",
-        tflite_micro="A",
-    )
-    base.update(kw)
-    return base
+    return make_row(**{"acc_tflm": "0.90", "arena_bytes": "1000", "model_bytes": "5000", "tflite_micro": "A", **kw})
 
 
 def test_regressions_name_the_figure():

@@ -8,38 +8,23 @@ import sys
 import numpy as np
 import pytest
 
+from tests.unit.rows import make_row
 from tinyhil.plugins.report import plots
 from tinyhil.plugins.report import summary as summary_md
-from tinyhil.plugins.report.columns import COLUMN_NAMES
 from tinyhil.plugins.report.page import write_report
 
 NOT_THE_DATASETS = "does not take the dataset's inputs"
 
 
 def row(**kw):
-    base = {c: "" for c in COLUMN_NAMES}
-    base.update(
-        case_id="C_1-lite-host",
-        network="C_1",
-        family="1D_CNN",
-        technique="lite",
-        target="host",
-        status="ok",
-        board="esp32-wroom-32",
-        dataset="synthetic-har",
-        dataset_generated="true",
-        split="paper",
-        profile="quick",
-        seed="0",
-        acc_keras="0.91",
-        acc_tflite="0.90",
-        acc_tflm="0.90",
-        arena_bytes="11440",
-        model_bytes="31084",
-    )
-    base.update(kw)
-    base["case_id"] = f"{base['network']}-{base['technique']}-{base['target']}"
-    return base
+    figures = {
+        "acc_keras": "0.91",
+        "acc_tflite": "0.90",
+        "acc_tflm": "0.90",
+        "arena_bytes": "11440",
+        "model_bytes": "31084",
+    }
+    return make_row(**{**figures, **kw})
 
 
 def mixed_run():
