@@ -97,17 +97,6 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
   }
   model_ = model;
   model_len_ = len;
-  const size_t largest = board::HeapLargest();
-  if (arena_bytes == 0) {
-    arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
-  }
-  arena_ = static_cast<uint8_t*>(board::Alloc(arena_bytes, 16));
-  if (arena_ == nullptr) {
-    snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
-             static_cast<unsigned>(arena_bytes), static_cast<unsigned>(largest));
-    return false;
-  }
-  arena_len_ = arena_bytes;
   // Bytes that are not a TFLite flatbuffer (a wrong partition, a truncated write that still
   // matched its CRC) would make GetModel read garbage and panic the board: check them first.
   flatbuffers::Verifier verifier(model_, model_len_);
@@ -139,6 +128,28 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     AddOps(resolver);
     ops_added = true;
   }
+  if (arena_bytes != 0) {  // an explicit arena: never below what the model takes
+    const size_t floor = ArenaFloor(flatbuffer, resolver, error, error_len);
+    if (floor == 0) return false;
+    if (arena_bytes < floor) {
+      snprintf(error, error_len,
+               "arena: %u bytes is below the %u bytes TFLM uses for this model (measured in the "
+               "largest free block; a smaller arena is not handed to TFLM)",
+               static_cast<unsigned>(arena_bytes), static_cast<unsigned>(floor));
+      return false;
+    }
+  }
+  const size_t largest = board::HeapLargest();
+  if (arena_bytes == 0) {
+    arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  }
+  arena_ = static_cast<uint8_t*>(board::Alloc(arena_bytes, 16));
+  if (arena_ == nullptr) {
+    snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
+             static_cast<unsigned>(arena_bytes), static_cast<unsigned>(largest));
+    return false;
+  }
+  arena_len_ = arena_bytes;
   interpreter_ = new (interpreter_storage_)
       tflite::MicroInterpreter(flatbuffer, resolver, arena_, arena_len_, nullptr, &profiler_);
   if (interpreter_->AllocateTensors() != kTfLiteOk) {
@@ -147,6 +158,30 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   return true;
+}
+
+size_t ModelRunner::ArenaFloor(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
+                               size_t error_len) {
+  const size_t largest = board::HeapLargest();
+  const size_t bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  uint8_t* probe = static_cast<uint8_t*>(board::Alloc(bytes, 16));
+  if (probe == nullptr) {
+    snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
+             static_cast<unsigned>(bytes), static_cast<unsigned>(largest));
+    return 0;
+  }
+  auto* interpreter = new (interpreter_storage_)
+      tflite::MicroInterpreter(flatbuffer, resolver, probe, bytes, nullptr, nullptr);
+  size_t used = 0;
+  if (interpreter->AllocateTensors() == kTfLiteOk) {
+    used = interpreter->arena_used_bytes();
+  } else {
+    fflush(stderr);  // TFLM's reasons reach the host before the error line
+    snprintf(error, error_len, "tflm: AllocateTensors failed");
+  }
+  interpreter->~MicroInterpreter();
+  board::Free(probe);
+  return used;
 }
 
 bool ModelRunner::SetInput(const uint8_t* data, size_t len, char* error, size_t error_len) {

@@ -71,6 +71,11 @@ class ModelRunner {
   // what the steps allocated for Load's one Unload() to give back.
   bool TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
                size_t error_len);
+  // The arena the model takes (TFLM's arena_used_bytes), loaded once in the largest free block;
+  // 0 with the error written when it does not load there. An explicit arena below it is refused
+  // before TFLM sees it: TFLM writes past an arena too small for its own bookkeeping.
+  size_t ArenaFloor(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
+                    size_t error_len);
 
   const uint8_t* model_ = nullptr;
   uint8_t* model_copy_ = nullptr;

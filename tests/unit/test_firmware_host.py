@@ -275,3 +275,48 @@ def test_the_firmware_passes_its_check_against_esp_idf():
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "0 failed" in r.stdout
+
+
+@needs_tflm
+def test_a_small_explicit_arena_is_refused_and_never_crashes_the_firmware(tmp_path, converted):
+    """TFLM writes past an arena too small for its own bookkeeping (the firmware crashed at
+    1-100 B for every model, 512 B for hello_world, 1,000 B for the LSTMs): an explicit arena
+    below what the model takes is answered ``e-[arena: …]`` and the board stays up; from the
+    floor up, the model loads or fails as TFLM says, without a crash."""
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.protocol import crc32
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+    from tinyhil.plugins.bench.measure.reply_verdicts import error_status
+
+    vb = start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path)
+    try:
+        link = SerialLink(vb.port)
+        DeviceClient(link, 30).resync()
+        for net, tech in (("C_2", "full_int"), ("CL_1", "full_int"), ("CL_1", "lite")):
+            model = converted[(net, tech)].tflite
+            vb.flash_file.write_bytes(model)
+            head = f"model partition {len(model)} {crc32(model):08x}"
+            auto = _session(link, f"{head} auto flash")
+            used = int(next(x for x in auto if x.startswith("m-arena-used-bytes-")).rsplit("-", 1)[1])
+            for arena in (1, 16, 100, 512, 1000, 2000, 2765, used // 2, used - 16, used - 1):
+                if arena <= 0:
+                    continue
+                got = _session(link, f"{head} {arena} flash")
+                assert len(got) == 1 and got[0].startswith(f"e-[arena: {arena} bytes is below the {used} bytes"), (
+                    net,
+                    tech,
+                    arena,
+                    got,
+                )
+                assert error_status(got[0][3:-1], []) == "arena_overflow"
+            for arena in (used, used + 16, used + 1000):  # from the floor up: loads, or TFLM's own failure
+                got = _session(link, f"{head} {arena} flash")
+                assert any(x.startswith("m-arena-used-bytes-") for x in got) or got == [
+                    "e-[tflm: AllocateTensors failed]"
+                ], (net, tech, arena, got)
+            assert vb.proc.poll() is None  # never crashed
+            assert _session(link, "version")[0].startswith("m-protocol-")
+    finally:
+        vb.stop()

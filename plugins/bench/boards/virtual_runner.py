@@ -135,16 +135,24 @@ def _minimum_arena(data: bytes, arena_bytes: int) -> int | None:
     """The model's smallest arena, measured in a child process (None when unknown).
 
     Raises:
-        LoadRefused: the child crashed, or ``arena_bytes`` is below the minimum (TFLM's message).
+        LoadRefused: the child crashed, or ``arena_bytes`` is below the minimum (the firmware's words).
     """
     ev = evaluate_isolated(data, None)
     if ev.crash:
         raise LoadRefused(NOT_A_MODEL)
     used = ev.arena.min_arena_bytes
-    if used is not None and arena_bytes < used:
-        needed = f"Arena size is too small for all buffers. Needed {used} but only {arena_bytes} was available."
-        raise LoadRefused(ALLOCATE_FAILED, [needed])
+    if used is not None and arena_bytes < used:  # an explicit arena (auto takes the largest block)
+        raise LoadRefused(arena_below(arena_bytes, used))
     return used
+
+
+def arena_below(arena_bytes: int, used: int) -> str:
+    """The firmware's refusal of an explicit arena below what the model takes (``model_runner.cc``:
+    it never hands TFLM such an arena, which TFLM could write past)."""
+    return (
+        f"arena: {arena_bytes} bytes is below the {used} bytes TFLM uses for this model "
+        "(measured in the largest free block; a smaller arena is not handed to TFLM)"
+    )
 
 
 def op_cycles(info: ModelInfo, simulation: dict) -> list[tuple[str, int]]:
