@@ -1,5 +1,6 @@
 // tinyhil firmware: answers the host over the console (firmware/PROTOCOL.md). The command
 // loop and its handlers; the chip is reached only through board.h.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -83,10 +84,16 @@ void Ready() {
 
 void Error(const char* text) { printf("e-[%s]\n", text); }
 
+// A number of digits only: strtoul alone would take "-1" as ULONG_MAX, a sign or blanks, and
+// clamp an overflow; none of those is a count, a length or a CRC.
 bool ParseUnsigned(const char* s, unsigned long* out, int base = 10) {
+  const bool digit = (*s >= '0' && *s <= '9') ||
+                     (base == 16 && ((*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')));
+  if (!digit) return false;
   char* end = nullptr;
+  errno = 0;
   *out = strtoul(s, &end, base);
-  return end != s && *end == '\0';
+  return errno == 0 && *end == '\0' && *out <= 0xFFFFFFFFul;
 }
 
 // The marker at the edges of a timed window: high for the window (tinyhil's energy
@@ -482,8 +489,11 @@ void CmdOpProfile(FirmwareState& s, const Command&) {
 
 void CmdIdle(FirmwareState&, const Command& c) {
   unsigned long ms = 0;
-  if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms)) {
-    return Error("bad arguments for idle: expected idle <ms>");
+  if (c.argc != 1 || !ParseUnsigned(c.arg(0), &ms) || ms > kMaxIdleMs) {
+    char error[64];
+    snprintf(error, sizeof(error), "bad arguments for idle: expected idle <ms 0..%u>",
+             static_cast<unsigned>(kMaxIdleMs));
+    return Error(error);
   }
   board::SetMarker(kMarkerIdle);
   board::IdleMs(ms);

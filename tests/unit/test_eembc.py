@@ -226,6 +226,16 @@ def _infer_negative_warmup(b):
     assert b.eembc.command("infer 1 -1")[0].startswith("e-[bad arguments for infer")
 
 
+def _infer_too_many(b):
+    assert b.eembc.command("infer 1000001") == ["e-[Inference iterations must be <=1000000]", "m-ready"]
+    assert b.eembc.command("infer 4294967295") == ["e-[Inference iterations must be <=1000000]", "m-ready"]
+
+
+def _infer_too_much_warmup(b):
+    b.eembc.load(b.inputs[0])
+    assert b.eembc.command("infer 1 1001") == ["e-[Inference warmup must be <=1000]", "m-ready"]
+
+
 def _results(b):
     b.eembc.load(b.inputs[1])
     r = b.eembc.infer(1, 0)
@@ -264,6 +274,8 @@ ROW_CHECKS = {
     "`infer%`": _infer,
     "`infer 0%`": _infer_zero,
     "`infer N -1%`": _infer_negative_warmup,
+    "`infer N%`, N > 1000000": _infer_too_many,
+    "`infer N W%`, W > 1000": _infer_too_much_warmup,
     "`results%`": _results,
     "`help%`": _help,
     "`fly%` (unknown)": _unknown,

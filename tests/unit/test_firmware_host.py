@@ -320,3 +320,41 @@ def test_a_small_explicit_arena_is_refused_and_never_crashes_the_firmware(tmp_pa
             assert _session(link, "version")[0].startswith("m-protocol-")
     finally:
         vb.stop()
+
+
+@needs_tflm
+def test_numbers_out_of_range_are_bad_arguments_not_days_of_work(tmp_path, converted):
+    """``idle -1`` was 4294967295 ms (strtoul), ``infer 1 4294967295`` and ``infer 4294967295``
+    kept the board busy with no answer: each is now refused at once, as the Python board does."""
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.protocol import crc32
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    model = converted[("C_2", "full_int")].tflite
+    for sub in ("python", "firmware"):
+        (tmp_path / sub).mkdir()
+    boards = [
+        start_virtual_board("esp32-wroom-32", tmp_path / "python"),
+        start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path / "firmware"),
+    ]
+    try:
+        for vb in boards:
+            link = SerialLink(vb.port)
+            DeviceClient(link, 30).resync()
+            vb.flash_file.write_bytes(model)
+            _session(link, f"model partition {len(model)} {crc32(model):08x} auto flash")
+            for command, error in (
+                ("idle -1", "bad arguments for idle: expected idle <ms 0..60000>"),
+                ("idle 4294967295", "bad arguments for idle: expected idle <ms 0..60000>"),
+                ("idle 60001", "bad arguments for idle: expected idle <ms 0..60000>"),
+                ("infer 1 4294967295", "bad arguments for infer: expected infer <n 1..1000> <warm-up runs 0..1000>"),
+                ("infer 4294967295", "Inference iterations must be <=1000000"),
+                ("infer 1 1001", "bad arguments for infer: expected infer <n 1..1000> <warm-up runs 0..1000>"),
+            ):
+                assert _session(link, command) == [f"e-[{error}]"], (vb.port, command)
+            assert _session(link, "idle 5") == ["m-idle-ms-5"]
+    finally:
+        for vb in boards:
+            vb.stop()

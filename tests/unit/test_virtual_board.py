@@ -186,7 +186,10 @@ def test_no_command_kills_the_board(board_factory, converted):
         (("model", "partition", len(model), crc, -1, "flash"), "arena must be auto or > 0"),
         (("model", "partition", len(model), crc, 100, "flash"), r"arena: 100 bytes is below the \d+ bytes TFLM uses"),
         (("db", "input", -5, "0"), "bad arguments for db"),
-        (("idle", -1), "bad arguments for idle"),
+        (("idle", -1), r"bad arguments for idle: expected idle <ms 0..60000>"),
+        (("idle", 4294967295), r"bad arguments for idle: expected idle <ms 0..60000>"),
+        (("infer", 1, 4294967295), r"bad arguments for infer"),
+        (("infer", 4294967295), r"Inference iterations must be <=1000000"),
         (("infer", -3), "must be >0"),
         (("model", "partition", 10, "zz", "auto", "flash"), "bad arguments for model"),
     ]

@@ -163,10 +163,10 @@ bool ResolveInfer(const Command& c, InputSource last_input, InferRequest* out, c
   if (!eembc) {
     uint32_t n = 0, w = 0;
     if (c.argc != 2 || !ParseDecimal(c.arg(0), &n) || !ParseDecimal(c.arg(1), &w) || n < 1 ||
-        n > kMaxTimedRuns) {
+        n > kMaxTimedRuns || w > kMaxWarmupRuns) {
       std::snprintf(error, error_len,
-                    "bad arguments for infer: expected infer <n 1..%u> <warm-up runs>",
-                    static_cast<unsigned>(kMaxTimedRuns));
+                    "bad arguments for infer: expected infer <n 1..%u> <warm-up runs 0..%u>",
+                    static_cast<unsigned>(kMaxTimedRuns), static_cast<unsigned>(kMaxWarmupRuns));
       return false;
     }
     *out = {InferForm::kTinyhil, n, w};
@@ -177,8 +177,18 @@ bool ResolveInfer(const Command& c, InputSource last_input, InferRequest* out, c
     std::snprintf(error, error_len, "Inference iterations must be >0");
     return false;
   }
+  if (out->runs > kMaxEembcRuns) {
+    std::snprintf(error, error_len, "Inference iterations must be <=%u",
+                  static_cast<unsigned>(kMaxEembcRuns));
+    return false;
+  }
   if (c.argc == 2 && !ParseDecimal(c.arg(1), &out->warmup)) {
     std::snprintf(error, error_len, "Inference warmup must be >=0");
+    return false;
+  }
+  if (out->warmup > kMaxWarmupRuns) {
+    std::snprintf(error, error_len, "Inference warmup must be <=%u",
+                  static_cast<unsigned>(kMaxWarmupRuns));
     return false;
   }
   return true;

@@ -18,6 +18,11 @@ constexpr int kMaxArgs = 6;
 constexpr size_t kMaxModelId = 31;
 constexpr uint32_t kMaxTimedRuns = 1000;      // tinyhil's infer keeps one lap per run
 constexpr uint32_t kEembcDefaultWarmup = 10;  // EEMBC's infer without W
+// Upper bounds that keep every command's answer within minutes, not days (a board busy with
+// 4294967295 runs answers nothing and cannot be stopped but by a reset):
+constexpr uint32_t kMaxWarmupRuns = 1000;    // tinyhil's infer W, and EEMBC's infer W
+constexpr uint32_t kMaxEembcRuns = 1000000;  // EEMBC's infer N: MLPerf's >= 10 s windows need ~1e5
+constexpr uint32_t kMaxIdleMs = 60000;       // idle: the energy baseline takes 200 ms by default
 constexpr const char* kDefaultModelId = "none";
 
 // CRC-32 (IEEE 802.3, reflected, as zlib's crc32); pass the previous value to continue.

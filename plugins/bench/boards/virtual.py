@@ -37,11 +37,13 @@ from tinyhil.plugins.bench.boards.virtual_db import DbCommands
 from tinyhil.plugins.bench.boards.virtual_infer import InferCommands
 from tinyhil.plugins.bench.boards.virtual_model import ModelCommands
 from tinyhil.plugins.bench.link.protocol import (
+    MAX_IDLE_MS,
     MAX_LINE,
     PROTOCOL_VERSION,
     LineAssembler,
     ProtocolError,
     parse_command,
+    parse_decimal,
     valid_model_id,
 )
 from tinyhil.plugins.firmware_tools.commands import firmware_commands
@@ -136,9 +138,10 @@ class VirtualBoard(ModelCommands, DbCommands, InferCommands, ClassifyCommand):
         self.send(f"m-model-[{self.model_id}]")
 
     def cmd_idle(self, ms):
-        if not ms.isdigit():  # the firmware parses an unsigned number
-            raise TypeError(ms)
-        self.send(f"m-idle-ms-{int(ms)}")
+        value = parse_decimal(ms)  # digits only, as the firmware reads it
+        if value is None or value > MAX_IDLE_MS:
+            raise ValueError(f"expected idle <ms 0..{MAX_IDLE_MS}>")
+        self.send(f"m-idle-ms-{value}")
 
     def cmd_reset(self):
         self.send("m-reset")

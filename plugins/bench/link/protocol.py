@@ -23,6 +23,9 @@ MAX_ARGS = 6
 MAX_MODEL_ID = 31
 MAX_TIMED_RUNS = 1000  # tinyhil's infer keeps one lap per run
 EEMBC_DEFAULT_WARMUP = 10  # EEMBC's infer without W
+MAX_WARMUP_RUNS = 1000  # tinyhil's and EEMBC's infer W (tinyhil_core.h: every answer within minutes)
+MAX_EEMBC_RUNS = 1_000_000  # EEMBC's infer N
+MAX_IDLE_MS = 60_000
 DEFAULT_MODEL_ID = "none"
 
 READY = "m-ready"
@@ -149,15 +152,21 @@ def resolve_infer(args: tuple[str, ...] | list[str], last_input: str) -> InferRe
     if not (len(args) < 2 or (len(args) == 2 and last_input == "eembc")):
         n = parse_decimal(args[0]) if len(args) == 2 else None
         w = parse_decimal(args[1]) if len(args) == 2 else None
-        if n is None or w is None or not 1 <= n <= MAX_TIMED_RUNS:
-            raise ProtocolError(f"bad arguments for infer: expected infer <n 1..{MAX_TIMED_RUNS}> <warm-up runs>")
+        if n is None or w is None or not 1 <= n <= MAX_TIMED_RUNS or w > MAX_WARMUP_RUNS:
+            raise ProtocolError(
+                f"bad arguments for infer: expected infer <n 1..{MAX_TIMED_RUNS}> <warm-up runs 0..{MAX_WARMUP_RUNS}>"
+            )
         return InferRequest("tinyhil", n, w)
     runs = parse_decimal(args[0]) if args else 1
     if not runs:
         raise ProtocolError("Inference iterations must be >0")
+    if runs > MAX_EEMBC_RUNS:
+        raise ProtocolError(f"Inference iterations must be <={MAX_EEMBC_RUNS}")
     warmup = parse_decimal(args[1]) if len(args) == 2 else EEMBC_DEFAULT_WARMUP
     if warmup is None:
         raise ProtocolError("Inference warmup must be >=0")
+    if warmup > MAX_WARMUP_RUNS:
+        raise ProtocolError(f"Inference warmup must be <={MAX_WARMUP_RUNS}")
     return InferRequest("eembc", runs, warmup)
 
 
