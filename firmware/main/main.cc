@@ -188,6 +188,13 @@ void CmdDb(FirmwareState& s, const Command& c) {
     return;
   }
   if (strcmp(c.arg(0), "model") == 0) {
+    if (s.runner.runs_from(s.upload)) {
+      // `model upload … flash` runs the previous upload in place: it goes with its buffer,
+      // rather than leave TFLM reading freed memory at the next infer.
+      s.runner.Unload();
+      snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);
+      printf("m-model-unloaded\n");
+    }
     board::Free(s.upload);
     s.upload = buf;
     s.upload_len = len;

@@ -43,6 +43,8 @@ class ModelRunner {
             size_t error_len);
   void Unload();
   bool loaded() const { return interpreter_ != nullptr; }
+  // Whether the loaded model runs from `buffer` in place (flash placement of an upload).
+  bool runs_from(const uint8_t* buffer) const { return loaded() && model_ == buffer; }
 
   // Copies one input tensor's worth of bytes.
   bool SetInput(const uint8_t* data, size_t len, char* error, size_t error_len);

@@ -358,3 +358,43 @@ def test_numbers_out_of_range_are_bad_arguments_not_days_of_work(tmp_path, conve
     finally:
         for vb in boards:
             vb.stop()
+
+
+@needs_tflm
+def test_a_new_upload_unloads_the_model_running_in_place_from_the_old(tmp_path, converted):
+    """``model upload … flash`` runs the uploaded bytes where they are; the next ``db model`` freed
+    them under the model and the next infer crashed the firmware (2 of 2). Now the model goes with
+    its bytes, on both boards alike."""
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.protocol import crc32
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    model = converted[("C_2", "full_int")].tflite
+    for sub in ("python", "firmware"):
+        (tmp_path / sub).mkdir()
+    boards = [
+        start_virtual_board("esp32-wroom-32", tmp_path / "python"),
+        start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path / "firmware"),
+    ]
+    try:
+        for vb in boards:
+            link = SerialLink(vb.port)
+            client = DeviceClient(link, 30)
+            client.resync()
+            client.send_data("model", model)
+            client.load_model("upload", model, "auto", "flash")
+            link.write(f"db model {len(model)} {crc32(model):08x}%".encode())
+            assert link.read_line(30) == f"m-db-ready-{len(model)}"
+            link.write(model)  # the new upload frees the bytes the loaded model runs from
+            lines = []
+            while (line := link.read_line(30)) != "m-ready":
+                lines.append(line)
+            assert lines == ["m-model-unloaded", f"m-db-ok-{len(model)}-{crc32(model):08x}"], (vb.port, lines)
+            assert _session(link, "infer 1 0") == ["e-[infer: no model]"]
+            assert _session(link, "model_id") == ["m-model-[none]"]
+            assert vb.proc.poll() is None
+    finally:
+        for vb in boards:
+            vb.stop()

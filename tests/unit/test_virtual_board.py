@@ -228,3 +228,21 @@ def test_classify_streams_windows_and_checks_them(board_factory, converted, tiny
     assert lines[:2] == [f"m-class-0-{classes[0]}", f"m-class-1-{classes[1]}"]
     assert lines[2].startswith("e-[classify: crc mismatch: got ") and lines[3] == "m-ready"
     assert client.classify(windows[:3], 16384) == classes[:3]  # still ready
+
+
+def test_a_new_upload_unloads_the_model_running_in_place_from_the_old(board_factory, converted):
+    """As the firmware (whose next infer read freed memory): ``db model`` after ``model upload …
+    flash`` unloads that model; one copied to RAM stays."""
+    vb, client = board_factory()
+    model = converted[("C_2", "full_int")].tflite
+    client.send_data("model", model)
+    client.load_model("upload", model, "auto", "flash")
+    client.command("model_id", "kws01")
+    client.send_data("model", model)
+    with pytest.raises(DeviceErrorResponse, match="infer: no model"):
+        client.command("infer", 1, 0)
+    assert client.command("model_id").messages == ["m-model-[none]"]
+    dm = client.load_model("upload", model, "auto", "ram")
+    client.send_data("model", model)  # the RAM copy does not go with the upload
+    client.send_data("input", b"\0" * dm.input_bytes)
+    assert client.command("infer", 1, 0).values("results")

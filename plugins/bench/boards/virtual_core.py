@@ -52,6 +52,7 @@ class BoardCore:
         """The state at boot: no model, no input, nothing held on the heap."""
         self.loaded: LoadedModel | None = None
         self.upload: bytes | None = None  # the last db model
+        self.in_place_upload = False  # the loaded model runs from the upload buffer (upload, flash)
         self.input: bytes | None = None
         self.heap = HeapBudget(self.board)
         self.db = DbBuffer()  # EEMBC's db load + hex chunks

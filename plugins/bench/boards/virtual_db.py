@@ -54,6 +54,10 @@ class DbCommands(BoardCore):
             self.input = data
             self.last_input = "tinyhil"
         else:
+            if self.loaded is not None and self.in_place_upload:
+                # as the firmware: a model run in place from the previous upload goes with it
+                self._unload()
+                self.send("m-model-unloaded")
             self.upload = data
             self.heap.hold("db model", n)
         self.send(f"m-db-ok-{n}-{got:08x}")

@@ -38,10 +38,12 @@ class ModelCommands(BoardCore):
             return
         self.heap.take(arena_bytes)
         self.loaded = loaded
+        self.in_place_upload = source == "upload" and place == "flash"  # runs from the upload buffer
         self._report_model(n, arena_bytes, loaded)
 
     def _unload(self) -> None:
         self.loaded = self.input = None  # as the firmware: a new model needs a new input
+        self.in_place_upload = False
         self.heap.free_model()
         self.model_id = DEFAULT_MODEL_ID  # a new model is a new case: not the previous case's id
 
