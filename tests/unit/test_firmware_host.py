@@ -398,3 +398,27 @@ def test_a_new_upload_unloads_the_model_running_in_place_from_the_old(tmp_path, 
     finally:
         for vb in boards:
             vb.stop()
+
+
+@needs_tflm
+def test_20000_mutated_protocol_lines_neither_panic_nor_hang_the_firmware(tmp_path, converted):
+    """The fuzz that found 86 panic reboots (small explicit arenas) and busy-forever commands
+    (idle -1, infer 1 4294967295): tests/unit/fuzz_lines.py's lines, on the firmware's own code."""
+    from tests.unit.fuzz_lines import drive, mutated_lines
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    vb = start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path)
+    try:
+        model = converted[("C_2", "full_int")].tflite
+        vb.flash_file.write_bytes(model)
+        link = SerialLink(vb.port)
+        DeviceClient(link, 30).resync()
+        for seed in (1, 2):
+            report = drive(link, mutated_lines(20_000, seed, model), model, lambda: vb.proc.poll() is None)
+            assert report.lines == 20_000 and report.loads > 0
+            assert report.panics == [] and report.hangs == [], (seed, report.panics[:5], report.hangs[:5])
+    finally:
+        vb.stop()

@@ -246,3 +246,18 @@ def test_a_new_upload_unloads_the_model_running_in_place_from_the_old(board_fact
     client.send_data("model", model)  # the RAM copy does not go with the upload
     client.send_data("input", b"\0" * dm.input_bytes)
     assert client.command("infer", 1, 0).values("results")
+
+
+def test_20000_mutated_protocol_lines_neither_panic_nor_hang_the_board(board_factory, converted):
+    """tests/unit/fuzz_lines.py: commands.def's commands with mutated numbers, lengths, CRCs,
+    arenas and words (a real model's length and CRC now and then, so small arenas reach TFLM).
+    The same lines against the firmware's host build: test_firmware_host.py."""
+    from tests.unit.fuzz_lines import drive, mutated_lines
+
+    vb, client = board_factory()
+    model = converted[("C_2", "full_int")].tflite
+    vb.flash_file.write_bytes(model)
+    client.resync()
+    report = drive(client.link, mutated_lines(20_000, 1, model), model, lambda: vb.proc.poll() is None)
+    assert report.lines == 20_000 and report.loads > 0 and report.errors > 1000
+    assert report.panics == [] and report.hangs == []
