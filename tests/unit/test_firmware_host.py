@@ -7,6 +7,7 @@ an esp-nn folder, ``IDF_PATH`` to ESP-IDF) to run them; without them they skip a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -145,6 +146,31 @@ def _session(link, command: str) -> list[str]:
         if line.startswith(("m-", "e-[")):
             lines.append(line)
     return lines
+
+
+@contextlib.contextmanager
+def _both_boards(tmp_path: Path):
+    """The Python virtual board and the firmware's host build, each with its link past the banner."""
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    for sub in ("python", "firmware"):
+        (tmp_path / sub).mkdir()
+    boards = [
+        start_virtual_board("esp32-wroom-32", tmp_path / "python"),
+        start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path / "firmware"),
+    ]
+    try:
+        links = []
+        for vb in boards:
+            links.append(SerialLink(vb.port))
+            DeviceClient(links[-1], 30).resync()
+        yield list(zip(boards, links, strict=True))
+    finally:
+        for vb in boards:
+            vb.stop()
 
 
 @needs_tflm
@@ -326,23 +352,11 @@ def test_a_small_explicit_arena_is_refused_and_never_crashes_the_firmware(tmp_pa
 def test_numbers_out_of_range_are_bad_arguments_not_days_of_work(tmp_path, converted):
     """``idle -1`` was 4294967295 ms (strtoul), ``infer 1 4294967295`` and ``infer 4294967295``
     kept the board busy with no answer: each is now refused at once, as the Python board does."""
-    from tinyhil.models.boards import get_board
-    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
-    from tinyhil.plugins.bench.link.device import DeviceClient
     from tinyhil.plugins.bench.link.protocol import crc32
-    from tinyhil.plugins.bench.link.serial_link import SerialLink
 
     model = converted[("C_2", "full_int")].tflite
-    for sub in ("python", "firmware"):
-        (tmp_path / sub).mkdir()
-    boards = [
-        start_virtual_board("esp32-wroom-32", tmp_path / "python"),
-        start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path / "firmware"),
-    ]
-    try:
-        for vb in boards:
-            link = SerialLink(vb.port)
-            DeviceClient(link, 30).resync()
+    with _both_boards(tmp_path) as boards:
+        for vb, link in boards:
             vb.flash_file.write_bytes(model)
             _session(link, f"model partition {len(model)} {crc32(model):08x} auto flash")
             for command, error in (
@@ -355,9 +369,6 @@ def test_numbers_out_of_range_are_bad_arguments_not_days_of_work(tmp_path, conve
             ):
                 assert _session(link, command) == [f"e-[{error}]"], (vb.port, command)
             assert _session(link, "idle 5") == ["m-idle-ms-5"]
-    finally:
-        for vb in boards:
-            vb.stop()
 
 
 @needs_tflm
@@ -365,24 +376,13 @@ def test_a_new_upload_unloads_the_model_running_in_place_from_the_old(tmp_path, 
     """``model upload … flash`` runs the uploaded bytes where they are; the next ``db model`` freed
     them under the model and the next infer crashed the firmware (2 of 2). Now the model goes with
     its bytes, on both boards alike."""
-    from tinyhil.models.boards import get_board
-    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
     from tinyhil.plugins.bench.link.device import DeviceClient
     from tinyhil.plugins.bench.link.protocol import crc32
-    from tinyhil.plugins.bench.link.serial_link import SerialLink
 
     model = converted[("C_2", "full_int")].tflite
-    for sub in ("python", "firmware"):
-        (tmp_path / sub).mkdir()
-    boards = [
-        start_virtual_board("esp32-wroom-32", tmp_path / "python"),
-        start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path / "firmware"),
-    ]
-    try:
-        for vb in boards:
-            link = SerialLink(vb.port)
+    with _both_boards(tmp_path) as boards:
+        for vb, link in boards:
             client = DeviceClient(link, 30)
-            client.resync()
             client.send_data("model", model)
             client.load_model("upload", model, "auto", "flash")
             link.write(f"db model {len(model)} {crc32(model):08x}%".encode())
@@ -395,9 +395,6 @@ def test_a_new_upload_unloads_the_model_running_in_place_from_the_old(tmp_path, 
             assert _session(link, "infer 1 0") == ["e-[infer: no model]"]
             assert _session(link, "model_id") == ["m-model-[none]"]
             assert vb.proc.poll() is None
-    finally:
-        for vb in boards:
-            vb.stop()
 
 
 @needs_tflm
