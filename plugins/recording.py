@@ -155,6 +155,7 @@ class Reporter:
             self.claim_folder()  # before matrix's hook trains anything (this plugin registered later)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.folder.tests_reported += 1
         if self.csv is None or report.when != "call":
             return
         props = {k[len(PROPERTY_PREFIX) :]: v for k, v in report.user_properties if k.startswith(PROPERTY_PREFIX)}

@@ -41,6 +41,7 @@ class ReportFolder:
         self.junit_final: str | None = paths[1] if paths else None  # --junitxml's name
         self.junit_error: OSError | None = None  # junitxml's write failed (a full disk)
         self.junit_placed = False
+        self.tests_reported = 0  # test reports seen: none means the run stopped before any test
 
     def claim(self) -> dict | None:
         """Takes the folder for this run; returns the lock a dead run left, if it took one over.
@@ -68,8 +69,10 @@ class ReportFolder:
 
     def place_junit(self) -> None:
         """Moves the JUnit file pytest wrote to its final name, once; on failure the old junit.xml
-        stays. In a folder another run holds, the file is removed and junitxml's plugin with it
-        (so no line says a file was written)."""
+        stays. A run in which no test ran (it stopped at start-up, or selected none) keeps the old
+        junit.xml too, as it keeps results.csv and the page: the folder does not contradict itself.
+        In a folder another run holds, the file is removed and junitxml's plugin with it (so no
+        line says a file was written)."""
         if self.junit_placed or self.junit_tmp is None:
             return
         self.junit_placed = True
@@ -80,7 +83,7 @@ class ReportFolder:
         try:
             if error is not None:
                 raise error
-            if self.refused:
+            if self.refused or not self.tests_reported:
                 if xml is not None:
                     del self.config.stash[junit_xml_key]
                     self.config.pluginmanager.unregister(xml)
@@ -89,7 +92,7 @@ class ReportFolder:
             if xml is not None:
                 xml.logfile = os.path.abspath(self.junit_final)  # what pytest's "generated xml file" line shows
         except OSError as e:
-            if not self.refused:
+            if not self.refused and self.tests_reported:
                 self.end_failures.setdefault(why_not_written(self.report_dir, e), []).append("junit.xml")
             with contextlib.suppress(OSError):
                 self.junit_tmp.unlink()

@@ -117,6 +117,27 @@ def test_a_second_run_on_a_held_report_dir_stops_at_start_and_leaves_the_files_a
     assert not list(out.glob("*.tmp")), "no temp file is left behind"
 
 
+def test_a_run_that_stops_at_start_up_leaves_the_report_folder_as_it_was(tiny):
+    """A run stopped before any test (a missing board, a bad file: pytest.exit at collection) wrote
+    junit.xml as an empty suite while results.csv and report.html kept the last run's results."""
+    out = tiny / "out"
+    out.mkdir()
+    before = {name: f"from an earlier run: {name}\n" for name in ("results.csv", "junit.xml", "report.html")}
+    for name, text in before.items():
+        (out / name).write_text(text)
+    (tiny / "conftest.py").write_text(
+        'import pytest\n\npytest_plugins = ["tinyhil.study"]\n\n\n'
+        "def pytest_collection_finish(session):\n"
+        '    pytest.exit("stopped at start-up", returncode=pytest.ExitCode.USAGE_ERROR)\n'
+    )
+    proc = start(tiny, "--report-dir=out")
+    text = finish(proc)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, text
+    for name, content in before.items():
+        assert (out / name).read_text() == content, f"the stopped run changed {name}"
+    assert not list(out.glob(".*.tmp")) and not (out / ".tinyhil.lock").exists()
+
+
 def test_a_lock_left_by_a_dead_run_is_taken_over(tiny):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
