@@ -280,6 +280,7 @@ void CmdModel(FirmwareState& s, const Command& c) {
   printf("m-model-bytes-%lu\n", len);
   printf("m-arena-bytes-%u\n", static_cast<unsigned>(s.runner.arena_bytes()));
   printf("m-arena-used-bytes-%u\n", static_cast<unsigned>(s.runner.arena_used_bytes()));
+  printf("m-arena-min-bytes-%u\n", static_cast<unsigned>(s.runner.arena_min_bytes()));
   PrintTensor("input", in, in->bytes);
   PrintTensor("output", out, out_count);
   printf("m-heap-free-%u\n", static_cast<unsigned>(board::HeapFree()));

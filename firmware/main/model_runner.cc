@@ -1,4 +1,9 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // fopencookie (ESP-IDF builds with it defined; so does g++ on Linux)
+#endif
 #include "model_runner.h"
+
+#include <sys/types.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -6,11 +11,44 @@
 #include <new>
 
 #include "board.h"
+#include "guarded_arena.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 namespace tinyhil {
 namespace {
 constexpr size_t kArenaSlack = 64;  // left in the largest block for the allocator's bookkeeping
+
+// TFLM logs through DebugLog to stderr. While it lives, stderr discards what is written: the
+// arena search's failing probes are expected, and their lines would reach the host as log.
+class QuietLog {
+ public:
+#if defined(__PICOLIBC__)  // its stderr is a constant: the probes' lines stay in the log
+  QuietLog() = default;
+  ~QuietLog() = default;
+#else
+  QuietLog() {
+    fflush(stderr);
+    cookie_io_functions_t io = {nullptr, Discard, nullptr, nullptr};
+    null_ = fopencookie(nullptr, "w", io);
+    if (null_ != nullptr) {
+      saved_ = stderr;
+      stderr = null_;
+    }
+  }
+  ~QuietLog() {
+    if (null_ == nullptr) return;
+    stderr = saved_;
+    fclose(null_);
+  }
+#endif
+  QuietLog(const QuietLog&) = delete;
+  QuietLog& operator=(const QuietLog&) = delete;
+
+ private:
+  static ssize_t Discard(void*, const char*, size_t size) { return static_cast<ssize_t>(size); }
+  FILE* null_ = nullptr;
+  FILE* saved_ = nullptr;
+};
 #if TINYHIL_ESP_NN
 // True when a FULLY_CONNECTED of the first subgraph takes int16 activations and weights
 // with one quantization scale per output channel.
@@ -71,7 +109,7 @@ void ModelRunner::Unload() {
   board::Free(input_);
   arena_ = model_copy_ = input_ = nullptr;
   model_ = nullptr;
-  model_len_ = arena_len_ = input_len_ = 0;
+  model_len_ = arena_len_ = arena_min_ = input_len_ = 0;
 }
 
 bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes,
@@ -128,16 +166,17 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     AddOps(resolver);
     ops_added = true;
   }
-  if (arena_bytes != 0) {  // an explicit arena: never below what the model takes
-    const size_t floor = ArenaFloor(flatbuffer, resolver, error, error_len);
-    if (floor == 0) return false;
-    if (arena_bytes < floor) {
-      snprintf(error, error_len,
-               "arena: %u bytes is below the %u bytes TFLM uses for this model (measured in the "
-               "largest free block; a smaller arena is not handed to TFLM)",
-               static_cast<unsigned>(arena_bytes), static_cast<unsigned>(floor));
-      return false;
-    }
+  // Both arena figures, measured before the model's own arena is taken. An explicit arena below
+  // the smallest that loads is refused before TFLM sees it: TFLM writes past an arena too small
+  // for its own bookkeeping.
+  if (!MeasureArena(flatbuffer, resolver, error, error_len)) return false;
+  if (arena_bytes != 0 && arena_bytes < arena_min_) {
+    snprintf(error, error_len,
+             "arena: %u bytes is below the %u bytes this model needs (the smallest arena in which "
+             "TFLM allocates its tensors, measured on this board; a smaller arena is not handed "
+             "to TFLM)",
+             static_cast<unsigned>(arena_bytes), static_cast<unsigned>(arena_min_));
+    return false;
   }
   const size_t largest = board::HeapLargest();
   if (arena_bytes == 0) {
@@ -150,8 +189,14 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   arena_len_ = arena_bytes;
+  tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena_, arena_len_);
+  if (allocator == nullptr) {  // not reached from arena_min_ up: the bookkeeping is part of it
+    snprintf(error, error_len, "arena: %u bytes do not hold TFLM's own bookkeeping",
+             static_cast<unsigned>(arena_len_));
+    return false;
+  }
   interpreter_ = new (interpreter_storage_)
-      tflite::MicroInterpreter(flatbuffer, resolver, arena_, arena_len_, nullptr, &profiler_);
+      tflite::MicroInterpreter(flatbuffer, resolver, allocator, nullptr, &profiler_);
   if (interpreter_->AllocateTensors() != kTfLiteOk) {
     fflush(stderr);  // TFLM's reasons (DebugLog -> stderr) reach the host before the error line
     snprintf(error, error_len, "tflm: AllocateTensors failed");
@@ -160,28 +205,65 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
   return true;
 }
 
-size_t ModelRunner::ArenaFloor(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
+bool ModelRunner::Allocates(const tflite::Model* flatbuffer, Resolver& resolver, uint8_t* arena,
+                            size_t bytes, size_t* used) {
+  tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena, bytes);
+  if (allocator == nullptr) return false;
+  auto* interpreter = new (interpreter_storage_)
+      tflite::MicroInterpreter(flatbuffer, resolver, allocator, nullptr, nullptr);
+  const bool ok = interpreter->AllocateTensors() == kTfLiteOk;
+  if (ok && used != nullptr) *used = interpreter->arena_used_bytes();
+  interpreter->~MicroInterpreter();
+  return ok;
+}
+
+bool ModelRunner::MeasureArena(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
                                size_t error_len) {
   const size_t largest = board::HeapLargest();
-  const size_t bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
-  uint8_t* probe = static_cast<uint8_t*>(board::Alloc(bytes, 16));
+  const size_t full = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  uint8_t* probe = static_cast<uint8_t*>(board::Alloc(full, 16));
   if (probe == nullptr) {
     snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
-             static_cast<unsigned>(bytes), static_cast<unsigned>(largest));
-    return 0;
+             static_cast<unsigned>(full), static_cast<unsigned>(largest));
+    return false;
   }
-  auto* interpreter = new (interpreter_storage_)
-      tflite::MicroInterpreter(flatbuffer, resolver, probe, bytes, nullptr, nullptr);
   size_t used = 0;
-  if (interpreter->AllocateTensors() == kTfLiteOk) {
-    used = interpreter->arena_used_bytes();
-  } else {
+  if (!Allocates(flatbuffer, resolver, probe, full, &used)) {
     fflush(stderr);  // TFLM's reasons reach the host before the error line
     snprintf(error, error_len, "tflm: AllocateTensors failed");
+    board::Free(probe);
+    return false;
   }
-  interpreter->~MicroInterpreter();
+  // TFLM's arena_used_bytes() leaves out what it took and gave back while planning, so the
+  // smallest arena that loads can be larger (keyword_scrambled: 13,244 B used, 15,580 B needed).
+  // It lies in [used, full]: widen a step above `used` until one loads, then bisect. Every probe
+  // goes through GuardedArena, under which TFLM fails cleanly from `used` up (stock TFLM crashed
+  // in 1,136 of those sizes for keyword_scrambled); none goes below `used`, where TFLM still
+  // dereferences allocations it did not check. The failing probes' messages are muted: they
+  // are the search, not the answer.
+  size_t fails = used - 1, loads = full;
+  {
+    QuietLog quiet;
+    for (size_t step = 16; used + step < full; step *= 2) {
+      if (Allocates(flatbuffer, resolver, probe, used + step, nullptr)) {
+        loads = used + step;
+        break;
+      }
+      fails = used + step;
+    }
+    if (fails + 1 == used && Allocates(flatbuffer, resolver, probe, used, nullptr)) loads = used;
+    while (loads - fails > 1) {
+      const size_t mid = fails + (loads - fails) / 2;
+      if (Allocates(flatbuffer, resolver, probe, mid, nullptr)) {
+        loads = mid;
+      } else {
+        fails = mid;
+      }
+    }
+  }
   board::Free(probe);
-  return used;
+  arena_min_ = loads;
+  return true;
 }
 
 bool ModelRunner::SetInput(const uint8_t* data, size_t len, char* error, size_t error_len) {

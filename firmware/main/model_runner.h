@@ -59,6 +59,9 @@ class ModelRunner {
   size_t model_bytes() const { return model_len_; }
   size_t arena_bytes() const { return arena_len_; }
   size_t arena_used_bytes() const { return interpreter_->arena_used_bytes(); }
+  // The smallest arena in which this model's tensors allocate on this board (bisection in fresh
+  // interpreters at load time); TFLM's arena_used_bytes() can be below it.
+  size_t arena_min_bytes() const { return arena_min_; }
   CycleProfiler& profiler() { return profiler_; }
 
  private:
@@ -73,10 +76,14 @@ class ModelRunner {
   // what the steps allocated for Load's one Unload() to give back.
   bool TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
                size_t error_len);
-  // The arena the model takes (TFLM's arena_used_bytes), loaded once in the largest free block;
-  // 0 with the error written when it does not load there. An explicit arena below it is refused
-  // before TFLM sees it: TFLM writes past an arena too small for its own bookkeeping.
-  size_t ArenaFloor(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
+  // Whether the model's tensors allocate in `bytes` of `arena` (a fresh interpreter, destroyed
+  // after); `used` gets TFLM's arena_used_bytes() when they do.
+  bool Allocates(const tflite::Model* flatbuffer, Resolver& resolver, uint8_t* arena, size_t bytes,
+                 size_t* used);
+  // Sets arena_min_: loads once in the largest free block, then searches down to the smallest
+  // arena that loads, never below that load's arena_used_bytes(). False with the error written
+  // when the model does not load even there.
+  bool MeasureArena(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
                     size_t error_len);
 
   const uint8_t* model_ = nullptr;
@@ -84,6 +91,7 @@ class ModelRunner {
   size_t model_len_ = 0;
   uint8_t* arena_ = nullptr;
   size_t arena_len_ = 0;
+  size_t arena_min_ = 0;
   uint8_t* input_ = nullptr;
   size_t input_len_ = 0;
   tflite::MicroInterpreter* interpreter_ = nullptr;

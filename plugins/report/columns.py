@@ -31,20 +31,24 @@ COLUMNS: list[tuple[str, str]] = [
     ("model_bytes", "size of the .tflite flatbuffer"),
     (
         "arena_bytes",
-        "TFLM arena of the case, as arena_source says: the exact minimum that loads (host bisection), or the "
-        "firmware's arena_used_bytes (a few bytes off that minimum)",
+        "TFLM arena of the case: the smallest arena in which the model loads where arena_source says (host "
+        "bisection, or the firmware's own bisection on the board); a model loaded with exactly this many bytes runs",
     ),
     (
         "arena_source",
-        "measured-host (bisection with the tflite-micro wheel), measured-device (the board's arena_used_bytes), "
-        "firmware-host-build (arena_used_bytes of the firmware built for Linux) or simulated (Python virtual board)",
+        "measured-host (bisection with the tflite-micro wheel), measured-device (the firmware's bisection on the "
+        "board), firmware-host-build (the same, by the firmware built for Linux) or simulated (Python virtual board)",
     ),
     (
         "arena_pointer_bits",
         "pointer width of the runtime arena_bytes comes from: 64 for the x86-64 wheel, 32 on the ESP32 and a 32-bit "
         "host build (TFLM's bookkeeping holds pointers: a 32-bit core needs about 1 kB less)",
     ),
-    ("arena_device_bytes", "the firmware's arena_used_bytes (the ESP32, or the firmware host build); empty on host"),
+    (
+        "arena_device_bytes",
+        "TFLM's arena_used_bytes() on the board (the ESP32, or the firmware host build): what the tensors hold "
+        "after loading, up to a few hundred bytes below arena_bytes (TFLM gives back planning memory); empty on host",
+    ),
     ("params", "weights and biases of conv, dense and LSTM ops"),
     ("macs", "multiply-accumulates of one inference"),
     ("ops", "op(input dtype/weight dtype) list"),

@@ -177,6 +177,9 @@ class Esp32Target:
             "bench_port": self.port,
             "bench_mac": info.get("mac", ""),
         }
+        mismatch = kernel_mismatch(info.get("kernels"), board)
+        if mismatch is not None:  # the host verdict and the expected verdicts are the other library's
+            return Outcome(mismatch, {}, environment)
         measured_board = board
         if not self.simulated and info.get("heap-free") and info.get("heap-largest"):
             measured_board = board.with_measured_heap(int(info["heap-free"]), int(info["heap-largest"]))
@@ -191,7 +194,10 @@ class Esp32Target:
         figures["bench_write_s"] = round(time.monotonic() - t0, 3)
         if network in self.settings.model_ids:  # so MLPerf Tiny's runner takes it for its benchmark
             client.command("model_id", self.settings.model_ids[network])
-        figures["arena_bytes"] = figures["arena_device_bytes"] = dm.arena_used_bytes
+        # the smallest arena that loads (the firmware's bisection); an older firmware gives only TFLM's
+        # arena_used_bytes(), which can be a few hundred bytes short of it
+        figures["arena_bytes"] = dm.arena_min_bytes if dm.arena_min_bytes is not None else dm.arena_used_bytes
+        figures["arena_device_bytes"] = dm.arena_used_bytes
         figures["arena_source"] = self.arena_source
         figures["arena_pointer_bits"] = info.get("pointer-bits", "")
 
@@ -207,12 +213,28 @@ class Esp32Target:
         if self.energy is not None:
             figures.update(self.energy.figures(stats.median_ms, label))
         where = self.where or f"{info.get('chip', 'esp32')} at {timed.cpu_mhz:g} MHz"
-        reason = f"runs on {where}: arena used {dm.arena_used_bytes} B, heap left {dm.heap_free} B"
+        reason = f"runs on {where}: arena {figures['arena_bytes']} B, heap left {dm.heap_free} B"
         disagreement = disagreement_reason(figures, self.settings, len(ds.x_test))
         if disagreement is not None:
             # every figure is recorded first: a wrong answer still shows its latency and energy
             return Outcome(Verdict("wrong_output", f"{disagreement}; {reason}", True, True), figures, environment)
         return Outcome(Verdict("ok", reason, True, True), figures, environment)
+
+
+def kernel_mismatch(kernels: str | None, board: Board) -> Verdict | None:
+    """A ``device_error`` when the firmware's kernel library (its banner's ``kernels``) is not the
+    one the run judges for (``board.kernels``), else None (also for a firmware that does not say)."""
+    if not kernels or kernels == board.kernels:
+        return None
+    why = "the board profile's" if board.kernels == board.profile_kernels else "--tflm-source without --esp-nn-source"
+    return Verdict(
+        "device_error",
+        f"the board's firmware runs the {kernels} kernels (m-info-kernels-{kernels}), this run judges for "
+        f"{board.kernels} ({why}): flash a firmware built with {board.kernels}, or give a board profile "
+        f'with "kernels": "{kernels}"',
+        None,
+        False,
+    )
 
 
 def _energy(ctx: TargetContext, client: DeviceClient, meter: Meter | None) -> EnergyMeasurement | None:

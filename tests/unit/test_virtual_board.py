@@ -184,7 +184,10 @@ def test_no_command_kills_the_board(board_factory, converted):
         (("model", "partition", 0, "00000000", "auto", "flash"), "length must be > 0"),
         (("model", "partition", len(model), crc, 0, "flash"), "arena must be auto or > 0"),
         (("model", "partition", len(model), crc, -1, "flash"), "arena must be auto or > 0"),
-        (("model", "partition", len(model), crc, 100, "flash"), r"arena: 100 bytes is below the \d+ bytes TFLM uses"),
+        (
+            ("model", "partition", len(model), crc, 100, "flash"),
+            r"arena: 100 bytes is below the \d+ bytes this model needs",
+        ),
         (("db", "input", -5, "0"), "bad arguments for db"),
         (("idle", -1), r"bad arguments for idle: expected idle <ms 0..60000>"),
         (("idle", 4294967295), r"bad arguments for idle: expected idle <ms 0..60000>"),

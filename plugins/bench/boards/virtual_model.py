@@ -27,7 +27,7 @@ class ModelCommands(BoardCore):
             if place not in PLACES:
                 raise ValueError(f"place must be flash or ram, got {place}")
             arena_bytes = self.heap.place_model(n, place, arena)
-            loaded = load_model(data, arena_bytes, self.board.simulation)
+            loaded = load_model(data, arena_bytes, self.board.simulation, self.board.kernels)
         except DoesNotFit as e:
             self.error(str(e))
             return
@@ -64,7 +64,9 @@ class ModelCommands(BoardCore):
         qin, qout = loaded.qin, loaded.qout
         self.send(f"m-model-bytes-{n}")
         self.send(f"m-arena-bytes-{arena_bytes}")
+        # tflite-micro's Python runtime has no arena_used_bytes(): both lines give its bisection
         self.send(f"m-arena-used-bytes-{loaded.arena_used_bytes}")
+        self.send(f"m-arena-min-bytes-{loaded.arena_used_bytes}")
         self.send(f"m-input-[{qin.dtype},{loaded.input_bytes},{qin.scale:.9g},{qin.zero_point}]")
         self.send(f"m-output-[{qout.dtype},{loaded.output_count},{qout.scale:.9g},{qout.zero_point}]")
         self.send(f"m-heap-free-{self.heap.free_bytes}")

@@ -79,7 +79,7 @@ class LoadedModel:
         return np.array(self.interpreter.get_output(0)).reshape(-1)
 
 
-def load_model(data: bytes, arena_bytes: int, simulation: dict) -> LoadedModel:
+def load_model(data: bytes, arena_bytes: int, simulation: dict, kernels: str = "esp-nn") -> LoadedModel:
     """Loads ``data`` in an arena of ``arena_bytes`` as the firmware would.
 
     tflite-micro's Python runtime crashes on some inputs the firmware refuses (bytes that are
@@ -90,6 +90,7 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict) -> LoadedModel:
         data: The model's bytes.
         arena_bytes: The arena the firmware allocated.
         simulation: The board profile's timing model.
+        kernels: The kernel library whose refusals it gives (the board profile's).
 
     Raises:
         LoadRefused: with the firmware's words, when it would refuse the model.
@@ -97,7 +98,7 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict) -> LoadedModel:
     info = _parsed(data)
     if info is None:  # the firmware runs the flatbuffers verifier here
         raise LoadRefused(NOT_A_MODEL)
-    _check_ops(info)
+    _check_ops(info, kernels)
     used = _minimum_arena(data, arena_bytes)
     res = load(data, arena_bytes)
     if not res.ok:
@@ -117,7 +118,7 @@ def _parsed(data: bytes) -> ModelInfo | None:
         return None
 
 
-def _check_ops(info: ModelInfo) -> None:
+def _check_ops(info: ModelInfo, kernels: str) -> None:
     """Refuses what the firmware's op resolver lacks, or a kernel known to compute something else.
 
     Raises:
@@ -126,7 +127,7 @@ def _check_ops(info: ModelInfo) -> None:
     missing = missing_ops([o.op for o in info.ops])
     if missing:  # host TFLM would load it; the firmware's resolver lacks the op
         raise LoadRefused(ALLOCATE_FAILED, [registration_message(missing[0])])
-    wrong = wrong_kernel(info.ops)
+    wrong = wrong_kernel(info.ops, kernels)
     if wrong:
         raise LoadRefused(f"tflm: {wrong}")
 
@@ -150,8 +151,8 @@ def arena_below(arena_bytes: int, used: int) -> str:
     """The firmware's refusal of an explicit arena below what the model takes (``model_runner.cc``:
     it never hands TFLM such an arena, which TFLM could write past)."""
     return (
-        f"arena: {arena_bytes} bytes is below the {used} bytes TFLM uses for this model "
-        "(measured in the largest free block; a smaller arena is not handed to TFLM)"
+        f"arena: {arena_bytes} bytes is below the {used} bytes this model needs (the smallest arena in which "
+        "TFLM allocates its tensors, measured on this board; a smaller arena is not handed to TFLM)"
     )
 
 

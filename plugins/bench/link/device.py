@@ -134,6 +134,7 @@ class ModelInfoOnDevice:
     model_bytes: int
     arena_bytes: int
     arena_used_bytes: int
+    arena_min_bytes: int | None  # None from a firmware without m-arena-min-bytes
     input_dtype: str
     input_bytes: int
     input_scale: float
@@ -179,6 +180,7 @@ def _model_info(resp: Response) -> ModelInfoOnDevice:
         model_bytes=int(resp.value("model-bytes")),
         arena_bytes=int(resp.value("arena-bytes")),
         arena_used_bytes=int(resp.value("arena-used-bytes")),
+        arena_min_bytes=int(resp.value("arena-min-bytes")) if resp.value("arena-min-bytes") is not None else None,
         input_dtype=din[0],
         input_bytes=int(din[1]),
         input_scale=float(din[2]),
