@@ -30,8 +30,13 @@ SCHEMA: dict[str, tuple[type, bool]] = {
     "budget_is_estimate": (bool, True),
     "budget_source": (str, True),
     "simulation": (dict, False),
+    "kernels": (str, False),
 }
 MODEL_LOCATIONS = ("flash", "ram")
+# The kernel library a board's firmware runs: ESP-NN's optimised kernels, as esp-tflite-micro
+# builds them for every Espressif chip, or TFLM's reference kernels (the firmware built for
+# Linux without --esp-nn-source). Verdicts can differ between them (plugins/firmware_tools/ops.py).
+KERNEL_LIBRARIES = ("esp-nn", "reference")
 # A board's name names folders (its expected verdicts live in <expectations-dir>/<name>/).
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -50,6 +55,9 @@ class Board:
         largest_heap_block_bytes: Largest contiguous block: bounds each single allocation.
         budget_is_estimate: True until a board's boot report replaced the heap figures.
         simulation: Timing and power model of the virtual board (simulated figures only).
+        kernels: The kernel library its firmware runs, one of :data:`KERNEL_LIBRARIES`
+            (``esp-nn`` when the profile does not say).
+        profile_kernels: The profile's own kernel library; :meth:`with_kernels` changes ``kernels`` only.
     """
 
     name: str
@@ -65,7 +73,21 @@ class Board:
     budget_is_estimate: bool
     budget_source: str
     simulation: dict = field(default_factory=dict)
+    kernels: str = "esp-nn"
     source: str = ""  # the file the profile was read from
+    profile_kernels: str = "esp-nn"
+
+    @property
+    def expectations_name(self) -> str:
+        """The folder of this board's expected verdicts: its name, and the kernel library when the
+        run's is not the profile's (``esp32-wroom-32+reference-kernels``)."""
+        return self.name if self.kernels == self.profile_kernels else f"{self.name}+{self.kernels}-kernels"
+
+    def with_kernels(self, kernels: str) -> Board:
+        """The same board running another kernel library (the firmware host build without ESP-NN)."""
+        if kernels not in KERNEL_LIBRARIES:
+            raise BoardError(f"kernel library must be one of {', '.join(KERNEL_LIBRARIES)}, got {kernels!r}")
+        return replace(self, kernels=kernels)
 
     def with_measured_heap(self, free_heap: int, largest_block: int) -> Board:
         """The same board with heap figures from a real boot report."""
@@ -114,6 +136,10 @@ def _check(doc: object, path: Path) -> None:
             f"board profile {path}: 'largest_heap_block_bytes' {doc['largest_heap_block_bytes']} is larger than "
             f"'internal_heap_bytes' {doc['internal_heap_bytes']}: the largest block is part of the heap"
         )
+    if doc.get("kernels", "esp-nn") not in KERNEL_LIBRARIES:
+        raise BoardError(
+            f"board profile {path}: 'kernels' must be one of {', '.join(KERNEL_LIBRARIES)}, got {doc['kernels']!r}"
+        )
     if doc["model_location"] not in MODEL_LOCATIONS:
         raise BoardError(
             f"board profile {path}: 'model_location' must be one of {', '.join(MODEL_LOCATIONS)}, "
@@ -137,7 +163,7 @@ def load_board(path: Path) -> Board:
     except (OSError, ValueError) as e:
         raise BoardError(f"board profile {path} is not readable JSON ({e})") from None
     _check(doc, path)
-    return Board(**doc, source=str(path))
+    return Board(**doc, source=str(path), profile_kernels=doc.get("kernels", "esp-nn"))
 
 
 def get_board(name: str) -> Board:

@@ -68,7 +68,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     try:
         store = ExpectationStore(
-            chosen, settings.board.name, tflm_version(), replace_damaged=settings.options.update_expectations
+            chosen,
+            settings.board.expectations_name,
+            tflm_version(),
+            replace_damaged=settings.options.update_expectations,
         )
     except ExpectationsError as e:
         raise pytest.UsageError(f"tinyhil: {e}") from None

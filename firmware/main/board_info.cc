@@ -16,6 +16,7 @@ void PrintInfo() {
   printf("m-info-idf-%s\n", id.idf_version);
   printf("m-info-tflm-esp-tflite-micro %s\n", TINYHIL_ESP_TFLITE_MICRO_VERSION);
   printf("m-info-esp-nn-%d\n", TINYHIL_ESP_NN);
+  printf("m-info-kernels-%s\n", TINYHIL_ESP_NN ? "esp-nn" : "reference");
   printf("m-info-chip-%s\n", id.chip);
   printf("m-info-mac-%02x:%02x:%02x:%02x:%02x:%02x\n", id.mac[0], id.mac[1], id.mac[2], id.mac[3],
          id.mac[4], id.mac[5]);

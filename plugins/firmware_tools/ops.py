@@ -66,12 +66,16 @@ ESP_NN_INT16_FC = (
 )
 
 
-def wrong_kernel(ops) -> str | None:
+def wrong_kernel(ops, kernels: str) -> str | None:
     """Why the firmware would refuse a model's op for a known-wrong kernel, or None.
 
     Args:
         ops: :class:`tinyhil.models.inspection.OpInfo` of the model.
+        kernels: The kernel library of the board's build (``esp-nn`` or ``reference``); TFLM's
+            reference kernels compute these ops right.
     """
+    if kernels != "esp-nn":
+        return None
     for op in ops:
         if op.op == "FULLY_CONNECTED" and op.input_dtype == "int16" and op.per_channel:
             return ESP_NN_INT16_FC

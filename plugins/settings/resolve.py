@@ -312,6 +312,8 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
     _check_labgrid(values, port)
     _check_host_build(values, port)
+    if values["tflm-source"] and not values["esp-nn-source"]:
+        board = board.with_kernels("reference")  # the firmware host build then runs TFLM's reference kernels
     _check_energy(values)
     values.update(board=board, networks=tuple(networks), techniques=tuple(techniques), **_paths(values))
     _check_report_dir(values["report-dir"])

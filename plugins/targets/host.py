@@ -53,7 +53,7 @@ class HostTarget:
             fit = check_fit(board, len(model), arena.min_arena_bytes)
         if ev.tflm_scores is not None:  # None when the arena or the invoke failed
             figures["acc_tflm"] = accuracy(ev.tflm_scores, ds.y_test)
-        missing, wrong = missing_ops([o.op for o in art.info.ops]), wrong_kernel(art.info.ops)
+        missing, wrong = missing_ops([o.op for o in art.info.ops]), wrong_kernel(art.info.ops, board.kernels)
         if missing or wrong:
             # host TFLM registers every op; the board's firmware only those of ops.def
             reason = refusal_reason(missing) if missing else f"on the board: tflm: {wrong}"

@@ -163,6 +163,13 @@ def test_a_largest_heap_block_above_the_heap_is_refused(tmp_path):
         load_board(path)
 
 
+def test_a_kernel_library_the_firmware_has_no_build_of_is_refused(tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(_board_doc(kernels="cmsis-nn")))
+    with pytest.raises(BoardError, match=r"'kernels' must be one of esp-nn, reference, got 'cmsis-nn'"):
+        load_board(path)
+
+
 def test_a_board_named_out_of_its_folder_stops_the_run(project, tmp_path):
     path = tmp_path / "evil.json"
     path.write_text(json.dumps(_board_doc(name="../../evil")))

@@ -90,6 +90,8 @@ class BoardCore:
             "m-info-idf-none (virtual board)",
             f"m-info-tflm-tflite-micro {tflm_version()} (host)",
             "m-info-esp-nn-0",
+            # the kernel library whose verdicts it gives (its arithmetic is the host runtime's)
+            f"m-info-kernels-{b.kernels}",
             f"m-info-chip-{b.chip}",
             f"m-info-mac-{self.mac}",
             f"m-info-cpu-mhz-{b.cpu_mhz}",

@@ -233,6 +233,7 @@ INFO_KEYS = (
     "idf",
     "tflm",
     "esp-nn",
+    "kernels",
     "chip",
     "mac",
     "cpu-mhz",
