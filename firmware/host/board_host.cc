@@ -12,6 +12,9 @@
 //              most --largest-block (the profile's largest block) or what is left.
 //   cycles     CLOCK_MONOTONIC counted at --cpu-mhz: host time, not the ESP32's.
 //   marker     --marker-log FILE: "<ns> <level>" per change.
+//   boot model FILE.boot-model beside --partition FILE, one line:
+//              tinyhil-boot-model 1 <ready|loading> <id> <len> <crc32 hex> <arena|auto> <flash|ram>
+//              (the Python virtual board writes the same file).
 //   restart    reset% and a crash (SIGSEGV, SIGABRT, SIGFPE, SIGILL, SIGBUS) re-execute the
 //              binary on the same pseudo-terminal, as ESP-IDF reboots after a panic: the host
 //              sees a new boot banner with reset-reason sw or panic.
@@ -357,6 +360,54 @@ void UnmapModel() {
   host.model = nullptr;
   host.model_len = 0;
 }
+
+// The boot model's file: beside the partition file, as the Python virtual board keeps it.
+std::string BootModelPath() { return host.partition + ".boot-model"; }
+
+bool SaveBootModel(const BootModel& model) {
+  const std::string path = BootModelPath(), tmp = path + ".tmp";
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  char arena[16] = "auto";
+  if (model.arena != 0) {
+    snprintf(arena, sizeof(arena), "%lu", static_cast<unsigned long>(model.arena));
+  }
+  const bool ok =
+      fprintf(f, "tinyhil-boot-model 1 %s %s %lu %08lx %s %s\n",
+              model.loading ? "loading" : "ready", model.id, static_cast<unsigned long>(model.len),
+              static_cast<unsigned long>(model.crc), arena, model.ram ? "ram" : "flash") > 0;
+  // fsync: written through to the disk, as NVS commits before a power cut
+  const bool written = fflush(f) == 0 && fsync(fileno(f)) == 0;
+  fclose(f);
+  return ok && written && rename(tmp.c_str(), path.c_str()) == 0;  // whole, or not at all
+}
+
+bool LoadBootModel(BootModel* model) {
+  FILE* f = fopen(BootModelPath().c_str(), "r");
+  if (f == nullptr) return false;
+  char state[16] = {}, arena[16] = {}, place[16] = {};
+  unsigned long len = 0, crc = 0;
+  *model = {};
+  const int n = fscanf(f, "tinyhil-boot-model 1 %15s %31s %lu %lx %15s %15s", state, model->id,
+                       &len, &crc, arena, place);
+  fclose(f);
+  char* end = nullptr;
+  const unsigned long arena_bytes = strcmp(arena, "auto") == 0 ? 0 : strtoul(arena, &end, 10);
+  if (n != 6 || (arena_bytes == 0 && strcmp(arena, "auto") != 0) ||
+      (end != nullptr && *end != '\0') ||
+      (strcmp(state, "ready") != 0 && strcmp(state, "loading") != 0) ||
+      (strcmp(place, "flash") != 0 && strcmp(place, "ram") != 0)) {
+    return false;  // not a file this board wrote
+  }
+  model->len = static_cast<uint32_t>(len);
+  model->crc = static_cast<uint32_t>(crc);
+  model->arena = static_cast<uint32_t>(arena_bytes);
+  model->ram = strcmp(place, "ram") == 0;
+  model->loading = strcmp(state, "loading") == 0;
+  return true;
+}
+
+void ForgetBootModel() { unlink(BootModelPath().c_str()); }
 
 void Restart() {
   fflush(stdout);

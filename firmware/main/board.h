@@ -3,10 +3,11 @@
 // The command loop (main.cc), the board report (board_info.cc) and the model runner
 // call only these functions, so the same code runs on two boards:
 //   - board_esp32.cc: ESP-IDF on the ESP32 (UART0 console, the `model` flash partition,
-//     the CPU cycle counter, the marker GPIO, the 8-bit internal heap);
+//     the CPU cycle counter, the marker GPIO, the 8-bit internal heap, the boot model in NVS);
 //   - firmware/host/board_host.cc: a Linux process (console on a pseudo-terminal, the
 //     partition as a file, a monotonic clock counted at the board's MHz, the marker as
-//     timestamped events in a file, a heap with the board profile's budget).
+//     timestamped events in a file, a heap with the board profile's budget, the boot model
+//     in a file beside the partition file).
 #ifndef TINYHIL_BOARD_H_
 #define TINYHIL_BOARD_H_
 
@@ -49,6 +50,22 @@ const uint8_t* MapModel(size_t len, char* error, size_t error_len);
 void UnmapModel();
 
 [[noreturn]] void Restart();
+
+// The model the firmware loads at boot (PROTOCOL.md, "Boot"): the last one loaded from the
+// model partition, as the `model` command took it, with its model id. Kept across resets and
+// power cycles (on the ESP32 in NVS, on the host build in a file beside the partition file).
+struct BootModel {
+  uint32_t len;
+  uint32_t crc;
+  uint32_t arena;  // bytes; 0 for auto
+  bool ram;        // placement: copied into RAM, or used in place in flash
+  bool loading;    // set while the boot loads it: still set at the next boot, the load crashed
+  char id[32];     // the model id, NUL-terminated
+};
+// False when it cannot be kept; Load: false when none is kept (or it cannot be read).
+bool SaveBootModel(const BootModel& model);
+bool LoadBootModel(BootModel* model);
+void ForgetBootModel();
 
 // What the boot banner says about the board (PROTOCOL.md, "Boot").
 struct Identity {

@@ -16,6 +16,8 @@
 #include "esp_timer.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/task.h"
+#include "nvs.h"
+#include "nvs_flash.h"
 #include "sdkconfig.h"
 #if CONFIG_SPIRAM
 #include "esp_psram.h"
@@ -48,6 +50,23 @@ constexpr int kRxBufferBytes = 16384;
 
 esp_partition_mmap_handle_t g_map = 0;
 bool g_mapped = false;
+bool g_nvs = false;  // the nvs partition is initialised: the boot model can be kept
+
+// The boot model in NVS: one blob, namespace "tinyhil", key "boot-model". The version
+// changes with the layout; a blob of another version or size reads as none.
+constexpr const char* kNvsNamespace = "tinyhil";
+constexpr const char* kNvsKey = "boot-model";
+constexpr uint32_t kBootModelVersion = 1;
+struct StoredBootModel {
+  uint32_t version;
+  BootModel model;
+};
+
+// The NVS handle for the boot model, or false (NVS not initialised, or the namespace cannot
+// be opened: read-only and no key written yet).
+bool OpenNvs(nvs_open_mode_t mode, nvs_handle_t* handle) {
+  return g_nvs && nvs_open(kNvsNamespace, mode, handle) == ESP_OK;
+}
 
 const esp_partition_t* Partition() {
   return esp_partition_find_first(ESP_PARTITION_TYPE_DATA, kModelSubtype, "model");
@@ -109,6 +128,13 @@ void Init(int marker_idle_level) {
   config.source_clk = UART_SCLK_DEFAULT;
   ESP_ERROR_CHECK(uart_driver_install(kUart, kRxBufferBytes, 0, 0, nullptr, 0));
   ESP_ERROR_CHECK(uart_param_config(kUart, &config));
+  // NVS keeps the boot model. A partition from another NVS version, or full, is erased once;
+  // without NVS the firmware runs, but forgets its model at every reset.
+  esp_err_t err = nvs_flash_init();
+  if (err == ESP_ERR_NVS_NO_FREE_PAGES || err == ESP_ERR_NVS_NEW_VERSION_FOUND) {
+    if (nvs_flash_erase() == ESP_OK) err = nvs_flash_init();
+  }
+  g_nvs = err == ESP_OK;
 }
 
 size_t ConsoleRead(uint8_t* dst, size_t len, int timeout_ms) {
@@ -166,6 +192,37 @@ void UnmapModel() {
 void Restart() {
   vTaskDelay(pdMS_TO_TICKS(50));  // let the console send m-ready
   esp_restart();
+}
+
+bool SaveBootModel(const BootModel& model) {
+  nvs_handle_t handle;
+  if (!OpenNvs(NVS_READWRITE, &handle)) return false;
+  const StoredBootModel stored = {kBootModelVersion, model};
+  const bool ok = nvs_set_blob(handle, kNvsKey, &stored, sizeof(stored)) == ESP_OK &&
+                  nvs_commit(handle) == ESP_OK;
+  nvs_close(handle);
+  return ok;
+}
+
+bool LoadBootModel(BootModel* model) {
+  nvs_handle_t handle;
+  if (!OpenNvs(NVS_READONLY, &handle)) return false;
+  StoredBootModel stored = {};
+  size_t len = sizeof(stored);
+  const bool ok = nvs_get_blob(handle, kNvsKey, &stored, &len) == ESP_OK && len == sizeof(stored) &&
+                  stored.version == kBootModelVersion;
+  nvs_close(handle);
+  if (!ok) return false;
+  *model = stored.model;
+  model->id[sizeof(model->id) - 1] = '\0';
+  return true;
+}
+
+void ForgetBootModel() {
+  nvs_handle_t handle;
+  if (!OpenNvs(NVS_READWRITE, &handle)) return;
+  if (nvs_erase_key(handle, kNvsKey) == ESP_OK) nvs_commit(handle);
+  nvs_close(handle);
 }
 
 void Identify(Identity* id) {

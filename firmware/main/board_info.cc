@@ -45,6 +45,9 @@ void PrintBootBanner() {
   printf("m-boot-tinyhil\n");
   printf("m-protocol-%d\n", kProtocolVersion);
   PrintInfo();
+}
+
+void PrintBootReady() {
   // EEMBC's lines: which timestamp mode the firmware is in, and that it is initialised.
 #if CONFIG_TINYHIL_MARKER_EEMBC_TIMESTAMP
   printf("m-timestamp-mode-energy\n");

@@ -7,8 +7,10 @@ namespace tinyhil {
 // m-info-<key>-<value> lines (PROTOCOL.md, "Boot").
 void PrintInfo();
 
-// m-boot-tinyhil, m-protocol-1, the info lines and m-ready.
+// The banner's head: m-boot-tinyhil, m-protocol-1, the info lines.
 void PrintBootBanner();
+// Its end, after the boot model's line: EEMBC's m-timestamp-mode-…, m-init-done, then m-ready.
+void PrintBootReady();
 
 }  // namespace tinyhil
 

@@ -55,7 +55,12 @@ struct FirmwareState {
   HeapDbStorage db_storage;
   InputSource last_input = InputSource::kNone;
   char model_id[kMaxModelId + 1] = {};  // m-model-[...]; kDefaultModelId until model_id sets it
+  // The loaded model is the boot model the board keeps (PROTOCOL.md, "Boot"), as kept.
+  bool remembered = false;
+  board::BootModel boot_model = {};
 };
+
+static_assert(sizeof(board::BootModel::id) > kMaxModelId, "a model id fits the boot model");
 
 using Handler = void (*)(FirmwareState& s, const Command& c);
 
@@ -150,6 +155,50 @@ void CmdHelp(FirmwareState&, const Command&) {
   for (const CommandSpec& spec : kCommands) printf("m-help-%s\n", spec.name);
 }
 
+// No model, and so no model id: a new model is a new case, it must not present itself with the
+// previous case's id. The boot model goes with the model it stands for.
+void UnloadModel(FirmwareState& s) {
+  s.runner.Unload();
+  snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);
+  board::UnmapModel();
+  if (s.remembered) board::ForgetBootModel();
+  s.remembered = false;
+}
+
+// Loads `len` bytes of the model partition or of the last upload as `model` does, the previous
+// model unloaded first; false with the reason in `error`.
+bool LoadModel(FirmwareState& s, bool from_partition, unsigned long len, unsigned long want,
+               unsigned long arena, bool ram, char* error, size_t error_len) {
+  UnloadModel(s);
+  const uint8_t* data = nullptr;
+  if (from_partition) {
+    data = board::MapModel(len, error, error_len);
+    if (data == nullptr) return false;
+  } else {
+    if (s.upload == nullptr || s.upload_len < len) {
+      snprintf(error, error_len, "model: no uploaded model of that length; send db model first");
+      return false;
+    }
+    data = s.upload;
+  }
+  const uint32_t crc = Crc32(data, len);
+  if (crc != want) {
+    snprintf(error, error_len, "model: crc mismatch: got %08lx expected %08lx",
+             static_cast<unsigned long>(crc), want);
+    return false;
+  }
+  return s.runner.Load(data, len, ram, arena, error, error_len);
+}
+
+// Keeps the loaded model (from the partition) as the boot model, with the current model id.
+void RememberModel(FirmwareState& s, const board::BootModel& model) {
+  s.boot_model = model;
+  snprintf(s.boot_model.id, sizeof(s.boot_model.id), "%s", s.model_id);
+  s.remembered = board::SaveBootModel(s.boot_model);
+  // a log line, not an error: the model is loaded, the next boot will not have it
+  if (!s.remembered) printf("tinyhil: cannot keep the model for the next boot\n");
+}
+
 void CmdDb(FirmwareState& s, const Command& c) {
   if (DbBuffer::Claims(c)) {
     if (c.argc >= 1 && strcmp(c.arg(0), "load") == 0) s.last_input = InputSource::kEembc;
@@ -191,8 +240,7 @@ void CmdDb(FirmwareState& s, const Command& c) {
     if (s.runner.runs_from(s.upload)) {
       // `model upload … flash` runs the previous upload in place: it goes with its buffer,
       // rather than leave TFLM reading freed memory at the next infer.
-      s.runner.Unload();
-      snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);
+      UnloadModel(s);
       printf("m-model-unloaded\n");
     }
     board::Free(s.upload);
@@ -222,6 +270,12 @@ void PrintTensor(const char* what, const TfLiteTensor* t, size_t count_or_bytes)
 }
 
 void CmdModel(FirmwareState& s, const Command& c) {
+  if (c.argc == 0) {  // model%: no model, and none at the next boot either
+    UnloadModel(s);
+    board::ForgetBootModel();
+    printf("m-model-unloaded\n");
+    return;
+  }
   unsigned long len = 0, want = 0, arena = 0;
   const bool from_partition = c.argc == 5 && strcmp(c.arg(0), "partition") == 0;
   const bool from_upload = c.argc == 5 && strcmp(c.arg(0), "upload") == 0;
@@ -232,7 +286,7 @@ void CmdModel(FirmwareState& s, const Command& c) {
       !(ram || strcmp(c.arg(4), "flash") == 0)) {
     Error(
         "bad arguments for model: expected model <partition|upload> <len> <crc32> <arena|auto> "
-        "<flash|ram>");
+        "<flash|ram>, or model to unload");
     return;
   }
   if (len == 0) {
@@ -243,35 +297,21 @@ void CmdModel(FirmwareState& s, const Command& c) {
     Error("bad arguments for model: arena must be auto or > 0 bytes, got 0");
     return;
   }
-  s.runner.Unload();
-  // A new model is a new case: it must not present itself with the previous case's id.
-  snprintf(s.model_id, sizeof(s.model_id), "%s", kDefaultModelId);
-  board::UnmapModel();
-  const uint8_t* data = nullptr;
-  if (from_partition) {
-    data = board::MapModel(len, s.line, sizeof(s.line));
-    if (data == nullptr) {
-      Error(s.line);
-      return;
-    }
-  } else {
-    if (s.upload == nullptr || s.upload_len < len) {
-      Error("model: no uploaded model of that length; send db model first");
-      return;
-    }
-    data = s.upload;
-  }
-  const uint32_t crc = Crc32(data, len);
-  if (crc != want) {
-    snprintf(s.line, sizeof(s.line), "model: crc mismatch: got %08lx expected %08lx",
-             static_cast<unsigned long>(crc), want);
-    Error(s.line);
-    return;
-  }
   char error[128];
-  if (!s.runner.Load(data, len, ram, arena, error, sizeof(error))) {
+  // The boot model is forgotten before the load (UnloadModel): a load that crashes the board
+  // is not tried again at boot.
+  if (!LoadModel(s, from_partition, len, want, arena, ram, error, sizeof(error))) {
     Error(error);
     return;
+  }
+  // Only a partition's model comes back at boot: an upload's bytes are gone after a reset.
+  if (from_partition) {
+    board::BootModel model = {};
+    model.len = static_cast<uint32_t>(len);
+    model.crc = static_cast<uint32_t>(want);
+    model.arena = static_cast<uint32_t>(arena);
+    model.ram = ram;
+    RememberModel(s, model);
   }
   const TfLiteTensor* in = s.runner.input_tensor();
   const TfLiteTensor* out = s.runner.output_tensor();
@@ -477,7 +517,11 @@ void CmdModelId(FirmwareState& s, const Command& c) {
     return Error(
         "bad arguments for model_id: expected model_id [<id>], 1 to 31 of A-Z a-z 0-9 . _ -");
   }
-  if (c.argc == 1) snprintf(s.model_id, sizeof(s.model_id), "%s", c.arg(0));
+  if (c.argc == 1) {
+    snprintf(s.model_id, sizeof(s.model_id), "%s", c.arg(0));
+    // the boot model presents the same id after the next boot
+    if (s.remembered && strcmp(s.boot_model.id, s.model_id) != 0) RememberModel(s, s.boot_model);
+  }
   printf("m-model-[%s]\n", s.model_id);
 }
 
@@ -535,6 +579,39 @@ void Dispatch(FirmwareState& s, const char* text) {
   Ready();
 }
 
+// The boot model (PROTOCOL.md, "Boot"): loaded as `model partition …` loaded it, the partition's
+// CRC checked again; `m-boot-model-[…]`, or `e-[boot model: …]` and forgotten. A load that
+// crashed the last boot is not tried again: the mark set before it is still there.
+void LoadBootModel(FirmwareState& s) {
+  board::BootModel model = {};
+  if (!board::LoadBootModel(&model)) return;
+  if (model.loading || model.len == 0 || !ValidModelId(model.id)) {
+    snprintf(s.line, sizeof(s.line),
+             "boot model: %s did not finish loading at the last boot; forgotten",
+             ValidModelId(model.id) ? model.id : kDefaultModelId);
+    board::ForgetBootModel();
+    return Error(s.line);
+  }
+  model.loading = true;
+  board::SaveBootModel(model);
+  char error[128];
+  if (!LoadModel(s, true, model.len, model.crc, model.arena, model.ram, error, sizeof(error))) {
+    board::ForgetBootModel();
+    const char* reason = strncmp(error, "model: ", 7) == 0 ? error + 7 : error;
+    snprintf(s.line, sizeof(s.line), "boot model: %s; %s forgotten", reason, model.id);
+    return Error(s.line);
+  }
+  model.loading = false;
+  snprintf(s.model_id, sizeof(s.model_id), "%s", model.id);
+  RememberModel(s, model);
+  char arena[16] = "auto";
+  if (model.arena != 0) {
+    snprintf(arena, sizeof(arena), "%lu", static_cast<unsigned long>(model.arena));
+  }
+  printf("m-boot-model-[%s,%lu,%08lx,%s,%s]\n", model.id, static_cast<unsigned long>(model.len),
+         static_cast<unsigned long>(model.crc), arena, model.ram ? "ram" : "flash");
+}
+
 }  // namespace
 
 void Serve() {
@@ -543,6 +620,8 @@ void Serve() {
   snprintf(state.model_id, sizeof(state.model_id), "%s", kDefaultModelId);
   board::Init(kMarkerIdle);
   PrintBootBanner();
+  LoadBootModel(state);
+  PrintBootReady();
   LineAssembler assembler;
   uint8_t byte = 0;
   while (true) {

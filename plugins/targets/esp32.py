@@ -1,7 +1,7 @@
 """The ESP32 targets: the tinyhil firmware on a board, or the virtual board, driven over serial.
 
 Per case: write the model into the ``model`` partition (:mod:`tinyhil.plugins.bench.link.delivery`),
-load it with ``model%``, then run the measurement steps (:mod:`tinyhil.plugins.bench.measure.steps`):
+load it with ``model …%``, then run the measurement steps (:mod:`tinyhil.plugins.bench.measure.steps`):
 on-device accuracy and agreement with host TFLM, latency, and energy when a meter is
 set. Failures become verdicts (:mod:`tinyhil.plugins.bench.measure.reply_verdicts`); reboots, serial drops and
 time-outs are retried (each attempt starts from a fresh model load, so a retry is safe).

@@ -500,3 +500,22 @@ def test_20000_mutated_protocol_lines_neither_panic_nor_hang_the_firmware(tmp_pa
             assert report.panics == [] and report.hangs == [], (seed, report.panics[:5], report.hangs[:5])
     finally:
         vb.stop()
+
+
+@needs_tflm
+def test_both_boards_are_ready_after_a_boot(tmp_path, converted, tiny_data):
+    """MLPerf Tiny's energy mode power-cycles the DUT: the model loaded from the partition, and its
+    id, come back at boot (m-boot-model-[…]) on the firmware's own code as on the Python board;
+    model% forgets it, other bytes in the partition or an unfinished load make the boot forget it."""
+    from tests.unit.test_boot_model import ready_after_boot
+    from tinyhil.models.tflm import QuantParams, quantize
+    from tinyhil.plugins.bench.link.device import DeviceClient
+
+    model = converted[("C_2", "full_int")].tflite
+    with _both_boards(tmp_path) as boards:
+        for vb, link in boards:
+            vb.flash_file.write_bytes(model)
+            dm = DeviceClient(link, 30).load_model("partition", model, "auto", "flash")
+            qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
+            ready_after_boot(link, vb.flash_file, model, quantize(tiny_data[0][:1], qin).tobytes())
+            assert vb.proc.poll() is None, vb.port

@@ -135,6 +135,7 @@ class VirtualBoard(ModelCommands, DbCommands, InferCommands, ClassifyCommand):
             return
         if args:
             self.model_id = args[0]
+            self.model_id_changed()
         self.send(f"m-model-[{self.model_id}]")
 
     def cmd_idle(self, ms):

@@ -58,6 +58,8 @@ class BoardCore:
         self.db = DbBuffer()  # EEMBC's db load + hex chunks
         self.last_input = "none"  # none, tinyhil (db input) or eembc (db load): picks infer's form
         self.model_id = DEFAULT_MODEL_ID
+        self.arena_bytes = 0  # the loaded model's arena
+        self.boot_model = None  # the loaded model is the boot model kept beside the flash file, as kept
         self._boot_ns = time.monotonic_ns()
         self._clock_ahead_us = 0  # how far the simulated clock runs ahead of the wall clock
 
@@ -115,9 +117,13 @@ class BoardCore:
         self.boots += 1
         for line in ["m-boot-tinyhil", f"m-protocol-{PROTOCOL_VERSION}", *self.info_lines(reason)]:
             self.send(line)
+        self.load_boot_model()  # m-boot-model-[…] or e-[boot model: …], before EEMBC's lines
         self.send("m-timestamp-mode-performance")
         self.send("m-init-done")
         self.ready()
+
+    def load_boot_model(self) -> None:
+        """Loads the model kept for the boot (:mod:`~tinyhil.plugins.bench.boards.virtual_model`)."""
 
     # -- faults -----------------------------------------------------------------
     def inject_fault(self) -> bool | None:

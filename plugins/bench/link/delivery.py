@@ -1,4 +1,4 @@
-"""How a model reaches the board's ``model`` partition before ``model%`` loads it."""
+"""How a model reaches the board's ``model`` partition before ``model …%`` loads it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ PARTITIONS_CSV = resources.firmware("partitions.csv")
 
 
 class ModelDelivery(Protocol):
-    source: str  # what model% loads from: "partition" or "upload"
+    source: str  # what model …% loads from: "partition" or "upload"
 
     def write(self, model: bytes, client: DeviceClient) -> None: ...
 

@@ -10,7 +10,7 @@ from tinyhil.plugins.bench.link.device import DeviceError, DeviceErrorResponse, 
 
 
 def error_status(error: str, log: list[str]) -> str:
-    """Maps an ``e-[…]`` answer of ``model%`` to a verdict status."""
+    """Maps an ``e-[…]`` answer of ``model …%`` to a verdict status."""
     if error.startswith("arena:"):
         return "arena_overflow"
     if error.startswith("ram:"):
