@@ -68,6 +68,26 @@ def test_the_kernel_library_is_the_builds_and_the_verdicts_follow_it(tmp_path):
     assert wrong.status == "device_error" and "--tflm-source without --esp-nn-source" in wrong.reason
 
 
+def test_the_shipped_expectations_differ_between_kernel_libraries_only_where_esp_nn_is_refused():
+    """The reference-kernel expectations (written by ``pytest -m offline --techniques=all
+    --tflm-source=DIR --update-expectations``) are the ESP-NN ones but for the cases the
+    firmware refuses under ESP-NN alone."""
+    from tinyhil import resources
+    from tinyhil.plugins.firmware_tools.ops import ESP_NN_INT16_FC
+    from tinyhil.plugins.report.expectations import read_cases
+
+    root = resources.expectations_dir()
+    for esp_nn in sorted(p for p in root.glob("*/tflm-*.json") if "+" not in p.parent.name):
+        reference = root / f"{esp_nn.parent.name}+reference-kernels" / esp_nn.name
+        if not reference.exists():
+            continue
+        a, b = read_cases(esp_nn), read_cases(reference)
+        assert a.keys() == b.keys()
+        differ = {k for k in a if a[k] != b[k]}
+        assert differ == {k for k in a if ESP_NN_INT16_FC in a[k].reason}, sorted(differ)
+        assert differ and all(b[k].status == "ok" for k in differ)
+
+
 @pytest.mark.parametrize(
     "overrides, port, message",
     [
