@@ -85,7 +85,8 @@ def test_the_shipped_expectations_differ_between_kernel_libraries_only_where_esp
         assert a.keys() == b.keys()
         differ = {k for k in a if a[k] != b[k]}
         assert differ == {k for k in a if ESP_NN_INT16_FC in a[k].reason}, sorted(differ)
-        assert differ and all(b[k].status == "ok" for k in differ)
+        # judged as any other case there: ok, or the memory verdict (C_8 int16x8 copied to RAM)
+        assert differ and all(ESP_NN_INT16_FC not in b[k].reason for k in differ)
 
 
 @pytest.mark.parametrize(
