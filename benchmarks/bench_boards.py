@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/bench_boards.py                        # 12 cases, 1/2/4 boards, the firmware's baud, whole split
     python benchmarks/bench_boards.py --boards 1,2 --baud 115200 --device-windows 50
+    python benchmarks/bench_boards.py --windows-before-after --techniques=lite,full_int,int16x8,prune50+full_int
 
 Each run is ``python -m pytest -m hil --virtual-board --virtual-baud B -n N`` on the same
 cases (``--networks`` x ``--techniques``), after one offline run that fills the model
@@ -13,12 +14,21 @@ speed-up over one board, and the median per-case seconds of the bench steps (mod
 test windows, timed inferences; columns ``bench_*_s``). It also checks that every run
 gave the same verdicts and figures (timings and board ports aside). The virtual boards'
 figures are simulated, and their link is paced, not a real USB-UART.
+
+``--windows-before-after`` runs the cases on one board twice instead: before, as tinyhil ran a
+bench case until the agreement test and the windows partition (``--device-windows all``, every
+window streamed, on a board profile without a windows partition); after, as it runs now (``auto``:
+windows until agreement is proven, read from the windows partition the first case writes). It
+prints both wall times, the speed-up and the per-step medians, and checks that both runs gave
+every case the same verdict and model figures (the accuracy is the whole split's before and a
+sample's after, so it is not compared).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tinyhil.plugins.firmware_tools.config import console_baud  # noqa: E402
 
 SAME = ("status", "arena_bytes", "acc_device", "device_agreement", "latency_ms_median", "model_bytes")
+SAME_BEFORE_AFTER = ("status", "arena_bytes", "model_bytes", "acc_tflm")
 STEPS = ("bench_write_s", "bench_windows_s", "bench_infer_s")
 
 
@@ -48,6 +59,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--techniques", default="lite,full_int", help="techniques (default: lite,full_int: 12 cases)")
     p.add_argument("--device-windows", default="all", help="test windows per case (default: all, the whole test split)")
     p.add_argument("--model-cache", default=str(ROOT / ".tinyhil-cache"), help="model cache (default: the project's)")
+    p.add_argument(
+        "--windows-before-after",
+        action="store_true",
+        help="one board: every window streamed (before) against auto from the windows partition (after)",
+    )
     return p.parse_args(argv)
 
 
@@ -68,10 +84,67 @@ def rows(report_dir: Path) -> dict[str, dict]:
         return {r["case_id"]: r for r in csv.DictReader(f)}
 
 
+def medians(got: dict[str, dict]) -> list[float]:
+    ok = [r for r in got.values() if r["status"] == "ok"]
+    return [statistics.median(float(r[s] or 0) for r in ok) if ok else float("nan") for s in STEPS]
+
+
+def before_after(args: argparse.Namespace, common: list[str]) -> int:
+    """One board, before and after the agreement test and the windows partition."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="tinyhil-bench-windows-") as tmp:
+        print("filling the model cache (offline run) ...", flush=True)
+        pytest(["-m", "offline", *common, f"--report-dir={tmp}/offline"], "the offline run")
+        profile = json.loads((ROOT / "models/data/boards/esp32-wroom-32.json").read_text())
+        profile.update(name="esp32-wroom-32-no-windows", windows_partition_bytes=0)
+        (Path(tmp) / "before.json").write_text(json.dumps(profile))
+        # the same expected verdicts for the profile without the partition as for the board's own
+        shipped = ROOT / "models/data/expectations/esp32-wroom-32"
+        for name in ("esp32-wroom-32", profile["name"]):
+            shutil.copytree(shipped, Path(tmp) / "expectations" / name)
+        expect = f"--expectations-dir={tmp}/expectations"
+        runs = {
+            "before: all windows streamed": ["--device-windows=all", f"--board={tmp}/before.json", expect],
+            "after: auto, windows partition": ["--device-windows=auto", expect],
+        }
+        results = {}
+        for label, extra in runs.items():
+            out = Path(tmp) / label.split(":")[0]
+            print(f"{label}, one board at {args.baud} Bd ...", flush=True)
+            hil = ["-m", "hil", "--virtual-board", f"--virtual-baud={args.baud}", "-p", "no:xdist"]
+            wall = pytest([*hil, *extra, *common, f"--report-dir={out}"], label)
+            results[label] = (wall, rows(out))
+            print(f"  {wall:.1f} s, {len(results[label][1])} cases", flush=True)
+    (before_wall, before), (after_wall, after) = results.values()
+    for case, row in before.items():
+        diff = {k: (row[k], after[case][k]) for k in SAME_BEFORE_AFTER if row.get(k) != after[case].get(k)}
+        if diff:
+            sys.exit(f"{case}: the runs differ: {diff}")
+    head = ["run", "wall s", "speed-up", *(f"median {s}" for s in STEPS), "median device_windows"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, (wall, got) in results.items():
+        windows = statistics.median(int(r["device_windows"] or 0) for r in got.values() if r["status"] == "ok")
+        lines.append(
+            f"| {label} | {wall:.1f} | {before_wall / wall:.2f}x | "
+            + " | ".join(f"{m:.2f}" for m in medians(got))
+            + f" | {windows:g} |"
+        )
+    print("\n" + "\n".join(lines))
+    statuses = statistics.multimode(r["status"] for r in after.values())
+    print(
+        f"\n{len(before)} cases ({', '.join(sorted({r['status'] for r in after.values()}))}; most {statuses[0]}), "
+        f"link paced at {args.baud} Bd; the same verdict, arena, model size and host accuracy in both runs"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     boards = [int(b) for b in args.boards.split(",")]
     common = [f"--networks={args.networks}", f"--techniques={args.techniques}", f"--model-cache={args.model_cache}"]
+    if args.windows_before_after:
+        return before_after(args, common)
     with tempfile.TemporaryDirectory(prefix="tinyhil-bench-boards-") as tmp:
         print("filling the model cache (offline run) ...", flush=True)
         pytest(["-m", "offline", *common, f"--report-dir={tmp}/offline"], "the offline run")
@@ -106,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     head = ["boards", "wall s", "speed-up", *(f"median {s}" for s in STEPS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n, (wall, got) in results.items():
-        ok = [r for r in got.values() if r["status"] == "ok"]
-        med = [statistics.median(float(r[s]) for r in ok) if ok else float("nan") for s in STEPS]
+        med = medians(got)
         lines.append(
             f"| {n} | {wall:.1f} | {base_wall / wall * boards[0]:.2f}x | " + " | ".join(f"{m:.2f}" for m in med) + " |"
         )

@@ -24,6 +24,7 @@ SCHEMA: dict[str, tuple[type, bool]] = {
     "flash_bytes": (int, True),
     "app_partition_bytes": (int, True),
     "model_partition_bytes": (int, True),
+    "windows_partition_bytes": (int, False),
     "model_location": (str, True),
     "internal_heap_bytes": (int, True),
     "largest_heap_block_bytes": (int, True),
@@ -33,6 +34,7 @@ SCHEMA: dict[str, tuple[type, bool]] = {
     "kernels": (str, False),
 }
 MODEL_LOCATIONS = ("flash", "ram")
+MAY_BE_ZERO = {"windows_partition_bytes"}  # 0: the board has no such partition
 # The kernel library a board's firmware runs: ESP-NN's optimised kernels, as esp-tflite-micro
 # builds them for every Espressif chip, or TFLM's reference kernels (the firmware built for
 # Linux without --esp-nn-source). Verdicts can differ between them (plugins/firmware_tools/ops.py).
@@ -55,6 +57,8 @@ class Board:
         largest_heap_block_bytes: Largest contiguous block: bounds each single allocation.
         budget_is_estimate: True until a board's boot report replaced the heap figures.
         simulation: Timing and power model of the virtual board (simulated figures only).
+        windows_partition_bytes: The ``windows`` partition, where the host writes the test
+            windows once a session (0: none; the windows then travel with every case).
         kernels: The kernel library its firmware runs, one of :data:`KERNEL_LIBRARIES`
             (``esp-nn`` when the profile does not say).
         profile_kernels: The profile's own kernel library; :meth:`with_kernels` changes ``kernels`` only.
@@ -74,6 +78,7 @@ class Board:
     budget_source: str
     simulation: dict = field(default_factory=dict)
     kernels: str = "esp-nn"
+    windows_partition_bytes: int = 0
     source: str = ""  # the file the profile was read from
     profile_kernels: str = "esp-nn"
 
@@ -123,8 +128,10 @@ def _check(doc: object, path: Path) -> None:
             raise BoardError(
                 f"board profile {path}: {key!r} must be {kind.__name__}, got {type(value).__name__} {value!r}"
             )
-        if kind is int and value <= 0:
-            raise BoardError(f"board profile {path}: {key!r} must be positive, got {value}")
+        if kind is int and (value < 0 if key in MAY_BE_ZERO else value <= 0):
+            raise BoardError(
+                f"board profile {path}: {key!r} must be {'0 or more' if key in MAY_BE_ZERO else 'positive'}, got {value}"
+            )
     name = doc["name"]
     if not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
         raise BoardError(

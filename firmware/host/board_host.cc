@@ -12,6 +12,8 @@
 //              most --largest-block (the profile's largest block) or what is left.
 //   cycles     CLOCK_MONOTONIC counted at --cpu-mhz: host time, not the ESP32's.
 //   marker     --marker-log FILE: "<ns> <level>" per change.
+//   windows    --windows FILE, the windows partition (erased bytes read 0xff) of
+//              --windows-bytes (0: none).
 //   boot model FILE.boot-model beside --partition FILE, one line:
 //              tinyhil-boot-model 1 <ready|loading> <id> <len> <crc32 hex> <arena|auto> <flash|ram>
 //              (the Python virtual board writes the same file).
@@ -51,6 +53,8 @@ struct HostState {
   // The command line (a restart passes it on, with the console and its reset reason).
   std::string partition, marker_log, chip = "esp32", sha256 = "unknown", reset_reason = "poweron";
   size_t partition_bytes = 0x200000, heap_bytes = 270336, largest_block = 0;
+  std::string windows;
+  size_t windows_bytes = 0;
   unsigned cpu_mhz = 240;
   long baud = 0;
   uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
@@ -117,7 +121,8 @@ ssize_t ConsoleWrite(void*, const char* data, size_t len) {
 [[noreturn]] void Usage(const char* why) {
   fprintf(stderr,
           "tinyhil firmware host build: %s\n"
-          "usage: tinyhil-firmware --partition FILE [--partition-bytes N] [--heap-bytes N] "
+          "usage: tinyhil-firmware --partition FILE [--partition-bytes N] [--windows FILE] "
+          "[--windows-bytes N] [--heap-bytes N] "
           "[--largest-block N]\n"
           "       [--cpu-mhz N]"
           "       [--chip NAME] [--mac aa:bb:cc:dd:ee:ff] [--elf-sha256 HEX] [--baud N] "
@@ -147,6 +152,10 @@ void ParseArgs(int argc, char** argv) {
       host.partition = v;
     } else if (flag == "--partition-bytes") {
       host.partition_bytes = Number(argv[i - 1], v);
+    } else if (flag == "--windows") {
+      host.windows = v;
+    } else if (flag == "--windows-bytes") {
+      host.windows_bytes = Number(argv[i - 1], v);
     } else if (flag == "--heap-bytes") {
       host.heap_bytes = Number(argv[i - 1], v);
     } else if (flag == "--largest-block") {
@@ -330,6 +339,27 @@ void SetMarker(int level) {
 }
 
 size_t ModelPartitionBytes() { return host.partition_bytes; }
+
+size_t WindowsPartitionBytes() { return host.windows.empty() ? 0 : host.windows_bytes; }
+
+bool ReadWindows(size_t offset, uint8_t* dst, size_t len, char* error, size_t error_len) {
+  if (WindowsPartitionBytes() == 0) {
+    snprintf(error, error_len, "windows: the partition table has no windows partition");
+    return false;
+  }
+  if (offset > host.windows_bytes || len > host.windows_bytes - offset) {
+    snprintf(error, error_len, "windows: bytes %lu..%lu are past the partition's %lu",
+             static_cast<unsigned long>(offset), static_cast<unsigned long>(offset + len),
+             static_cast<unsigned long>(host.windows_bytes));
+    return false;
+  }
+  memset(dst, 0xff, len);  // erased flash past the file's end
+  if (FILE* f = fopen(host.windows.c_str(), "rb")) {
+    if (fseek(f, static_cast<long>(offset), SEEK_SET) == 0) (void)!fread(dst, 1, len, f);
+    fclose(f);
+  }
+  return true;
+}
 
 const uint8_t* MapModel(size_t len, char* error, size_t error_len) {
   UnmapModel();

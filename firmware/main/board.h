@@ -49,6 +49,12 @@ size_t ModelPartitionBytes();
 const uint8_t* MapModel(size_t len, char* error, size_t error_len);
 void UnmapModel();
 
+// The `windows` data partition (test windows the host writes once a session): its size (0
+// when there is none), and `len` bytes from `offset` into `dst`; false with the reason in
+// `error`.
+size_t WindowsPartitionBytes();
+bool ReadWindows(size_t offset, uint8_t* dst, size_t len, char* error, size_t error_len);
+
 [[noreturn]] void Restart();
 
 // The model the firmware loads at boot (PROTOCOL.md, "Boot"): the last one loaded from the

@@ -45,6 +45,7 @@ static_assert(CONFIG_TINYHIL_MARKER_GPIO < 6 || CONFIG_TINYHIL_MARKER_GPIO > 11,
 // heap-free / heap-largest figures the host budgets with must describe that same heap.
 constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
 constexpr esp_partition_subtype_t kModelSubtype = static_cast<esp_partition_subtype_t>(0x40);
+constexpr esp_partition_subtype_t kWindowsSubtype = static_cast<esp_partition_subtype_t>(0x41);
 // The UART driver's receive buffer: a whole db chunk fits while the firmware is busy.
 constexpr int kRxBufferBytes = 16384;
 
@@ -182,6 +183,33 @@ const uint8_t* MapModel(size_t len, char* error, size_t error_len) {
   }
   g_mapped = true;
   return static_cast<const uint8_t*>(ptr);
+}
+
+size_t WindowsPartitionBytes() {
+  const esp_partition_t* part =
+      esp_partition_find_first(ESP_PARTITION_TYPE_DATA, kWindowsSubtype, "windows");
+  return part ? part->size : 0;
+}
+
+bool ReadWindows(size_t offset, uint8_t* dst, size_t len, char* error, size_t error_len) {
+  const esp_partition_t* part =
+      esp_partition_find_first(ESP_PARTITION_TYPE_DATA, kWindowsSubtype, "windows");
+  if (part == nullptr) {
+    snprintf(error, error_len, "windows: the partition table has no windows partition");
+    return false;
+  }
+  if (offset > part->size || len > part->size - offset) {
+    snprintf(error, error_len, "windows: bytes %lu..%lu are past the partition's %lu",
+             static_cast<unsigned long>(offset), static_cast<unsigned long>(offset + len),
+             static_cast<unsigned long>(part->size));
+    return false;
+  }
+  const esp_err_t err = esp_partition_read(part, offset, dst, len);
+  if (err != ESP_OK) {
+    snprintf(error, error_len, "windows: flash read failed (%s)", esp_err_to_name(err));
+    return false;
+  }
+  return true;
 }
 
 void UnmapModel() {

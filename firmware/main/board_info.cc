@@ -37,6 +37,8 @@ void PrintInfo() {
 #endif
   printf("m-info-model-partition-bytes-%lu\n",
          static_cast<unsigned long>(board::ModelPartitionBytes()));
+  printf("m-info-windows-partition-bytes-%lu\n",
+         static_cast<unsigned long>(board::WindowsPartitionBytes()));
   printf("m-info-rx-buffer-bytes-%u\n", static_cast<unsigned>(board::ConsoleRxBufferBytes()));
   board::PrintExtraInfo();
 }

@@ -8,6 +8,7 @@
 #include "board.h"
 #include "board_info.h"
 #include "model_runner.h"
+#include "stored_windows.h"
 #include "sdkconfig.h"
 #include "tinyhil_core.h"
 
@@ -448,7 +449,79 @@ int ArgMax(const TfLiteTensor* out) {
 // each is inferred as soon as it is complete and answered m-class-<i>-<class>. The host keeps
 // at most m-info-rx-buffer-bytes of windows ahead of the answers (the console has no flow
 // control); the CRC-32 of all the bytes ends it: m-classify-done-<count>-<crc32>.
+// classify windows <first> <count> <crc32>: the stored windows first.. of the windows partition,
+// each converted to the model's input type and answered as in CmdClassify; the CRC-32 covers
+// the converted bytes, so the host knows the board classified what host TFLM did.
+void ClassifyStored(FirmwareState& s, const Command& c) {
+  unsigned long first = 0, count = 0, want = 0;
+  if (!ParseUnsigned(c.arg(1), &first) || !ParseUnsigned(c.arg(2), &count) ||
+      !ParseUnsigned(c.arg(3), &want, 16) || count == 0) {
+    return Error(
+        "bad arguments for classify: expected classify windows <first> <count > 0> <crc32 hex>");
+  }
+  if (!s.runner.loaded()) return Error("classify: no model");
+  StoredWindows stored;
+  if (!ReadStoredWindows(&stored, s.line, sizeof(s.line))) return Error(s.line);
+  if (first >= stored.count || count > stored.count - first) {
+    snprintf(s.line, sizeof(s.line), "classify: windows %lu..%lu are not stored (%lu stored)", first,
+             first + count - 1, static_cast<unsigned long>(stored.count));
+    return Error(s.line);
+  }
+  const TfLiteTensor* in = s.runner.input_tensor();
+  const size_t bytes = in->bytes;
+  size_t elements = 1;
+  for (int i = 0; i < in->dims->size; ++i) elements *= in->dims->data[i];
+  if (elements != stored.values) {
+    snprintf(s.line, sizeof(s.line), "classify: stored windows hold %lu values, the model takes %u",
+             static_cast<unsigned long>(stored.values), static_cast<unsigned>(elements));
+    return Error(s.line);
+  }
+  const size_t window_bytes = stored.values * sizeof(float);
+  float* window = static_cast<float*>(board::Alloc(window_bytes, 4));
+  uint8_t* converted = static_cast<uint8_t*>(board::Alloc(bytes, 16));
+  if (window == nullptr || converted == nullptr || !ConvertWindow(window, 0, in, converted)) {
+    const bool room = window != nullptr && converted != nullptr;
+    board::Free(window);
+    board::Free(converted);
+    return Error(room ? "classify: stored windows are float32; the model's input type is none of "
+                        "float32, int8, uint8, int16"
+                      : "classify: no room for one window");
+  }
+  printf("m-classify-ready-%lu\n", count);
+  fflush(stdout);
+  uint32_t crc = 0;
+  char error[96];
+  bool ok = true;
+  for (unsigned long i = 0; i < count && ok; ++i) {
+    uint32_t cycles = 0;
+    const size_t offset = kWindowsHeaderBytes + (first + i) * window_bytes;
+    ok = board::ReadWindows(offset, reinterpret_cast<uint8_t*>(window), window_bytes, error,
+                            sizeof(error)) &&
+         ConvertWindow(window, stored.values, in, converted);
+    if (ok) {
+      crc = Crc32(converted, bytes, crc);
+      ok = s.runner.SetInput(converted, bytes, error, sizeof(error)) &&
+           s.runner.Invoke(&cycles, error, sizeof(error));
+    }
+    if (ok) {
+      printf("m-class-%lu-%d\n", i, ArgMax(s.runner.output_tensor()));
+      fflush(stdout);
+    }
+  }
+  board::Free(window);
+  board::Free(converted);
+  if (!ok) return Error(error);
+  s.last_input = InputSource::kTinyhil;
+  if (crc != want) {
+    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx",
+             static_cast<unsigned long>(crc), want);
+    return Error(s.line);
+  }
+  printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
+}
+
 void CmdClassify(FirmwareState& s, const Command& c) {
+  if (c.argc == 4 && strcmp(c.arg(0), "windows") == 0) return ClassifyStored(s, c);
   unsigned long count = 0, bytes = 0, want = 0;
   if (c.argc != 3 || !ParseUnsigned(c.arg(0), &count) || !ParseUnsigned(c.arg(1), &bytes) ||
       !ParseUnsigned(c.arg(2), &want, 16) || count == 0) {
@@ -492,6 +565,17 @@ void CmdClassify(FirmwareState& s, const Command& c) {
     return Error(s.line);
   }
   printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
+}
+
+void CmdWindows(FirmwareState& s, const Command& c) {
+  if (c.argc != 0) return Error("bad arguments for windows: expected windows");
+  StoredWindows stored;
+  if (!ReadStoredWindows(&stored, s.line, sizeof(s.line))) return Error(s.line);
+  char hex[65] = {};
+  for (int i = 0; i < 32; ++i) snprintf(hex + 2 * i, 3, "%02x", stored.sha256[i]);
+  printf("m-windows-count-%lu\nm-windows-values-%lu\nm-windows-sha256-%s\n",
+         static_cast<unsigned long>(stored.count), static_cast<unsigned long>(stored.values),
+         stored.count ? hex : "none");
 }
 
 void CmdResults(FirmwareState& s, const Command&) {

@@ -90,6 +90,7 @@ FIRMWARE_SOURCES = [
     FIRMWARE / "main" / "main.cc",
     FIRMWARE / "main" / "model_runner.cc",
     FIRMWARE / "main" / "guarded_arena.cc",
+    FIRMWARE / "main" / "stored_windows.cc",
     FIRMWARE / "main" / "board_info.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",
     HERE / "board_host.cc",

@@ -14,7 +14,7 @@ leaves (the default when it exists). What it checks, each a line of its report:
    ``CONFIG_…`` the firmware's sources use must exist, and stdout must end lines in CRLF
    (``firmware/PROTOCOL.md`` relies on the console's conversion);
 3. partitions: ESP-IDF's ``gen_esp32part.py`` accepts ``firmware/partitions.csv`` for the
-   configured flash size, and the ``model`` partition is 64 KiB aligned (the MMU maps
+   configured flash size, and the ``model`` and ``windows`` partitions are 64 KiB aligned (the MMU maps
    64 KiB pages) and inside the flash;
 4. compile: every firmware source compiles (``-fsyntax-only``, warnings as errors) against
    the target's ESP-IDF include folders, the ``sdkconfig.h`` of step 2 and the TFLM headers.
@@ -45,6 +45,7 @@ SOURCES = [
     FIRMWARE / "main" / "main.cc",
     FIRMWARE / "main" / "model_runner.cc",
     FIRMWARE / "main" / "guarded_arena.cc",
+    FIRMWARE / "main" / "stored_windows.cc",
     FIRMWARE / "main" / "board_info.cc",
     FIRMWARE / "main" / "board_esp32.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",
@@ -215,16 +216,20 @@ def check_partitions(idf: Path, config: dict, report: Report) -> None:
     else:
         report.ok(f"ESP-IDF's gen_esp32part.py accepts partitions.csv for {flash} of flash")
     flash_bytes = int(flash.removesuffix("MB")) << 20
+    found = set()
     for line in table.read_text().splitlines():
         cells = [c.strip() for c in line.split(",")]
-        if cells and cells[0] == "model":
-            offset, size = int(cells[3], 0), int(cells[4], 0)
+        if cells and cells[0] in ("model", "windows"):
+            name, offset, size = cells[0], int(cells[3], 0), int(cells[4], 0)
+            found.add(name)
             if offset % 0x10000:
-                report.fail(f"the model partition's offset {offset:#x} is not 64 KiB aligned (esp_partition_mmap)")
+                report.fail(f"the {name} partition's offset {offset:#x} is not 64 KiB aligned (esptool writes it there)")
             elif offset + size > flash_bytes:
-                report.fail(f"the model partition ends at {offset + size:#x}, past the {flash} flash")
+                report.fail(f"the {name} partition ends at {offset + size:#x}, past the {flash} flash")
             else:
-                report.ok(f"model partition at {offset:#x}, {size:#x} bytes: 64 KiB aligned, inside {flash}")
+                report.ok(f"{name} partition at {offset:#x}, {size:#x} bytes: 64 KiB aligned, inside {flash}")
+    for name in sorted({"model", "windows"} - found):
+        report.fail(f"partitions.csv has no {name} partition (firmware/PROTOCOL.md)")
 
 
 def include_dirs(idf: Path, target: str) -> list[Path]:

@@ -39,6 +39,8 @@ from tinyhil.plugins.bench.link.device import (
     DeviceTimeout,
     DutLink,
 )
+from tinyhil.plugins.bench.link.windows import build_image, capacity
+from tinyhil.plugins.bench.measure.agreement import AUTO
 from tinyhil.plugins.bench.measure.energy.meter import Meter
 from tinyhil.plugins.bench.measure.reply_verdicts import link_failed, load_refused
 from tinyhil.plugins.bench.measure.steps import (
@@ -47,6 +49,7 @@ from tinyhil.plugins.bench.measure.steps import (
     accuracy_figures,
     disagreement_reason,
     latency_figures,
+    window_order,
 )
 from tinyhil.plugins.targets.base import Outcome, TargetContext, register_target
 
@@ -137,6 +140,30 @@ class Esp32Target:
                 return None
         return error if isinstance(error, DeviceGone) else None
 
+    def _stored_windows(self, x: np.ndarray, figures: dict) -> int:
+        """How many windows of ``auto``'s order the board holds in its windows partition, written
+        first when it holds others (once a session: the next cases find them); 0 when the board
+        has no such partition, nothing writes it, or the windows go by count or all."""
+        part = int(self.client.info.get("windows-partition-bytes", "0") or 0)
+        if self.settings.device_windows != AUTO or not part:
+            return 0
+        order = window_order(len(x), self.settings.seed)
+        image = build_image(x[order[: capacity(part, x[0].size)]], part)
+        if image.count == 0 or self.client.stored_windows().holds(image):
+            return image.count
+        t0 = time.monotonic()
+        if not self.delivery.write_windows(image.data, self.client):
+            return 0
+        figures["bench_windows_write_s"] = round(time.monotonic() - t0, 3)
+        held = self.client.stored_windows()
+        if not held.holds(image):
+            raise DeviceGarbage(
+                f"windows: wrote {image.count} windows (sha256 {image.sha256[:12]}…), the board reads "
+                f"{held.count} (sha256 {held.sha256[:12] or 'none'}…)",
+                [],
+            )
+        return image.count
+
     def _reach_again(self) -> None:
         """Reopens the link after the port vanished: on the same port once it is back (a board
         on USB re-enumerates), or on a restarted virtual board's new pty.
@@ -185,6 +212,10 @@ class Esp32Target:
             measured_board = board.with_measured_heap(int(info["heap-free"]), int(info["heap-largest"]))
         figures: dict = {"fit_budget_source": "estimated" if measured_board.budget_is_estimate else "measured"}
 
+        ds = study.dataset
+        stored = 0
+        if data_fits(model_info, ds):  # before the model: a flash write resets the board
+            stored = self._stored_windows(ds.x_test, figures)
         t0 = time.monotonic()
         self.delivery.write(model, client)
         try:
@@ -201,11 +232,10 @@ class Esp32Target:
         figures["arena_source"] = self.arena_source
         figures["arena_pointer_bits"] = info.get("pointer-bits", "")
 
-        ds = study.dataset
         qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
         if data_fits(model_info, ds):
             x = ds.x_test
-            figures.update(accuracy_figures(client, model, x, ds.y_test, qin, self.source, self.settings))
+            figures.update(accuracy_figures(client, model, x, ds.y_test, qin, self.source, self.settings, stored))
         else:  # a user's model that takes other inputs: timed on zeros, no accuracy
             x = np.zeros(model_info.input_shape, np.float32)
         stats, timed, latency = latency_figures(client, x[:1], qin, self.settings, self.source)
@@ -259,7 +289,11 @@ def bench_esp32(ctx: TargetContext) -> Esp32Target:
     port = opt.port  # this worker's board when --port or --labgrid-places lists several
     client = DeviceClient(DutLink(dut, port), s.hil.timeout_s)
     if "idf" in str(opt.embedded_services or ""):  # pytest-embedded flashed the firmware: esptool writes models
-        delivery: ModelDelivery = EsptoolDelivery(dut.serial, *build_model_partition(dut.app))
+        try:
+            windows: tuple[int, int] | None = build_model_partition(dut.app, "windows")
+        except ValueError:  # a build from before the windows partition: windows travel with each case
+            windows = None
+        delivery: ModelDelivery = EsptoolDelivery(dut.serial, *build_model_partition(dut.app), windows=windows)
         boot_timeout = BOOT_TIMEOUT_S
     else:  # a board running the firmware already, reached through its serial port only
         delivery, boot_timeout = UploadDelivery(), 0

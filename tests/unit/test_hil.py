@@ -608,7 +608,8 @@ def test_a_retry_keeps_the_first_failures_reason(converted):
     art = CaseArtifacts(spec, "full_int", None, conversion, inspect_tflite(conversion.tflite))
     delivery = SimpleNamespace(write=lambda model, c: None, source="partition")
     target = Esp32Target("esp32", client, delivery, HilSettings(retries=1), simulated=False)
-    verdict = target.run(art, None, get_board("esp32-wroom-32")).verdict
+    study = SimpleNamespace(dataset=SimpleNamespace(input_shape=(), n_classes=0))  # no test windows to write
+    verdict = target.run(art, study, get_board("esp32-wroom-32")).verdict
     assert verdict.status == "device_error" and client.loads == 2 and client.resyncs == 2
     assert verdict.reason.startswith("device (2 attempts): device rebooted during 'model' (reset reason: panic)")
     assert "Guru Meditation" in verdict.reason and verdict.reason.endswith(

@@ -18,7 +18,7 @@ from pathlib import Path
 from tinyhil.models.boards import Board
 from tinyhil.models.tflm import tflm_version
 from tinyhil.plugins.bench.boards.virtual_link import UartLink
-from tinyhil.plugins.bench.boards.virtual_memory import HeapBudget, ModelPartition
+from tinyhil.plugins.bench.boards.virtual_memory import HeapBudget, ModelPartition, WindowsPartition
 from tinyhil.plugins.bench.boards.virtual_runner import LoadedModel
 from tinyhil.plugins.bench.link.eembc_db import DbBuffer
 from tinyhil.plugins.bench.link.protocol import DEFAULT_MODEL_ID, PROTOCOL_VERSION
@@ -43,6 +43,10 @@ class BoardCore:
         self.board, self.fault = board, fault
         self.link = UartLink(baud)
         self.partition = ModelPartition(Path(flash_file), board.model_partition_bytes)
+        # the windows partition, beside the model partition's file (virtual_process.windows_file)
+        self.windows = WindowsPartition(
+            Path(flash_file).with_name("windows-partition.bin"), board.windows_partition_bytes
+        )
         # a locally administered address (02:…), one per process, as a board has its own
         self.mac = "02:00:" + ":".join(f"{(os.getpid() >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
         self.reset_state()
@@ -108,6 +112,7 @@ class BoardCore:
             "m-info-marker-gpio-4",
             "m-info-marker-mode-window",
             f"m-info-model-partition-bytes-{self.partition.size_bytes}",
+            f"m-info-windows-partition-bytes-{self.windows.size_bytes}",
             f"m-info-rx-buffer-bytes-{RX_BUFFER_BYTES}",
             "m-info-simulated-1",
         ]

@@ -44,6 +44,36 @@ class ModelPartition:
         return self.path.read_bytes()[:n_bytes] if self.path.exists() else b""
 
 
+@dataclass
+class WindowsPartition:
+    """The windows partition: a file the host writes as esptool would; erased bytes read 0xff.
+
+    Args:
+        path: The file (absent until the host first writes it).
+        size_bytes: The partition's size (0: the board has none).
+    """
+
+    path: Path
+    size_bytes: int
+
+    def read(self, offset: int, n_bytes: int) -> bytes:
+        """``n_bytes`` from ``offset``, as the firmware's ``ReadWindows`` reads them.
+
+        Raises:
+            DoesNotFit: with the firmware's words, for no partition or bytes past its end.
+        """
+        if self.size_bytes == 0:
+            raise DoesNotFit("windows: the partition table has no windows partition")
+        if offset > self.size_bytes or n_bytes > self.size_bytes - offset:
+            raise DoesNotFit(f"windows: bytes {offset}..{offset + n_bytes} are past the partition's {self.size_bytes}")
+        got = b""
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                got = f.read(n_bytes)
+        return got + b"\xff" * (n_bytes - len(got))
+
+
 class HeapBudget:
     """The internal heap as the firmware spends it.
 

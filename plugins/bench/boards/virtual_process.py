@@ -31,6 +31,11 @@ class VirtualBoardProcess:
     flash_file: Path
     baud: int = 0
 
+    @property
+    def windows_file(self) -> Path:
+        """The windows partition's content, beside the model partition's (both boards read it there)."""
+        return windows_file(self.flash_file)
+
     def stop(self) -> None:
         """Ends the process and removes its folder (the model partition file)."""
         self.proc.terminate()
@@ -42,6 +47,11 @@ class VirtualBoardProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
         shutil.rmtree(self.flash_file.parent, ignore_errors=True)
+
+
+def windows_file(flash_file: Path) -> Path:
+    """Where a virtual board keeps its windows partition: beside its model partition file."""
+    return Path(flash_file).with_name("windows-partition.bin")
 
 
 def start_virtual_board(
@@ -79,6 +89,7 @@ def start_firmware_board(binary: Path, board: Board, workdir: Path | None = None
     argv = [
         str(binary),
         *("--partition", str(flash), "--partition-bytes", str(board.model_partition_bytes)),
+        *("--windows", str(windows_file(flash)), "--windows-bytes", str(board.windows_partition_bytes)),
         *("--heap-bytes", str(board.internal_heap_bytes), "--largest-block", str(board.largest_heap_block_bytes)),
         *("--cpu-mhz", str(board.cpu_mhz), "--chip", board.chip, "--mac", mac, "--baud", str(baud)),
         *("--elf-sha256", hashlib.sha256(Path(binary).read_bytes()).hexdigest()),

@@ -20,6 +20,11 @@ class ModelDelivery(Protocol):
 
     def write(self, model: bytes, client: DeviceClient) -> None: ...
 
+    def write_windows(self, image: bytes, client: DeviceClient) -> bool:
+        """Writes a windows partition image (:mod:`tinyhil.plugins.bench.link.windows`); False
+        when this board's windows can only travel with each case."""
+        ...
+
 
 def model_partition(csv_path: Path = PARTITIONS_CSV) -> tuple[int, int]:
     """``(offset, size)`` of the ``model`` partition in the firmware's partition table.
@@ -59,13 +64,13 @@ def partition_from_table(table: bytes, name: str = "model") -> tuple[int, int]:
     raise ValueError(f"the partition table has no partition named '{name}'")
 
 
-def build_model_partition(app) -> tuple[int, int]:
-    """``(offset, size)`` of the ``model`` partition in the partition table of the build
-    pytest-embedded flashed (``dut.app``, an ``IdfApp``): the board's layout, whatever the
-    repository's ``partitions.csv`` says now.
+def build_model_partition(app, name: str = "model") -> tuple[int, int]:
+    """``(offset, size)`` of the ``model`` partition (or another, by ``name``) in the partition
+    table of the build pytest-embedded flashed (``dut.app``, an ``IdfApp``): the board's layout,
+    whatever the repository's ``partitions.csv`` says now.
 
     Raises:
-        ValueError: naming the build when its partition table is missing or has no ``model``.
+        ValueError: naming the build when its partition table is missing or has no such partition.
     """
     args = app.flash_args
     rel = (args.get("partition_table") or args.get("partition-table") or {}).get("file", "")
@@ -75,7 +80,7 @@ def build_model_partition(app) -> tuple[int, int]:
             f"the firmware build {app.binary_path} has no partition table ({path}); rebuild it with idf.py"
         )
     try:
-        return partition_from_table(path.read_bytes())
+        return partition_from_table(path.read_bytes(), name)
     except ValueError as e:
         raise ValueError(f"{path}: {e}; the firmware was built with another partitions.csv: rebuild it") from None
 
@@ -89,6 +94,9 @@ class UploadDelivery:
 
     def write(self, model: bytes, client: DeviceClient) -> None:
         client.send_data("model", model)
+
+    def write_windows(self, image: bytes, client: DeviceClient) -> bool:
+        return False  # nothing flashes this board: its windows travel with each case
 
 
 class FlashFileDelivery:
@@ -104,6 +112,13 @@ class FlashFileDelivery:
         if self.baud:  # esptool at that rate, 10 bits a byte (its compression not modelled)
             time.sleep(len(model) * 10 / self.baud)
 
+    def write_windows(self, image: bytes, client: DeviceClient) -> bool:
+        # beside the model partition's file, where both virtual boards read it
+        self.flash_file.with_name("windows-partition.bin").write_bytes(image)
+        if self.baud:
+            time.sleep(len(image) * 10 / self.baud)
+        return True
+
 
 class EsptoolDelivery:
     """Writes the model into the ``model`` partition with esptool, through pytest-embedded's serial.
@@ -115,17 +130,29 @@ class EsptoolDelivery:
 
     source = "partition"
 
-    def __init__(self, serial, offset: int, size: int, boot_timeout_s: float = 15.0):
+    def __init__(
+        self, serial, offset: int, size: int, boot_timeout_s: float = 15.0, windows: tuple[int, int] | None = None
+    ):
         self.serial, self.offset, self.size, self.boot_timeout_s = serial, offset, size, boot_timeout_s
+        self.windows = windows  # (offset, size) of the build's windows partition; None: it has none
 
     def write(self, model: bytes, client: DeviceClient) -> None:
+        if len(model) > self.size:
+            raise ValueError(f"model {len(model)} B > model partition {self.size} B")
+        self._write_flash(model, self.offset, client)
+
+    def write_windows(self, image: bytes, client: DeviceClient) -> bool:
+        if self.windows is None or len(image) > self.windows[1]:
+            return False
+        self._write_flash(image, self.windows[0], client)
+        return True
+
+    def _write_flash(self, data: bytes, offset: int, client: DeviceClient) -> None:
         import esptool
         from pytest_embedded_serial_esp.serial import EspSerial
 
-        if len(model) > self.size:
-            raise ValueError(f"model {len(model)} B > model partition {self.size} B")
-        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-            f.write(model)
+        with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+            f.write(data)
             f.flush()
 
             @EspSerial.use_esptool()
@@ -135,7 +162,7 @@ class EsptoolDelivery:
                 baud = getattr(serial, "esptool_baud", None)
                 argv = ["--baud", str(baud)] if baud else []
                 # one reset: esptool's own --after (it resets an external esp too, esptool 5.6's teardown)
-                esptool.main([*argv, "--after", "hard-reset", "write-flash", hex(self.offset), f.name], esp=serial.esp)
+                esptool.main([*argv, "--after", "hard-reset", "write-flash", hex(offset), f.name], esp=serial.esp)
 
             _write(self.serial)
         client.wait_boot(self.boot_timeout_s)

@@ -29,6 +29,7 @@ from tinyhil.plugins.bench.link.replies import (
     ReplyReader,
     is_printable,
 )
+from tinyhil.plugins.bench.link.windows import StoredWindows
 
 __all__ = [
     "DeviceClient",
@@ -249,13 +250,41 @@ class DeviceClient(ReplyReader):
                 sent += batch
             elif (cls := self._read_class(len(classes), log)) is not None:
                 classes.append(cls)
-        resp = self._read_response("classify")
-        if resp.value("classify-done") != f"{len(windows)}-{crc}":
-            raise DeviceGarbage(
-                f"classify: device acknowledged {resp.value('classify-done')!r}, expected {len(windows)}-{crc}",
-                resp.log,
-            )
+        self._classify_done(len(windows), crc)
         return classes
+
+    def _classify_done(self, count: int, crc: str) -> None:
+        resp = self._read_response("classify")
+        if resp.value("classify-done") != f"{count}-{crc}":
+            raise DeviceGarbage(
+                f"classify: device acknowledged {resp.value('classify-done')!r}, expected {count}-{crc}", resp.log
+            )
+
+    def classify_stored(self, first: int, windows: list[bytes]) -> list[int]:
+        """``classify windows``: the board reads windows ``first``.. from its windows partition and
+        converts them itself; ``windows`` are the bytes the host expects it to classify (the model's
+        input type), checked by their CRC once all are answered."""
+        crc = f"{crc32(b''.join(windows)):08x}"
+        self.link.write(format_command("classify", "windows", first, len(windows), crc))
+        line = self._first_line("classify")
+        if line != f"m-classify-ready-{len(windows)}":
+            raise DeviceGarbage(f"classify: expected m-classify-ready-{len(windows)}, got {line[:60]!r}", [])
+        classes: list[int] = []
+        log: list[str] = []
+        while len(classes) < len(windows):
+            if (cls := self._read_class(len(classes), log)) is not None:
+                classes.append(cls)
+        self._classify_done(len(windows), crc)
+        return classes
+
+    def stored_windows(self) -> StoredWindows:
+        """``windows%``: what the board's windows partition holds."""
+        resp = self.command("windows")
+        with _parsing("windows", resp):
+            sha = resp.value("windows-sha256")
+            return StoredWindows(
+                int(resp.value("windows-count")), int(resp.value("windows-values")), "" if sha == "none" else sha
+            )
 
     def _read_class(self, index: int, log: list[str]) -> int | None:
         """The class of window ``index`` from the next line; None for a log line (kept in ``log``) or a blank one.

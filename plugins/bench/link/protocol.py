@@ -247,6 +247,7 @@ INFO_KEYS = (
     "marker-gpio",
     "marker-mode",
     "model-partition-bytes",
+    "windows-partition-bytes",
     "rx-buffer-bytes",
     "simulated",
     "host-build",

@@ -76,6 +76,27 @@ def window_order(n_test: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n_test)
 
 
+def classify_in_order(
+    client: DeviceClient, windows: list[bytes], first: int, stored: int, rx_buffer: int
+) -> tuple[list[int], int]:
+    """The board's classes of consecutive windows of the sending order, from position ``first``:
+    those its windows partition holds (positions below ``stored``) by index, the rest streamed.
+    Returns the classes and how many came from the partition.
+
+    Args:
+        client: Device client of the board, the model loaded.
+        windows: The windows' bytes in the model's input type (what the board must classify).
+        first: Position of the first in the order the windows partition holds.
+        stored: How many windows of that order the partition holds.
+        rx_buffer: The board's receive buffer, for streaming.
+    """
+    here = max(0, min(len(windows), stored - first))
+    classes = client.classify_stored(first, windows[:here]) if here else []
+    if here < len(windows):
+        classes = classes + client.classify(windows[here:], rx_buffer)
+    return classes, here
+
+
 def accuracy_figures(
     client: DeviceClient,
     model: bytes,
@@ -84,13 +105,16 @@ def accuracy_figures(
     qin: QuantParams,
     source: str,
     settings: HilSettings,
+    stored: int = 0,
 ) -> dict:
     """Runs test windows on the board; accuracy, and agreement with host TFLM on the same windows.
 
     The windows travel in the model's input type, streamed with ``classify%`` (no round trip
     per window), as many ahead as the board's receive buffer (``m-info-rx-buffer-bytes``) holds.
     With ``auto`` they go in batches, one ``classify%`` each, until the agreement test decides
-    (:mod:`tinyhil.plugins.bench.measure.agreement`).
+    (:mod:`tinyhil.plugins.bench.measure.agreement`); the first ``stored`` windows of its order
+    are on the board already (its windows partition): those are classified by index
+    (``classify windows``), and the board converts them itself.
 
     Args:
         client: Device client of the board, the model loaded.
@@ -100,6 +124,7 @@ def accuracy_figures(
         qin: The model's input quantization.
         source: ``measured`` or ``simulated``.
         settings: Which windows (``device_windows``, ``seed``) and the agreement test.
+        stored: How many windows of ``auto``'s order the board's windows partition holds.
     """
     auto = settings.device_windows == AUTO
     idx = window_order(len(x), settings.seed) if auto else window_subset(len(x), settings.device_windows, settings.seed)
@@ -109,8 +134,16 @@ def accuracy_figures(
         host_classes[idx] = np.argmax(host.tflm_scores, axis=1)
     rx_buffer = int(client.info.get("rx-buffer-bytes", "0") or 0)
 
+    position = np.empty(len(x), np.int64)  # where each window is in the order sent (auto's is the stored one)
+    position[idx] = np.arange(len(idx))
+    from_flash = [0]
+
     def classify(batch: np.ndarray) -> list[int]:
-        return client.classify([quantize(x[i][None], qin).tobytes() for i in batch], rx_buffer)
+        windows = [quantize(x[i][None], qin).tobytes() for i in batch]
+        first = int(position[batch[0]]) if auto and len(batch) else stored
+        classes, here = classify_in_order(client, windows, first, stored, rx_buffer)
+        from_flash[0] += here
+        return classes
 
     test = settings.agreement
     t0 = time.monotonic()
@@ -128,6 +161,7 @@ def accuracy_figures(
         "acc_device": float(np.mean(device_classes == y[sent])),
         "acc_device_source": source,
         "device_windows": len(sent),
+        "device_windows_stored": from_flash[0],
         "device_agreement": None,  # host TFLM could not run it: nothing to agree with
     }
     if host_classes is not None:
