@@ -60,7 +60,8 @@ uint8_t* GuardedArena::AllocateTemp(size_t size, size_t alignment) {
   const uintptr_t start = AlignUp(temp(), alignment);
   if (start > tail || tail - start < size) {
     MicroPrintf("Failed to allocate temp memory. Requested: %u, available %u",
-                static_cast<unsigned>(size), static_cast<unsigned>(start < tail ? tail - start : 0));
+                static_cast<unsigned>(size),
+                static_cast<unsigned>(start < tail ? tail - start : 0));
     return nullptr;
   }
   return SingleArenaBufferAllocator::AllocateTemp(size, alignment);
@@ -71,8 +72,8 @@ TfLiteStatus GuardedArena::ResizeBuffer(uint8_t* resizable_buf, size_t size, siz
   const uintptr_t start =
       AlignUp(reinterpret_cast<uintptr_t>(GetOverlayMemoryAddress()), alignment);
   if (start > tail || tail - start < size) {
-    MicroPrintf("Failed to resize buffer. Requested: %u, available %u",
-                static_cast<unsigned>(size), static_cast<unsigned>(start < tail ? tail - start : 0));
+    MicroPrintf("Failed to resize buffer. Requested: %u, available %u", static_cast<unsigned>(size),
+                static_cast<unsigned>(start < tail ? tail - start : 0));
     return kTfLiteError;
   }
   return SingleArenaBufferAllocator::ResizeBuffer(resizable_buf, size, alignment);

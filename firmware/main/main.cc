@@ -8,8 +8,8 @@
 #include "board.h"
 #include "board_info.h"
 #include "model_runner.h"
-#include "stored_windows.h"
 #include "sdkconfig.h"
+#include "stored_windows.h"
 #include "tinyhil_core.h"
 
 namespace tinyhil {
@@ -463,8 +463,8 @@ void ClassifyStored(FirmwareState& s, const Command& c) {
   StoredWindows stored;
   if (!ReadStoredWindows(&stored, s.line, sizeof(s.line))) return Error(s.line);
   if (first >= stored.count || count > stored.count - first) {
-    snprintf(s.line, sizeof(s.line), "classify: windows %lu..%lu are not stored (%lu stored)", first,
-             first + count - 1, static_cast<unsigned long>(stored.count));
+    snprintf(s.line, sizeof(s.line), "classify: windows %lu..%lu are not stored (%lu stored)",
+             first, first + count - 1, static_cast<unsigned long>(stored.count));
     return Error(s.line);
   }
   const TfLiteTensor* in = s.runner.input_tensor();

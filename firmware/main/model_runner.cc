@@ -220,7 +220,8 @@ bool ModelRunner::Allocates(const tflite::Model* flatbuffer, Resolver& resolver,
 bool ModelRunner::MeasureArena(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
                                size_t error_len) {
   const size_t largest = board::HeapLargest();
-  const size_t full = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
+  const size_t full =
+      largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
   uint8_t* probe = static_cast<uint8_t*>(board::Alloc(full, 16));
   if (probe == nullptr) {
     snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",

@@ -50,11 +50,13 @@ bool ConvertWindow(const float* window, size_t values, const TfLiteTensor* input
       return true;
     case kTfLiteInt8:
       for (size_t i = 0; i < values; ++i) {
-        out[i] = static_cast<uint8_t>(static_cast<int8_t>(Quantized(window[i], scale, zp, -128, 127)));
+        out[i] =
+            static_cast<uint8_t>(static_cast<int8_t>(Quantized(window[i], scale, zp, -128, 127)));
       }
       return true;
     case kTfLiteUInt8:
-      for (size_t i = 0; i < values; ++i) out[i] = static_cast<uint8_t>(Quantized(window[i], scale, zp, 0, 255));
+      for (size_t i = 0; i < values; ++i)
+        out[i] = static_cast<uint8_t>(Quantized(window[i], scale, zp, 0, 255));
       return true;
     case kTfLiteInt16:
       for (size_t i = 0; i < values; ++i) {

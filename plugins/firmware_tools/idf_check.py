@@ -223,7 +223,9 @@ def check_partitions(idf: Path, config: dict, report: Report) -> None:
             name, offset, size = cells[0], int(cells[3], 0), int(cells[4], 0)
             found.add(name)
             if offset % 0x10000:
-                report.fail(f"the {name} partition's offset {offset:#x} is not 64 KiB aligned (esptool writes it there)")
+                report.fail(
+                    f"the {name} partition's offset {offset:#x} is not 64 KiB aligned (esptool writes it there)"
+                )
             elif offset + size > flash_bytes:
                 report.fail(f"the {name} partition ends at {offset + size:#x}, past the {flash} flash")
             else:
