@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "board.h"
 #include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
 #include "tensorflow/lite/micro/micro_arena_constants.h"
 #include "tensorflow/lite/micro/micro_log.h"
@@ -17,9 +18,16 @@ uintptr_t AlignDown(uintptr_t p, size_t alignment) {
   return alignment > 1 ? p / alignment * alignment : p;
 }
 
+// Answers a persistent request past the heap too; what is written there is never read back by
+// a model that loads (an exhausted arena fails the load).
+constexpr size_t kSinkBytes = 512;
+alignas(16) uint8_t g_sink[kSinkBytes];
+
 }  // namespace
 
-tflite::MicroAllocator* GuardedArena::CreateAllocator(uint8_t* arena, size_t bytes) {
+tflite::MicroAllocator* GuardedArena::CreateAllocator(uint8_t* arena, size_t bytes,
+                                                      GuardedArena** guard) {
+  *guard = nullptr;
   const uintptr_t start = reinterpret_cast<uintptr_t>(arena);
   const uintptr_t aligned = AlignUp(start, tflite::MicroArenaBufferAlignment());
   if (arena == nullptr || aligned - start >= bytes) return nullptr;
@@ -27,9 +35,10 @@ tflite::MicroAllocator* GuardedArena::CreateAllocator(uint8_t* arena, size_t byt
   void* self = staging.AllocatePersistentBuffer(sizeof(GuardedArena), alignof(GuardedArena));
   if (self == nullptr) return nullptr;
   auto* guarded = new (self) GuardedArena(staging);
+  *guard = guarded;
   void* planner = guarded->AllocatePersistentBuffer(sizeof(tflite::GreedyMemoryPlanner),
                                                     alignof(tflite::GreedyMemoryPlanner));
-  if (planner == nullptr) return nullptr;
+  if (planner == nullptr || guarded->exhausted()) return nullptr;
   // MicroAllocator::Create places the allocator without checking the allocation: check first.
   const uintptr_t tail = reinterpret_cast<uintptr_t>(guarded->tail());
   if (tail < sizeof(tflite::MicroAllocator) + alignof(tflite::MicroAllocator) ||
@@ -50,9 +59,26 @@ uint8_t* GuardedArena::AllocatePersistentBuffer(size_t size, size_t alignment) {
     MicroPrintf("Failed to allocate tail memory. Requested: %u, available %u",
                 static_cast<unsigned>(size),
                 static_cast<unsigned>(tail > temp() ? tail - temp() : 0));
-    return nullptr;
+    return Overflow(size, alignment);
   }
   return SingleArenaBufferAllocator::AllocatePersistentBuffer(size, alignment);
+}
+
+uint8_t* GuardedArena::Overflow(size_t size, size_t alignment) {
+  exhausted_ = true;
+  if (overflow_count_ < kMaxOverflow) {
+    void* p = board::Alloc(size, alignment < 16 ? 16 : alignment);
+    if (p != nullptr) {
+      overflow_[overflow_count_++] = p;
+      return static_cast<uint8_t*>(p);
+    }
+  }
+  return size <= kSinkBytes && alignment <= 16 ? g_sink : nullptr;
+}
+
+void GuardedArena::Release() {
+  for (int i = 0; i < overflow_count_; ++i) board::Free(overflow_[i]);
+  overflow_count_ = 0;
 }
 
 uint8_t* GuardedArena::AllocateTemp(size_t size, size_t alignment) {

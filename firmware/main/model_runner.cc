@@ -104,6 +104,8 @@ void ModelRunner::Unload() {
     interpreter_->~MicroInterpreter();
     interpreter_ = nullptr;
   }
+  if (guard_ != nullptr) guard_->Release();  // before the arena that holds it goes
+  guard_ = nullptr;
   board::Free(arena_);
   board::Free(model_copy_);
   board::Free(input_);
@@ -189,7 +191,7 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   arena_len_ = arena_bytes;
-  tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena_, arena_len_);
+  tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena_, arena_len_, &guard_);
   if (allocator == nullptr) {  // not reached from arena_min_ up: the bookkeeping is part of it
     snprintf(error, error_len, "arena: %u bytes do not hold TFLM's own bookkeeping",
              static_cast<unsigned>(arena_len_));
@@ -197,7 +199,13 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
   }
   interpreter_ = new (interpreter_storage_)
       tflite::MicroInterpreter(flatbuffer, resolver, allocator, nullptr, &profiler_);
-  if (interpreter_->AllocateTensors() != kTfLiteOk) {
+  const bool allocated = interpreter_->AllocateTensors() == kTfLiteOk;
+  if (allocated && guard_->exhausted()) {  // a kernel's persistent request did not fit
+    snprintf(error, error_len, "arena: the model's tensors do not fit in %u bytes",
+             static_cast<unsigned>(arena_len_));
+    return false;
+  }
+  if (!allocated) {
     fflush(stderr);  // TFLM's reasons (DebugLog -> stderr) reach the host before the error line
     snprintf(error, error_len, "tflm: AllocateTensors failed");
     return false;
@@ -206,14 +214,19 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
 }
 
 bool ModelRunner::Allocates(const tflite::Model* flatbuffer, Resolver& resolver, uint8_t* arena,
-                            size_t bytes, size_t* used) {
-  tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena, bytes);
-  if (allocator == nullptr) return false;
-  auto* interpreter = new (interpreter_storage_)
-      tflite::MicroInterpreter(flatbuffer, resolver, allocator, nullptr, nullptr);
-  const bool ok = interpreter->AllocateTensors() == kTfLiteOk;
-  if (ok && used != nullptr) *used = interpreter->arena_used_bytes();
-  interpreter->~MicroInterpreter();
+                            size_t bytes, size_t* used, bool* exhausted) {
+  GuardedArena* guard = nullptr;
+  tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena, bytes, &guard);
+  bool ok = false;
+  if (allocator != nullptr) {
+    auto* interpreter = new (interpreter_storage_)
+        tflite::MicroInterpreter(flatbuffer, resolver, allocator, nullptr, nullptr);
+    ok = interpreter->AllocateTensors() == kTfLiteOk && !guard->exhausted();
+    if (exhausted != nullptr) *exhausted = guard->exhausted();
+    if (ok && used != nullptr) *used = interpreter->arena_used_bytes();
+    interpreter->~MicroInterpreter();
+  }
+  if (guard != nullptr) guard->Release();
   return ok;
 }
 
@@ -229,9 +242,16 @@ bool ModelRunner::MeasureArena(const tflite::Model* flatbuffer, Resolver& resolv
     return false;
   }
   size_t used = 0;
-  if (!Allocates(flatbuffer, resolver, probe, full, &used)) {
+  bool exhausted = false;
+  if (!Allocates(flatbuffer, resolver, probe, full, &used, &exhausted)) {
     fflush(stderr);  // TFLM's reasons reach the host before the error line
-    snprintf(error, error_len, "tflm: AllocateTensors failed");
+    if (exhausted) {
+      snprintf(error, error_len,
+               "arena: the model's tensors do not fit in the largest free block (%u bytes)",
+               static_cast<unsigned>(full));
+    } else {
+      snprintf(error, error_len, "tflm: AllocateTensors failed");
+    }
     board::Free(probe);
     return false;
   }
@@ -246,16 +266,17 @@ bool ModelRunner::MeasureArena(const tflite::Model* flatbuffer, Resolver& resolv
   {
     QuietLog quiet;
     for (size_t step = 16; used + step < full; step *= 2) {
-      if (Allocates(flatbuffer, resolver, probe, used + step, nullptr)) {
+      if (Allocates(flatbuffer, resolver, probe, used + step, nullptr, nullptr)) {
         loads = used + step;
         break;
       }
       fails = used + step;
     }
-    if (fails + 1 == used && Allocates(flatbuffer, resolver, probe, used, nullptr)) loads = used;
+    if (fails + 1 == used && Allocates(flatbuffer, resolver, probe, used, nullptr, nullptr))
+      loads = used;
     while (loads - fails > 1) {
       const size_t mid = fails + (loads - fails) / 2;
-      if (Allocates(flatbuffer, resolver, probe, mid, nullptr)) {
+      if (Allocates(flatbuffer, resolver, probe, mid, nullptr, nullptr)) {
         loads = mid;
       } else {
         fails = mid;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "guarded_arena.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/micro/micro_profiler_interface.h"
@@ -77,9 +78,10 @@ class ModelRunner {
   bool TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes, char* error,
                size_t error_len);
   // Whether the model's tensors allocate in `bytes` of `arena` (a fresh interpreter, destroyed
-  // after); `used` gets TFLM's arena_used_bytes() when they do.
+  // after); `used` gets TFLM's arena_used_bytes() when they do, `exhausted` whether a request
+  // did not fit (either may be nullptr).
   bool Allocates(const tflite::Model* flatbuffer, Resolver& resolver, uint8_t* arena, size_t bytes,
-                 size_t* used);
+                 size_t* used, bool* exhausted);
   // Sets arena_min_: loads once in the largest free block, then searches down to the smallest
   // arena that loads, never below that load's arena_used_bytes(). False with the error written
   // when the model does not load even there.
@@ -92,6 +94,7 @@ class ModelRunner {
   uint8_t* arena_ = nullptr;
   size_t arena_len_ = 0;
   size_t arena_min_ = 0;
+  GuardedArena* guard_ = nullptr;  // in arena_, for the loaded model
   uint8_t* input_ = nullptr;
   size_t input_len_ = 0;
   tflite::MicroInterpreter* interpreter_ = nullptr;

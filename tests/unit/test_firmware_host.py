@@ -451,6 +451,36 @@ def test_every_model_loads_and_runs_in_exactly_the_arena_it_reports(tmp_path, co
 
 
 @needs_tflm
+def test_a_model_whose_kernels_outgrow_the_arena_is_refused_not_a_crash(tmp_path, tiny_data):
+    """C_7 full_int's per-channel FULLY_CONNECTED writes through a persistent buffer TFLM could
+    not allocate (a null pointer): the firmware rebooted when the arena search probed a size just
+    too small, and when a RAM copy left too little heap for the arena. The guarded arena hands
+    such requests memory outside the arena and counts the load as failed."""
+    from tests.unit.conftest import ConversionContext, _trained, convert
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board
+    from tinyhil.plugins.bench.link.device import DeviceClient, DeviceErrorResponse
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    ctx = ConversionContext((128, 9), tiny_data[0][:32])
+    model = convert("full_int", _trained("C_7", tiny_data), "key-C_7", ctx, tmp_path / "cache", label="C_7").tflite
+    vb = start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path)
+    try:
+        client = DeviceClient(SerialLink(vb.port), 60)
+        client.resync()
+        vb.flash_file.write_bytes(model)
+        dm = client.load_model("partition", model, "auto", "flash")  # the arena search passes the sizes that crashed
+        assert client.load_model("partition", model, dm.arena_min_bytes, "ram").arena_bytes == dm.arena_min_bytes
+        client.command("model")  # unloaded: its RAM copy and arena go back to the heap
+        client.send_data("model", model)  # the upload holds a copy: a RAM copy leaves too little for the arena
+        with pytest.raises(DeviceErrorResponse, match="arena: the model's tensors do not fit in the largest free block"):
+            client.load_model("upload", model, "auto", "ram")
+        assert vb.proc.poll() is None and client.sync()["reset-reason"] == "poweron"
+    finally:
+        vb.stop()
+
+
+@needs_tflm
 def test_numbers_out_of_range_are_bad_arguments_not_days_of_work(tmp_path, converted):
     """``idle -1`` was 4294967295 ms (strtoul), ``infer 1 4294967295`` and ``infer 4294967295``
     kept the board busy with no answer: each is now refused at once, as the Python board does."""
