@@ -6,6 +6,7 @@
 #include <new>
 
 #include "board.h"
+#include "model_check.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 namespace tinyhil {
@@ -105,6 +106,10 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   const tflite::Model* flatbuffer = tflite::GetModel(model_);
+  // The verifier checks offsets and sizes, not what the indices inside point at: a tensor, buffer
+  // or op code index out of range, or constant data shorter than its tensor, would make TFLM
+  // read past a vector (a flatbuffers assertion or a crash). Refuse those by name.
+  if (!CheckModelStructure(flatbuffer, error, error_len)) return false;
 #if TINYHIL_ESP_NN
   // esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to
   // 1.4.0): refuse such layers rather than give wrong answers (plugins/firmware_tools/ops.py

@@ -89,6 +89,7 @@ TFLM_FLAGS = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-O2", "-
 FIRMWARE_SOURCES = [
     FIRMWARE / "main" / "main.cc",
     FIRMWARE / "main" / "model_runner.cc",
+    FIRMWARE / "main" / "model_check.cc",
     FIRMWARE / "main" / "board_info.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",
     HERE / "board_host.cc",

@@ -44,6 +44,7 @@ MANIFEST = FIRMWARE / "main" / "idf_component.yml"
 SOURCES = [
     FIRMWARE / "main" / "main.cc",
     FIRMWARE / "main" / "model_runner.cc",
+    FIRMWARE / "main" / "model_check.cc",
     FIRMWARE / "main" / "board_info.cc",
     FIRMWARE / "main" / "board_esp32.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyhil.models.host_eval import evaluate_isolated
-from tinyhil.models.inspection import ModelInfo, inspect_tflite
+from tinyhil.models.inspection import ModelInfo, inspect_tflite, tflite_schema
 from tinyhil.models.tflm import QuantParams, io_quantization, load
+from tinyhil.plugins.firmware_tools.model_check import check_model
 from tinyhil.plugins.firmware_tools.ops import missing_ops, registration_message, wrong_kernel
 
 ALLOCATE_FAILED = "tflm: AllocateTensors failed"
@@ -97,6 +98,8 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict) -> LoadedModel:
     info = _parsed(data)
     if info is None:  # the firmware runs the flatbuffers verifier here
         raise LoadRefused(NOT_A_MODEL)
+    if isinstance(info, str):  # the firmware's structure check (model_check.cc) refused it
+        raise LoadRefused(info)
     _check_ops(info)
     used = _minimum_arena(data, arena_bytes)
     res = load(data, arena_bytes)
@@ -106,14 +109,24 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict) -> LoadedModel:
     return LoadedModel(res.interpreter, qin, qout, used, op_cycles(info, simulation))
 
 
-def _parsed(data: bytes) -> ModelInfo | None:
+def _parsed(data: bytes) -> ModelInfo | str | None:
     """``data``'s inspection when it reads as a TFLite model (identifier, then the schema's
-    tables), else None: this board's stand-in for the firmware's flatbuffers verifier."""
+    tables), else None: this board's stand-in for the firmware's flatbuffers verifier. A model
+    that reads but has an index out of range, or data shorter than its tensor, is the firmware's
+    refusal of it (``model: …``), checked before the inspection reads those indices."""
     if data[4:8] != b"TFL3":
         return None
     try:
-        return inspect_tflite(data)
+        fb = tflite_schema()
+        tables = fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(data), 0))
     except Exception:  # noqa: BLE001 - garbage fails in many ways; all of them mean "not a model"
+        return None
+    problem = check_model(tables)
+    if problem is not None:
+        return problem
+    try:
+        return inspect_tflite(data)
+    except Exception:  # noqa: BLE001
         return None
 
 
