@@ -42,6 +42,10 @@ bool HasInt16PerChannelFullyConnected(const tflite::Model* model) {
   return false;
 }
 #endif
+// TFLM stops at the first op its resolver lacks and leaves the registrations of the later ops as
+// the arena held them; its destructor calls `free` through each that is not null. With a heap's
+// old bytes there (the previous model's), that call lands anywhere: a zeroed arena makes them null.
+void ZeroArena(uint8_t* arena, size_t len) { memset(arena, 0, len); }
 }  // namespace
 
 uint32_t CycleProfiler::BeginEvent(const char* tag) {
@@ -155,6 +159,7 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   arena_len_ = arena_bytes;
+  ZeroArena(arena_, arena_len_);
   interpreter_ = new (interpreter_storage_)
       tflite::MicroInterpreter(flatbuffer, resolver, arena_, arena_len_, nullptr, &profiler_);
   if (interpreter_->AllocateTensors() != kTfLiteOk) {
@@ -175,6 +180,7 @@ size_t ModelRunner::ArenaFloor(const tflite::Model* flatbuffer, Resolver& resolv
              static_cast<unsigned>(bytes), static_cast<unsigned>(largest));
     return 0;
   }
+  ZeroArena(probe, bytes);
   auto* interpreter = new (interpreter_storage_)
       tflite::MicroInterpreter(flatbuffer, resolver, probe, bytes, nullptr, nullptr);
   size_t used = 0;

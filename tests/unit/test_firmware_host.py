@@ -553,3 +553,30 @@ def test_400_corrupted_models_that_pass_the_verifier_never_panic_the_firmware(tm
         assert report.sent - report.not_a_model >= 400 and report.loaded > 0
         assert sum(n for e, n in report.refused.items() if e.startswith("e-[model: ")) > 0
         assert vb.proc.poll() is None
+
+
+@pytest.mark.parametrize("kind", ["python", pytest.param("firmware", marks=needs_tflm)])
+def test_a_model_with_an_op_the_firmware_lacks_is_refused_without_a_crash(tmp_path, converted, kind):
+    """TFLM stops at the first op its resolver lacks and leaves the later ops' registrations as the arena
+    held them; its destructor then calls ``free`` through each. With the arena not zeroed (a heap's old
+    bytes: the host build's blocks hold 0xce) the firmware crashed on unloading such a model."""
+    import flatbuffers
+
+    from tinyhil.models.inspection import tflite_schema
+    from tinyhil.plugins.bench.link.protocol import crc32
+
+    fb = tflite_schema()
+    model = converted[("C_2", "full_int")].tflite
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(model), 0))
+    code = m.operatorCodes[m.subgraphs[0].operators[1].opcodeIndex]  # the second op: later ops stay unresolved
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.LOCAL_RESPONSE_NORMALIZATION
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    lacking = bytes(b.Output())
+    with _one_board(kind, tmp_path) as (vb, link):
+        vb.flash_file.write_bytes(lacking)
+        for place in ("flash", "ram", "flash"):
+            got = _session(link, f"model partition {len(lacking)} {crc32(lacking):08x} auto {place}")
+            assert got == ["e-[tflm: AllocateTensors failed]"], (place, got)
+        assert vb.proc.poll() is None
+        assert _session(link, "version")[0].startswith("m-protocol-")
