@@ -425,6 +425,7 @@ def _corruptions(model: bytes) -> list[tuple[str, bytes, str]]:
     """``(what, bytes, the error both boards answer)``: ``model`` with one index or size wrong, each
     a flatbuffer the verifier passes and TFLM reads past (firmware/main/model_check.cc)."""
     import flatbuffers
+    import numpy as np
 
     from tinyhil.models.inspection import tflite_schema
 
@@ -492,6 +493,51 @@ def _corruptions(model: bytes) -> list[tuple[str, bytes, str]]:
     out.append(
         ("zero point", packed(m), f"model: zero point 0 of tensor {i} of subgraph 0 is 7424, outside INT8's -128..127")
     )
+
+    # what TFLM's kernels abort or crash on (the structure check's per-op part)
+    def first(m, name):
+        for j, op in enumerate(m.subgraphs[0].operators):
+            oc = m.operatorCodes[op.opcodeIndex]
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == getattr(fb.BuiltinOperator, name):
+                return j, op
+        raise AssertionError(f"no {name} in the model")
+
+    m = tables()
+    j, op = first(m, "FULLY_CONNECTED")
+    op.inputs = op.inputs[:1]  # the weights dropped: TFLM's Prepare reads a tensor that is not there
+    out.append(
+        (
+            "inputs",
+            packed(m),
+            f"model: operator {j} (FULLY_CONNECTED) of subgraph 0 has 1 input; FULLY_CONNECTED takes at least 2",
+        )
+    )
+    m = tables()
+    j, op = first(m, "FULLY_CONNECTED")
+    w = int(op.inputs[1])
+    m.subgraphs[0].tensors[w].quantization.zeroPoint[0] = 3  # in INT8's range: TFLITE_DCHECK(zero point == 0)
+    out.append(
+        (
+            "weights zero point",
+            packed(m),
+            f"model: operator {j} (FULLY_CONNECTED) of subgraph 0 has weights (tensor {w}) with zero point 3, not 0",
+        )
+    )
+    m = tables()
+    j, op = first(m, "SOFTMAX")
+    op.builtinOptions.beta = 1e-9  # TFLITE_CHECK on the multiplier of beta times the input scale
+    scale = float(m.subgraphs[0].tensors[int(op.inputs[0])].quantization.scale[0])
+    out.append(
+        (
+            "softmax beta",
+            packed(m),
+            f"model: operator {j} (SOFTMAX) of subgraph 0 has beta {float(np.float32(1e-9)):g} times input scale {scale:g} at most 2^-26",
+        )
+    )
+    m = tables()
+    i = int(m.subgraphs[0].operators[0].outputs[0])  # an activation: no data to check against its shape
+    m.subgraphs[0].tensors[i].shape = np.array([1, 65536, 65536], dtype=np.int32)
+    out.append(("elements", packed(m), f"model: tensor {i} of subgraph 0 has more elements than TFLM counts (2^31)"))
     return out
 
 
