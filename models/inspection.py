@@ -74,7 +74,8 @@ def check_flatbuffer(data: bytes, source: str = "model") -> None:
         )
 
 
-def _schema():
+def tflite_schema():
+    """The TFLite schema's generated Python module (``Model``, ``ModelT``, the enums)."""
     # The schema module moved between tflite-micro releases; the runtime always imports it.
     from tflite_micro.python.tflite_micro import runtime
 
@@ -88,7 +89,7 @@ def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
         ModelFileError: when ``data`` is not a readable TFLite model.
     """
     check_flatbuffer(data, source)
-    fb = _schema()
+    fb = tflite_schema()
     op_names = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
     type_names = {v: k.lower() for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
     try:

@@ -9,7 +9,8 @@
 //   partition  --partition FILE, the model partition (erased bytes read 0xff) of
 //              --partition-bytes.
 //   heap       --heap-bytes, the board profile's internal heap; one allocation takes at
-//              most --largest-block (the profile's largest block) or what is left.
+//              most --largest-block (the profile's largest block) or what is left. A new
+//              block is filled with 0xce, not zeros.
 //   cycles     CLOCK_MONOTONIC counted at --cpu-mhz: host time, not the ESP32's.
 //   marker     --marker-log FILE: "<ns> <level>" per change.
 //   windows    --windows FILE, the windows partition (erased bytes read 0xff) of
@@ -295,6 +296,10 @@ void* Alloc(size_t bytes, size_t alignment) {
   if (posix_memalign(&p, alignment > sizeof(void*) ? alignment : sizeof(void*), bytes) != 0) {
     return nullptr;
   }
+  // A new block holds what the heap held before, never zeros to rely on: 0xce, as ESP-IDF's
+  // comprehensive heap poisoning fills it (glibc's fresh pages would be zeros and hide a read of
+  // memory nobody wrote).
+  memset(p, 0xce, bytes);
   host.blocks[p] = bytes;
   host.used_bytes += bytes;
   return p;

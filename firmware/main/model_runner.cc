@@ -12,6 +12,7 @@
 
 #include "board.h"
 #include "guarded_arena.h"
+#include "model_check.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
 namespace tinyhil {
@@ -79,6 +80,10 @@ bool HasInt16PerChannelFullyConnected(const tflite::Model* model) {
   return false;
 }
 #endif
+// TFLM stops at the first op its resolver lacks and leaves the registrations of the later ops as
+// the arena held them; its destructor calls `free` through each that is not null. With a heap's
+// old bytes there (the previous model's), that call lands anywhere: a zeroed arena makes them null.
+void ZeroArena(uint8_t* arena, size_t len) { memset(arena, 0, len); }
 }  // namespace
 
 uint32_t CycleProfiler::BeginEvent(const char* tag) {
@@ -145,6 +150,10 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   const tflite::Model* flatbuffer = tflite::GetModel(model_);
+  // The verifier checks offsets and sizes, not what the indices inside point at: a tensor, buffer
+  // or op code index out of range, or constant data shorter than its tensor, would make TFLM
+  // read past a vector (a flatbuffers assertion or a crash). Refuse those by name.
+  if (!CheckModelStructure(flatbuffer, error, error_len)) return false;
 #if TINYHIL_ESP_NN
   // esp-tflite-micro's ESP-NN int16 FULLY_CONNECTED ignores per-channel weight scales (1.3.8 to
   // 1.4.0): refuse such layers rather than give wrong answers (plugins/firmware_tools/ops.py
@@ -191,6 +200,7 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
     return false;
   }
   arena_len_ = arena_bytes;
+  ZeroArena(arena_, arena_len_);
   tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena_, arena_len_, &guard_);
   if (allocator == nullptr) {  // not reached from arena_min_ up: the bookkeeping is part of it
     snprintf(error, error_len, "arena: %u bytes do not hold TFLM's own bookkeeping",
@@ -216,6 +226,7 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
 bool ModelRunner::Allocates(const tflite::Model* flatbuffer, Resolver& resolver, uint8_t* arena,
                             size_t bytes, size_t* used, bool* exhausted) {
   GuardedArena* guard = nullptr;
+  ZeroArena(arena, bytes);
   tflite::MicroAllocator* allocator = GuardedArena::CreateAllocator(arena, bytes, &guard);
   bool ok = false;
   if (allocator != nullptr) {

@@ -91,6 +91,7 @@ FIRMWARE_SOURCES = [
     FIRMWARE / "main" / "model_runner.cc",
     FIRMWARE / "main" / "guarded_arena.cc",
     FIRMWARE / "main" / "stored_windows.cc",
+    FIRMWARE / "main" / "model_check.cc",
     FIRMWARE / "main" / "board_info.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",
     HERE / "board_host.cc",

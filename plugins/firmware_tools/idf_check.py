@@ -46,6 +46,7 @@ SOURCES = [
     FIRMWARE / "main" / "model_runner.cc",
     FIRMWARE / "main" / "guarded_arena.cc",
     FIRMWARE / "main" / "stored_windows.cc",
+    FIRMWARE / "main" / "model_check.cc",
     FIRMWARE / "main" / "board_info.cc",
     FIRMWARE / "main" / "board_esp32.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",

@@ -50,7 +50,7 @@ class Settings:
             (``options.device_windows``); what the option fixtures hand out
             (``--board`` gives the :class:`Board`, paths are Paths).
         study: What the pipeline shares across cases.
-        board: The board profile the budgets come from.
+        board: The board profile the budgets come from (the first of ``boards``).
         networks: Network ids, in matrix order.
         techniques: Technique ids, in matrix order (split into steps in standalone mode).
         report_dir: Where the reports go.
@@ -58,6 +58,8 @@ class Settings:
         meter: Energy meter settings.
         tolerances: Regression tolerances against ``--baseline``.
         port: pytest-embedded's ``--port`` (a board on the bench), or None.
+        boards: Every board of ``--board`` (``esp32-wroom-32,esp32-wroom-32-ram``): the board is
+            then an axis of the matrix; empty means ``(board,)``.
     """
 
     options: OptionValues
@@ -70,6 +72,20 @@ class Settings:
     meter: MeterSettings
     tolerances: Tolerances
     port: str | None = None
+    boards: tuple[Board, ...] = ()
+
+    @property
+    def all_boards(self) -> tuple[Board, ...]:
+        return self.boards or (self.board,)
+
+    @property
+    def board_axis(self) -> bool:
+        """True when the matrix runs every case on several boards (``--board a,b``)."""
+        return len(self.all_boards) > 1
+
+    def board_named(self, name: str) -> Board:
+        """The run's board of that name (the first board for "", a case of a one-board run)."""
+        return next((b for b in self.all_boards if b.name == name), self.board)
 
     def techniques_for(self, network: str) -> list[str]:
         """The techniques a network's cases run: all selected ones, or for a ready .tflite
@@ -102,7 +118,7 @@ class Settings:
         """True when hil cases have something to run on: the virtual board, a port or a labgrid place."""
         return self.virtual_board or bool(self.port) or bool(self.places)
 
-    def figures_key(self, marker: str, technique: str) -> str:
+    def figures_key(self, marker: str, technique: str, board: Board | None = None) -> str:
         """A hash of every setting that changes the figures of a case with this marker and technique.
 
         The study's settings for every case (the teacher only where the technique distills);
@@ -114,7 +130,7 @@ class Settings:
         study = {**asdict(c), "data_dir": str(c.data_dir or ""), "cache_dir": None}
         if not distills:
             del study["teacher"]
-        inputs: dict[str, Any] = {"study": study, "board": asdict(self.board)}
+        inputs: dict[str, Any] = {"study": study, "board": asdict(board or self.board)}
         if marker == "hil":
             hil = asdict(self.hil)
             del hil["retries"], hil["timeout_s"]  # how hard to try, not what is measured
@@ -124,16 +140,17 @@ class Settings:
                 inputs.update(firmware_host=[str(o.tflm_source), str(o.esp_nn_source), str(o.host_build_bits)])
         return content_key(inputs)[:16]
 
-    def resume_values(self, marker: str, technique: str) -> dict[str, Any]:
+    def resume_values(self, marker: str, technique: str, board: Board | None = None) -> dict[str, Any]:
         """What a kept row of a case must hold for ``--resume`` to skip the case."""
         c = self.study
+        board = board or self.board
         return {
-            "settings_key": self.figures_key(marker, technique),
+            "settings_key": self.figures_key(marker, technique, board),
             "dataset": c.dataset,
             "split": c.split,
             "profile": c.profile,
             "seed": c.seed,
-            "board": self.board.name,
+            "board": board.name,
             "compression_mode": c.compression_mode,
         }
 
@@ -307,13 +324,15 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     """
     values = dict(values)
     _check_port_list(port)
-    board = _look_up_names(values)
+    boards = _look_up_names(values)
     networks = expand_networks(values["networks"])
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
     _check_labgrid(values, port)
     _check_host_build(values, port)
     if values["tflm-source"] and not values["esp-nn-source"]:
-        board = board.with_kernels("reference")  # the firmware host build then runs TFLM's reference kernels
+        # the firmware host build then runs TFLM's reference kernels
+        boards = tuple(b.with_kernels("reference") for b in boards)
+    board = boards[0]
     _check_energy(values)
     values.update(board=board, networks=tuple(networks), techniques=tuple(techniques), **_paths(values))
     _check_report_dir(values["report-dir"])
@@ -332,6 +351,7 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
         meter=meter,
         tolerances=_tolerances(options),
         port=port,
+        boards=boards,
     )
 
 
@@ -356,11 +376,11 @@ def _board(name: str) -> Board:
         ) from None
 
 
-def _look_up_names(values: dict[str, Any]) -> Board:
-    """Looks up the board, dataset and teacher, and loads ``--networks-from`` (whose networks
-    ``--networks`` may then name); returns the board."""
+def _look_up_names(values: dict[str, Any]) -> tuple[Board, ...]:
+    """Looks up the boards, dataset and teacher, and loads ``--networks-from`` (whose networks
+    ``--networks`` may then name); returns the boards."""
+    boards = _boards(values["board"], values)
     try:
-        board = _board(values["board"])
         if is_npz(values["dataset"]):
             load_windows(values["dataset"])  # a wrong file or layout stops the run here, not per case
         else:
@@ -374,7 +394,28 @@ def _look_up_names(values: dict[str, Any]) -> Board:
             load_builders(Path(values["networks-from"]))
         except TinyhilError as e:
             raise SettingsError(str(e)) from None
-    return board
+    return boards
+
+
+def _boards(raw: str, values: dict[str, Any]) -> tuple[Board, ...]:
+    """``--board``: one board, or several separated by commas (the board becomes an axis of the
+    matrix); each a built-in profile or a file. Several boards run offline cases, and bench cases
+    on the virtual boards (one per board); a bench of real boards takes one board a run."""
+    names = [n.strip() for n in str(raw).split(",")]
+    if not all(names):
+        raise SettingsError(f"--board {raw!r}: give board names separated by commas, none empty")
+    boards = tuple(_board(n) for n in names)
+    seen: dict[str, str] = {}
+    for n, b in zip(names, boards, strict=True):
+        if b.name in seen:
+            raise SettingsError(f"--board {raw!r}: {seen[b.name]!r} and {n!r} are the same board, {b.name}")
+        seen[b.name] = n
+    if len(boards) > 1 and (values.get("port") or values.get("labgrid-places")):
+        raise SettingsError(
+            f"--board {raw!r}: several boards run offline and on the virtual boards; a bench of real boards "
+            "takes one board a run: run once per board (--board NAME --port PORT)"
+        )
+    return boards
 
 
 def _check_user_networks(networks: list[str], values: dict[str, Any]) -> None:

@@ -473,7 +473,9 @@ def test_a_model_whose_kernels_outgrow_the_arena_is_refused_not_a_crash(tmp_path
         assert client.load_model("partition", model, dm.arena_min_bytes, "ram").arena_bytes == dm.arena_min_bytes
         client.command("model")  # unloaded: its RAM copy and arena go back to the heap
         client.send_data("model", model)  # the upload holds a copy: a RAM copy leaves too little for the arena
-        with pytest.raises(DeviceErrorResponse, match="arena: the model's tensors do not fit in the largest free block"):
+        with pytest.raises(
+            DeviceErrorResponse, match="arena: the model's tensors do not fit in the largest free block"
+        ):
             client.load_model("upload", model, "auto", "ram")
         assert vb.proc.poll() is None and client.sync()["reset-reason"] == "poweron"
     finally:
@@ -570,3 +572,210 @@ def test_both_boards_are_ready_after_a_boot(tmp_path, converted, tiny_data):
             qin = QuantParams(dm.input_dtype, dm.input_scale, dm.input_zero_point)
             ready_after_boot(link, vb.flash_file, model, quantize(tiny_data[0][:1], qin).tobytes())
             assert vb.proc.poll() is None, vb.port
+
+
+def _corruptions(model: bytes) -> list[tuple[str, bytes, str]]:
+    """``(what, bytes, the error both boards answer)``: ``model`` with one index or size wrong, each
+    a flatbuffer the verifier passes and TFLM reads past (firmware/main/model_check.cc)."""
+    import flatbuffers
+    import numpy as np
+
+    from tinyhil.models.inspection import tflite_schema
+
+    fb = tflite_schema()
+
+    def tables():
+        return fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(model), 0))
+
+    def packed(m) -> bytes:
+        b = flatbuffers.Builder(0)
+        b.Finish(m.Pack(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+    out = []
+    m = tables()
+    sg = m.subgraphs[0]
+    n = len(sg.tensors)
+    sg.operators[0].inputs[0] = n + 45
+    out.append(
+        ("operator input", packed(m), f"model: operator 0 of subgraph 0 reads tensor {n + 45}; the subgraph has {n}")
+    )
+    m = tables()
+    m.subgraphs[0].tensors[2].buffer = len(m.buffers) + 7
+    out.append(
+        (
+            "buffer index",
+            packed(m),
+            f"model: tensor 2 of subgraph 0 uses buffer {len(m.buffers) + 7}; the model has {len(m.buffers)}",
+        )
+    )
+    m = tables()
+    codes = len(m.operatorCodes)
+    m.subgraphs[0].operators[1].opcodeIndex = codes + 3
+    out.append(
+        ("op code index", packed(m), f"model: operator 1 of subgraph 0 has op code {codes + 3}; the model has {codes}")
+    )
+    m = tables()
+    m.subgraphs[0].inputs[0] = n
+    out.append(("subgraph input", packed(m), f"model: an input of subgraph 0 is tensor {n}; the subgraph has {n}"))
+    m = tables()
+    i, t = next(
+        (i, t)
+        for i, t in enumerate(m.subgraphs[0].tensors)
+        if m.buffers[t.buffer].data is not None and len(m.buffers[t.buffer].data) > 16
+    )
+    held = len(m.buffers[t.buffer].data)
+    m.buffers[t.buffer].data = m.buffers[t.buffer].data[: held // 2]
+    out.append(
+        (
+            "constant data short",
+            packed(m),
+            f"model: tensor {i} of subgraph 0 needs {held} bytes; its buffer {t.buffer} holds {held // 2}",
+        )
+    )
+    m = tables()
+    i, t = next(
+        (i, t)
+        for i, t in enumerate(m.subgraphs[0].tensors)
+        if t.type == 9
+        and t.quantization is not None
+        and t.quantization.zeroPoint is not None
+        and len(t.quantization.zeroPoint)
+    )
+    t.quantization.zeroPoint[0] = 7424
+    out.append(
+        ("zero point", packed(m), f"model: zero point 0 of tensor {i} of subgraph 0 is 7424, outside INT8's -128..127")
+    )
+
+    # what TFLM's kernels abort or crash on (the structure check's per-op part)
+    def first(m, name):
+        for j, op in enumerate(m.subgraphs[0].operators):
+            oc = m.operatorCodes[op.opcodeIndex]
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == getattr(fb.BuiltinOperator, name):
+                return j, op
+        raise AssertionError(f"no {name} in the model")
+
+    m = tables()
+    j, op = first(m, "FULLY_CONNECTED")
+    op.inputs = op.inputs[:1]  # the weights dropped: TFLM's Prepare reads a tensor that is not there
+    out.append(
+        (
+            "inputs",
+            packed(m),
+            f"model: operator {j} (FULLY_CONNECTED) of subgraph 0 has 1 input; FULLY_CONNECTED takes at least 2",
+        )
+    )
+    m = tables()
+    j, op = first(m, "FULLY_CONNECTED")
+    w = int(op.inputs[1])
+    m.subgraphs[0].tensors[w].quantization.zeroPoint[0] = 3  # in INT8's range: TFLITE_DCHECK(zero point == 0)
+    out.append(
+        (
+            "weights zero point",
+            packed(m),
+            f"model: operator {j} (FULLY_CONNECTED) of subgraph 0 has weights (tensor {w}) with zero point 3, not 0",
+        )
+    )
+    m = tables()
+    j, op = first(m, "SOFTMAX")
+    op.builtinOptions.beta = 1e-9  # TFLITE_CHECK on the multiplier of beta times the input scale
+    scale = float(m.subgraphs[0].tensors[int(op.inputs[0])].quantization.scale[0])
+    out.append(
+        (
+            "softmax beta",
+            packed(m),
+            f"model: operator {j} (SOFTMAX) of subgraph 0 has beta {float(np.float32(1e-9)):g} times input scale {scale:g} at most 2^-26",
+        )
+    )
+    m = tables()
+    i = int(m.subgraphs[0].operators[0].outputs[0])  # an activation: no data to check against its shape
+    m.subgraphs[0].tensors[i].shape = np.array([1, 65536, 65536], dtype=np.int32)
+    out.append(("elements", packed(m), f"model: tensor {i} of subgraph 0 has more elements than TFLM counts (2^31)"))
+    return out
+
+
+@contextlib.contextmanager
+def _one_board(kind: str, tmp_path: Path):
+    """The Python virtual board or the firmware's host build, its link past the banner."""
+    from tinyhil.models.boards import get_board
+    from tinyhil.plugins.bench.boards.virtual_process import start_firmware_board, start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    if kind == "python":
+        vb = start_virtual_board("esp32-wroom-32", tmp_path)
+    else:
+        vb = start_firmware_board(_binary(), get_board("esp32-wroom-32"), tmp_path)
+    try:
+        link = SerialLink(vb.port)
+        DeviceClient(link, 30).resync()
+        yield vb, link
+    finally:
+        vb.stop()
+
+
+@pytest.mark.parametrize("kind", ["python", pytest.param("firmware", marks=needs_tflm)])
+def test_a_model_with_an_index_out_of_range_is_refused_by_name(tmp_path, converted, kind):
+    """A corrupted flatbuffer whose CRC matches passes the verifier with an index TFLM reads unchecked:
+    the firmware tripped flatbuffers' ``i < size()`` assertion or crashed. Each such model is now
+    refused before TFLM sees it, with what is wrong, and the board stays up (both boards alike)."""
+    from tinyhil.plugins.bench.link.protocol import crc32
+
+    model = converted[("C_2", "full_int")].tflite
+    with _one_board(kind, tmp_path) as (vb, link):
+        for what, bad, error in _corruptions(model):
+            link.write(f"db model {len(bad)} {crc32(bad):08x}%".encode())
+            assert link.read_line(30) == f"m-db-ready-{len(bad)}"
+            link.write(bad)
+            while link.read_line(30) != "m-ready":
+                pass
+            got = _session(link, f"model upload {len(bad)} {crc32(bad):08x} auto ram")
+            assert got == [f"e-[{error}]"], (what, got)
+            assert vb.proc.poll() is None
+        # the model itself still loads after them
+        vb.flash_file.write_bytes(model)
+        got = _session(link, f"model partition {len(model)} {crc32(model):08x} auto flash")
+        assert any(x.startswith("m-arena-used-bytes-") for x in got), got
+
+
+@needs_tflm
+def test_400_corrupted_models_that_pass_the_verifier_never_panic_the_firmware(tmp_path, converted):
+    """tests/unit/fuzz_models.py: bytes of real models changed (mostly their tables), each uploaded with
+    its CRC. Of the 400 the flatbuffers verifier passed (seed 1), 25 panicked the firmware before the
+    structure check: flatbuffers' ``i < size()`` assertion on a tensor or buffer index, or a crash."""
+    from tests.unit.fuzz_models import drive_models
+
+    models = [converted[k].tflite for k in (("C_2", "full_int"), ("CL_1", "full_int"), ("CL_1", "lite"))]
+    with _one_board("firmware", tmp_path) as (vb, link):
+        report = drive_models(link, models, tries=400, seed=1)
+        assert report.panics == [], (len(report.panics), report.panics[:3])
+        assert report.sent - report.not_a_model >= 400 and report.loaded > 0
+        assert sum(n for e, n in report.refused.items() if e.startswith("e-[model: ")) > 0
+        assert vb.proc.poll() is None
+
+
+@pytest.mark.parametrize("kind", ["python", pytest.param("firmware", marks=needs_tflm)])
+def test_a_model_with_an_op_the_firmware_lacks_is_refused_without_a_crash(tmp_path, converted, kind):
+    """TFLM stops at the first op its resolver lacks and leaves the later ops' registrations as the arena
+    held them; its destructor then calls ``free`` through each. With the arena not zeroed (a heap's old
+    bytes: the host build's blocks hold 0xce) the firmware crashed on unloading such a model."""
+    import flatbuffers
+
+    from tinyhil.models.inspection import tflite_schema
+    from tinyhil.plugins.bench.link.protocol import crc32
+
+    fb = tflite_schema()
+    model = converted[("C_2", "full_int")].tflite
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(model), 0))
+    code = m.operatorCodes[m.subgraphs[0].operators[1].opcodeIndex]  # the second op: later ops stay unresolved
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.LOCAL_RESPONSE_NORMALIZATION
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    lacking = bytes(b.Output())
+    with _one_board(kind, tmp_path) as (vb, link):
+        vb.flash_file.write_bytes(lacking)
+        for place in ("flash", "ram", "flash"):
+            got = _session(link, f"model partition {len(lacking)} {crc32(lacking):08x} auto {place}")
+            assert got == ["e-[tflm: AllocateTensors failed]"], (place, got)
+        assert vb.proc.poll() is None
+        assert _session(link, "version")[0].startswith("m-protocol-")

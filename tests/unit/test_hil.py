@@ -138,6 +138,16 @@ def test_error_answers_map_to_verdicts():
         error_status("tflm: AllocateTensors failed", ["Failed to resize buffer. Requested: 16128"]) == "arena_overflow"
     )
     assert error_status("model: crc mismatch: got 1 expected 2", []) == "device_error"
+    assert error_status("model: no uploaded model of that length; send db model first", []) == "device_error"
+    assert error_status("model: cannot map the model partition", []) == "device_error"
+    # the structure check's refusals are the model's, like the verifier's
+    not_a_model = error_status("tflm: not a valid TFLite flatbuffer", [])
+    for refused in (
+        "model: operator 0 of subgraph 0 reads tensor 63; the subgraph has 18",
+        "model: operator 4 (SVDF) of subgraph 0 has 3 inputs; SVDF takes 5",
+        "model: operator 5 (FULLY_CONNECTED) of subgraph 0 has weights (tensor 11) with zero point 36, not 0",
+    ):
+        assert error_status(refused, []) == not_a_model != "device_error", refused
 
 
 class FakeEsp:

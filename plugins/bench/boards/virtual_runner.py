@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyhil.models.host_eval import evaluate_isolated
-from tinyhil.models.inspection import ModelInfo, inspect_tflite
+from tinyhil.models.inspection import ModelInfo, inspect_tflite, tflite_schema
 from tinyhil.models.tflm import QuantParams, io_quantization, load
+from tinyhil.plugins.firmware_tools.model_check import check_model
 from tinyhil.plugins.firmware_tools.ops import missing_ops, registration_message, wrong_kernel
 
 ALLOCATE_FAILED = "tflm: AllocateTensors failed"
@@ -98,6 +99,8 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict, kernels: str = "
     info = _parsed(data)
     if info is None:  # the firmware runs the flatbuffers verifier here
         raise LoadRefused(NOT_A_MODEL)
+    if isinstance(info, str):  # the firmware's structure check (model_check.cc) refused it
+        raise LoadRefused(info)
     _check_ops(info, kernels)
     used = _minimum_arena(data, arena_bytes)
     res = load(data, arena_bytes)
@@ -107,15 +110,45 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict, kernels: str = "
     return LoadedModel(res.interpreter, qin, qout, used, op_cycles(info, simulation))
 
 
-def _parsed(data: bytes) -> ModelInfo | None:
+def _parsed(data: bytes) -> ModelInfo | str | None:
     """``data``'s inspection when it reads as a TFLite model (identifier, then the schema's
-    tables), else None: this board's stand-in for the firmware's flatbuffers verifier."""
-    if data[4:8] != b"TFL3":
+    tables), else None: this board's stand-in for the firmware's flatbuffers verifier. A model
+    that reads but has an index out of range, or data shorter than its tensor, is the firmware's
+    refusal of it (``model: …``), checked before the inspection reads those indices."""
+    if data[4:8] != b"TFL3" or not _root_table_sound(data):
         return None
     try:
-        return inspect_tflite(data)
+        fb = tflite_schema()
+        tables = fb.ModelT.InitFromObj(fb.Model.GetRootAs(bytearray(data), 0))
     except Exception:  # noqa: BLE001 - garbage fails in many ways; all of them mean "not a model"
         return None
+    problem = check_model(tables)
+    if problem is not None:
+        return problem
+    try:
+        return inspect_tflite(data)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _root_table_sound(data: bytes) -> bool:
+    """The start of the flatbuffers verifier's walk: the root table and its vtable lie inside the
+    buffer, aligned, the vtable at least its own 4-byte header (the Python flatbuffers reader checks
+    none of it: a root offset of 0 reads the identifier as a table)."""
+    n = len(data)
+    if n < 12:
+        return False
+    root = int.from_bytes(data[0:4], "little")
+    if root % 4 or root < 8 or root + 4 > n:
+        return False
+    vtable = root - int.from_bytes(data[root : root + 4], "little", signed=True)
+    if vtable % 2 or vtable < 0 or vtable + 4 > n:
+        return False
+    vsize, tsize = (
+        int.from_bytes(data[vtable : vtable + 2], "little"),
+        int.from_bytes(data[vtable + 2 : vtable + 4], "little"),
+    )
+    return vsize >= 4 and vsize % 2 == 0 and vtable + vsize <= n and tsize >= 4 and root + tsize <= n
 
 
 def _check_ops(info: ModelInfo, kernels: str) -> None:

@@ -17,9 +17,16 @@ def error_status(error: str, log: list[str]) -> str:
         return "ram_overflow"
     if re.match(r"model: \d+ bytes > partition", error):
         return "flash_overflow"
-    if error.startswith("tflm:"):
+    # a model the firmware's structure check refused (model_check.cc: an index out of range, an
+    # op its kernel cannot run, ...) is as much the model's fault as one the verifier refused
+    structure = error.startswith("model: ") and not error.startswith(_MODEL_LINK_ERRORS)
+    if error.startswith("tflm:") or structure:
         return classify_failure("\n".join(log) or error)
     return "device_error"
+
+
+# ``model: …`` answers about the transfer or the board, not the model: a link problem stays device_error
+_MODEL_LINK_ERRORS = ("model: crc mismatch", "model: no uploaded model", "model: cannot map")
 
 
 def device_reason(prefix: str, error: str, log: list[str]) -> str:
