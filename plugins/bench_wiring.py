@@ -37,8 +37,11 @@ NO_BOARD = (
     "      pytest -m hil --port /dev/ttyUSB0        (see README, 'Your first bench run')\n"
     "  Without hardware: pass --virtual-board to run them against the simulated ESP32 on a pseudo-terminal."
 )
-VB_KEY = pytest.StashKey["VirtualBoardProcess | None"]()
-VB_START_KEY = pytest.StashKey["Callable[[], VirtualBoardProcess]"]()
+VB_KEY = pytest.StashKey["VirtualBoardProcess | None"]()  # the current case's virtual board
+VB_START_KEY = pytest.StashKey["Callable[[], VirtualBoardProcess]"]()  # starts the current board's
+# With several boards (--board a,b): each board's virtual board, started when a case first needs it
+VBS_KEY = pytest.StashKey["dict[str, VirtualBoardProcess]"]()
+FW_BINARY_KEY = pytest.StashKey["Path | None"]()  # the firmware host build, with --tflm-source
 
 
 def _runs_tests(config: pytest.Config) -> bool:
@@ -46,12 +49,13 @@ def _runs_tests(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
 
 
-def _start_board(settings, binary: Path | None) -> VirtualBoardProcess:
-    """This process's virtual board: the firmware's host build when ``binary`` is given, else the Python board."""
-    o = settings.options
+def _start_board(settings, binary: Path | None, board=None) -> VirtualBoardProcess:
+    """A virtual board of this process for ``board`` (the run's first by default): the firmware's
+    host build when ``binary`` is given, else the Python board."""
+    o, board = settings.options, board or settings.board
     if binary is not None:
-        return start_firmware_board(binary, settings.board, baud=o.virtual_baud)
-    return start_virtual_board(settings.board.source, fault=o.virtual_fault, baud=o.virtual_baud)
+        return start_firmware_board(binary, board, baud=o.virtual_baud)
+    return start_virtual_board(board.source, fault=o.virtual_fault, baud=o.virtual_baud)
 
 
 def restart_board(config: pytest.Config) -> VirtualBoardProcess:
@@ -64,8 +68,33 @@ def restart_board(config: pytest.Config) -> VirtualBoardProcess:
     config.stash[VB_KEY] = None
     vb = config.stash[VB_START_KEY]()
     config.stash[VB_KEY] = vb
+    boards = config.stash.get(VBS_KEY, {})
+    for name, running in list(boards.items()):
+        if running is old:
+            boards[name] = vb
     config.option.port = vb.port
     return vb
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """With several boards on virtual boards: before a case's fixtures (pytest-embedded reads
+    ``--port`` per case), its board's virtual board becomes this process's, started on first use."""
+    config = item.config
+    settings = settings_of(config)
+    case = getattr(item, "callspec", None) and item.callspec.params.get("case")
+    if case is None or not (settings.virtual_board and settings.board_axis) or case.marker != "hil":
+        return
+    if not _runs_tests(config):
+        return
+    board = settings.board_named(case.board)
+    boards = config.stash.setdefault(VBS_KEY, {})
+    binary = config.stash.get(FW_BINARY_KEY, None)
+    config.stash[VB_START_KEY] = lambda: _start_board(settings, binary, board)
+    if board.name not in boards:
+        boards[board.name] = config.stash[VB_START_KEY]()
+    config.stash[VB_KEY] = boards[board.name]
+    config.option.port = boards[board.name].port
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,10 +105,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "serial"
         binary = firmware_host_build(config) if settings.firmware_host else None
+        config.stash[FW_BINARY_KEY] = binary
         if _runs_tests(config):
             # pytest-embedded resolves --port in an autouse fixture: the pty must exist first
             config.stash[VB_START_KEY] = lambda: _start_board(settings, binary)
             config.stash[VB_KEY] = vb = config.stash[VB_START_KEY]()
+            config.stash[VBS_KEY] = {settings.board.name: vb}
             opt.port = vb.port
     elif settings.port or settings.places:
         if settings.places:
@@ -233,8 +264,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    running = {id(vb): vb for vb in config.stash.get(VBS_KEY, {}).values()}
     vb = config.stash.get(VB_KEY, None)
     if vb is not None:
+        running[id(vb)] = vb
+    for vb in running.values():
         vb.stop()
     place = config.stash.get(PLACE_KEY, None)
     if place is not None:
@@ -278,10 +312,19 @@ def restart_virtual_board(pytestconfig: pytest.Config) -> Callable[[], VirtualBo
 
 
 @pytest.fixture(scope="session")
-def energy_meter(pytestconfig: pytest.Config) -> Meter | None:
-    """The meter --energy names (None for none); a missing driver or device stops the run with the fix."""
+def energy_meters() -> dict[str, Meter | None]:
+    """The meter of each board of the run, made when a case of that board first needs it."""
+    return {}
+
+
+@pytest.fixture
+def energy_meter(pytestconfig: pytest.Config, energy_meters: dict, case_board) -> Meter | None:
+    """The meter --energy names for the case's board (None for none; a simulated meter takes the
+    board's currents); a missing driver or device stops the run with the fix."""
     s = settings_of(pytestconfig)
-    try:
-        return make_meter(s.meter, s.board.simulation, seed=s.study.seed)
-    except EnergyError as e:
-        pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
+    if case_board.name not in energy_meters:
+        try:
+            energy_meters[case_board.name] = make_meter(s.meter, case_board.simulation, seed=s.study.seed)
+        except EnergyError as e:
+            pytest.exit(f"tinyhil: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
+    return energy_meters[case_board.name]

@@ -17,33 +17,40 @@ STATE_KEY = pytest.StashKey["ExpectationsState"]()
 
 
 class ExpectationsState:
-    """Session state: the store, and the verdicts seen when updating (controller side)."""
+    """Session state: a store per board (by board name), and the verdicts seen when updating
+    (controller side)."""
 
-    def __init__(self, config: pytest.Config, store: ExpectationStore):
+    def __init__(self, config: pytest.Config, stores: dict[str, ExpectationStore]):
         self.config = config
-        self.store = store
+        self.stores = stores
         self.updating = settings_of(config).options.update_expectations
-        self.seen: dict[str, Expected] = {}
-        self.written: Path | None = None
+        self.seen: dict[str, dict[str, Expected]] = {name: {} for name in stores}
+        self.written: list[Path] = []
 
-    def pytest_report_header(self) -> str:
-        return f"tinyhil: {self.store.describe}"
+    def store_for(self, board: str) -> ExpectationStore:
+        """The store of a row's or a case's board (the first board's for "")."""
+        return self.stores.get(board) or next(iter(self.stores.values()))
+
+    def pytest_report_header(self) -> list[str]:
+        return [f"tinyhil: {store.describe}" for store in self.stores.values()]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.updating or report.when != "call":
             return
         props = dict(report.user_properties)
         key, status = props.get(PROPERTY_PREFIX + "case_key"), props.get(PROPERTY_PREFIX + "status")
+        board = str(props.get(PROPERTY_PREFIX + "board", ""))
         if key and status:
-            self.seen[key] = Expected(str(status), str(props.get(PROPERTY_PREFIX + "reason", "")))
+            seen = self.seen[board] if board in self.seen else next(iter(self.seen.values()))
+            seen[key] = Expected(str(status), str(props.get(PROPERTY_PREFIX + "reason", "")))
 
     def pytest_sessionfinish(self) -> None:
-        if self.updating and self.seen and not hasattr(self.config, "workerinput"):
-            self.written = self.store.write(self.seen)
+        if self.updating and not hasattr(self.config, "workerinput"):
+            self.written = [self.stores[name].write(seen) for name, seen in self.seen.items() if seen]
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.written:
-            terminalreporter.write_line(f"tinyhil: expected verdicts written to {self.written}")
+        for path in self.written:
+            terminalreporter.write_line(f"tinyhil: expected verdicts written to {path}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,15 +74,15 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{shipped} into it first)"
         )
     try:
-        store = ExpectationStore(
-            chosen,
-            settings.board.expectations_name,
-            tflm_version(),
-            replace_damaged=settings.options.update_expectations,
-        )
+        stores = {
+            b.name: ExpectationStore(
+                chosen, b.expectations_name, tflm_version(), replace_damaged=settings.options.update_expectations
+            )
+            for b in settings.all_boards
+        }
     except ExpectationsError as e:
         raise pytest.UsageError(f"tinyhil: {e}") from None
-    state = ExpectationsState(config, store)
+    state = ExpectationsState(config, stores)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "tinyhil-expectations")
 
@@ -88,10 +95,11 @@ def expect_verdict(pytestconfig: pytest.Config):
     def check(case: Case, verdict: Verdict) -> None:
         if state.updating:
             return
-        exp = state.store.expected(case.key)
+        store = state.store_for(settings_of(pytestconfig).board_named(case.board).name)
+        exp = store.expected(case.key)
         if verdict.status != exp.status:
             pytest.fail(
-                f"{case.id}: verdict changed on {state.store.board}: expected {exp.status} ({exp.reason}), "
+                f"{case.id}: verdict changed on {store.board}: expected {exp.status} ({exp.reason}), "
                 f"got {verdict.status}: {verdict.reason}. If the change is intended, rerun with --update-expectations",
                 pytrace=False,
             )

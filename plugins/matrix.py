@@ -177,6 +177,13 @@ def study(pytestconfig: pytest.Config) -> Study:
 
 
 @pytest.fixture
-def case_target(case: Case, request: pytest.FixtureRequest) -> Target:
+def case_board(case: Case, request: pytest.FixtureRequest):
+    """The board profile of a case: its own with several boards (``--board a,b``), else ``--board``'s."""
+    return settings_of(request.config).board_named(case.board)
+
+
+@pytest.fixture
+def case_target(case: Case, case_board, request: pytest.FixtureRequest) -> Target:
     """The target a case deploys to, built by its registered factory."""
-    return TARGETS.get(case.target).create(TargetContext(settings_of(request.config), request.getfixturevalue))
+    ctx = TargetContext(settings_of(request.config), request.getfixturevalue, case_board)
+    return TARGETS.get(case.target).create(ctx)

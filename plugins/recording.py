@@ -85,7 +85,10 @@ class Reporter:
         kind = TARGETS.get(row["target"]) if row.get("target") in TARGETS else None
         marker = kind.marker if kind else "hil"
         try:
-            wanted = self.settings.resume_values(marker, row.get("technique", ""))
+            board = self.settings.board_named(row.get("board", ""))
+            if board.name != row.get("board"):
+                return {"board": "a board of this run"}  # never matches: the case is not kept
+            wanted = self.settings.resume_values(marker, row.get("technique", ""), board)
         except (TinyhilError, ValueError):
             return {"technique": "a technique this tinyhil knows"}  # never matches: the case is not kept
         return {**wanted, **{k: self.env[k] for k in VERSION_COLUMNS}}
@@ -341,7 +344,8 @@ def record_case(record_property, pytestconfig: pytest.Config):
     settings = settings_of(pytestconfig)
 
     def record(case, art, outcome, study, board, seconds: float) -> dict:
-        env_row = {**env, **outcome.environment, "settings_key": settings.figures_key(case.marker, case.technique)}
+        key = settings.figures_key(case.marker, case.technique, board)
+        env_row = {**env, **outcome.environment, "settings_key": key}
         row = build_row(case, art, outcome, study, board, env_row, seconds)
         record_property(PROPERTY_PREFIX + "case_key", case.key)
         for column in COLUMN_NAMES:

@@ -29,13 +29,14 @@ pytest_plugins = [
 ]
 
 
-def test_case(case, case_target, study, board, report_dir, record_case, check_baseline, expect_verdict):
+def test_case(case, case_target, study, case_board, report_dir, record_case, check_baseline, expect_verdict):
     """One case: build (or take from the cache) its model, deploy it on its target, record
     every figure, compare it with a baseline run (``--baseline``) and check the verdict
     against the board's expectations."""
     from tinyhil.plugins.targets import Outcome
 
     t0 = time.monotonic()
+    board = case_board  # the case's board: one of --board a,b, or --board's
     art = study.artifacts(case.network, case.technique, export_dir=report_dir / "models", board=board)
     outcome = Outcome(art.verdict) if art.verdict else case_target.run(art, study, board)
     row = record_case(case, art, outcome, study, board, time.monotonic() - t0)

@@ -145,8 +145,9 @@ def make_plots(rows: list[dict], out_dir: Path, drawn: dict[str, dict[str, str]]
     drawn = {} if drawn is None else drawn
     written = []
     by_target: dict[str, list[dict]] = defaultdict(list)
+    several = len({r.get("board") for r in rows}) > 1  # --board a,b: a target's figures per board
     for r in rows:
-        by_target[r["target"]].append(r)
+        by_target[f"{r['target']}-{r['board']}" if several else r["target"]].append(r)
     for target, trows in by_target.items():
         fams = _families(trows)
         techniques = list(dict.fromkeys(r["technique"] for r in trows))

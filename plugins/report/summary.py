@@ -97,11 +97,15 @@ def render(rows: list[dict], technique_order: list[str] | tuple[str, ...] = ()) 
     """
     if not rows:
         return "# tinyhil summary\n\nNo case finished.\n"
-    lines = ["# tinyhil summary", "", *_provenance(rows[-1]), ""]
+    boards = ", ".join(dict.fromkeys(r["board"] for r in rows))
+    lines = ["# tinyhil summary", "", *_provenance({**rows[-1], "board": boards}), ""]
+    several = len({r["board"] for r in rows}) > 1  # --board a,b: a target's tables per board
     by_target: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        by_target[r["target"]].append(r)
+        by_target[f"{r['target']}` on board `{r['board']}" if several else r["target"]].append(r)
     techniques = _technique_columns(rows, technique_order)
+    if several:
+        lines += _across_boards_section(rows, techniques)
     for name, trows in by_target.items():
         target = _Target(name, trows, techniques)
         lines += _fits_section(target)
@@ -110,6 +114,35 @@ def render(rows: list[dict], technique_order: list[str] | tuple[str, ...] = ()) 
         lines += _latency_energy_section(target)
         lines += pareto_section(trows, name)
     return "\n".join(lines)
+
+
+def _across_boards_section(rows: list[dict], techniques: list[str]) -> list[str]:
+    """The same case on each board, side by side: verdict, arena, latency and energy."""
+    boards = list(dict.fromkeys(r["board"] for r in rows))
+    cell = {(r["network"], r["technique"], r["target"], r["board"]): r for r in rows}
+    cases = sorted(
+        {(r["network"], r["technique"], r["target"]) for r in rows},
+        key=lambda c: (c[2], _order([c[0]]), techniques.index(c[1]) if c[1] in techniques else len(techniques)),
+    )
+
+    def text(r: dict | None) -> str:
+        if r is None:
+            return ""
+        parts = [_verdict(r), f"arena {r['arena_bytes']} B" if r.get("arena_bytes") else ""]
+        if r.get("latency_ms_median"):
+            parts.append(f"{_num(r, 'latency_ms_median')} ms ({r['latency_source']})")
+        if r.get("energy_mj_net"):
+            parts.append(f"{_num(r, 'energy_mj_net')} mJ ({r.get('energy_source') or '?'})")
+        return ", ".join(p for p in parts if p)
+
+    lines = ["## The same case on each board", ""]
+    lines.append(
+        "Each case's verdict on each board of the run, with its arena and, where timed, its latency and net energy "
+        "per inference (with where each figure comes from: measured, simulated or estimated)."
+    )
+    lines.append("")
+    body = [[n, t, tgt, *(text(cell.get((n, t, tgt, b))) for b in boards)] for n, t, tgt in cases]
+    return lines + _table(["network", "technique", "target", *boards], body) + [""]
 
 
 def _provenance(first: dict) -> list[str]:
@@ -122,7 +155,8 @@ def _provenance(first: dict) -> list[str]:
             if generated
             else ""
         )
-        + f"; profile {first['profile']}, seed {first['seed']}; board profile {first['board']}"
+        + f"; profile {first['profile']}, seed {first['seed']}; board profile{'s' if ', ' in first['board'] else ''} "
+        + first["board"]
         + (" (memory budgets estimated)" if first.get("fit_budget_source") == "estimated" else "")
         + "."
     )

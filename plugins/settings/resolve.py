@@ -325,6 +325,11 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     values = dict(values)
     _check_port_list(port)
     boards = _look_up_names(values)
+    if len(boards) > 1 and (port or values["labgrid-places"]):
+        raise SettingsError(
+            f"--board {values['board']!r}: several boards run offline and on the virtual boards; a bench of real "
+            "boards takes one board a run: run once per board (--board NAME --port PORT)"
+        )
     networks = expand_networks(values["networks"])
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
     _check_labgrid(values, port)
@@ -379,8 +384,8 @@ def _board(name: str) -> Board:
 def _look_up_names(values: dict[str, Any]) -> tuple[Board, ...]:
     """Looks up the boards, dataset and teacher, and loads ``--networks-from`` (whose networks
     ``--networks`` may then name); returns the boards."""
-    boards = _boards(values["board"], values)
     try:
+        boards = _boards(values["board"], values)
         if is_npz(values["dataset"]):
             load_windows(values["dataset"])  # a wrong file or layout stops the run here, not per case
         else:
@@ -410,11 +415,6 @@ def _boards(raw: str, values: dict[str, Any]) -> tuple[Board, ...]:
         if b.name in seen:
             raise SettingsError(f"--board {raw!r}: {seen[b.name]!r} and {n!r} are the same board, {b.name}")
         seen[b.name] = n
-    if len(boards) > 1 and (values.get("port") or values.get("labgrid-places")):
-        raise SettingsError(
-            f"--board {raw!r}: several boards run offline and on the virtual boards; a bench of real boards "
-            "takes one board a run: run once per board (--board NAME --port PORT)"
-        )
     return boards
 
 

@@ -202,7 +202,8 @@ OPTIONS: list[Option] = [
     Option(
         "board",
         "study",
-        "board profile: a name from models/data/boards or a JSON file (--board=path.json)",
+        "board profile: a name from models/data/boards or a JSON file (--board=path.json); several separated by "
+        "commas run every case on each (offline, and on virtual boards)",
         "esp32-wroom-32",
     ),
     Option("model-cache", "study", "cache of trained models and conversions", ".tinyhil-cache"),

@@ -50,10 +50,12 @@ class TargetContext:
     Attributes:
         settings: The run's settings.
         fixture: Returns a pytest fixture's value by name (pytest-embedded's ``dut``).
+        board: The case's board (``settings.board`` in a run of one board).
     """
 
     settings: Settings
     fixture: Callable[[str], Any]
+    board: Any = None
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Case:
-    """One matrix cell; ``marker`` is its target's pytest marker."""
+    """One matrix cell; ``marker`` is its target's pytest marker, ``board`` its board when the
+    run has several (``--board a,b``), else ""."""
 
     network: str
     technique: str
     target: str
     marker: str = "offline"
+    board: str = ""
 
     @property
     def key(self) -> str:
@@ -28,14 +30,17 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.key}-{self.target}"
+        """``network-technique-target``, and ``-board`` when the run has several (``-k`` selects by board)."""
+        return f"{self.key}-{self.target}" + (f"-{self.board}" if self.board else "")
 
 
 def matrix(settings: Settings) -> list[Case]:
-    """Every case of the run, target by target, then network by network."""
+    """Every case of the run, target by target, board by board (with several), then network by network."""
+    boards = [b.name for b in settings.all_boards] if settings.board_axis else [""]
     return [
-        Case(net, tech, target.name, target.marker)
+        Case(net, tech, target.name, target.marker, board)
         for target in selected_targets(settings)
+        for board in boards
         for net in settings.networks
         for tech in settings.techniques_for(net)
     ]

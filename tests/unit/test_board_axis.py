@@ -1,0 +1,64 @@
+"""Several boards in one run (``--board a,b``): the board is an axis of the matrix; host verdicts,
+expectations, virtual boards and the summary are per board."""
+
+import pytest
+
+from tests.unit.subrun import read_csv, run
+
+TWO = "--board=esp32-wroom-32,esp32-wroom-32-ram"
+
+
+def test_each_case_runs_on_each_board_with_its_own_verdict_and_expectations(project):
+    res = run(project, "-m", "offline", TWO, "--networks=C_1,C_8", "--techniques=full_int", "--update-expectations")
+    res.assert_outcomes(passed=4)
+    rows = {r["case_id"]: r for r in read_csv(project)}
+    assert set(rows) == {
+        f"{n}-full_int-host-{b}" for n in ("C_1", "C_8") for b in ("esp32-wroom-32", "esp32-wroom-32-ram")
+    }
+    assert rows["C_8-full_int-host-esp32-wroom-32"]["status"] == "ok"  # mapped from flash
+    assert rows["C_8-full_int-host-esp32-wroom-32-ram"]["status"] == "ram_overflow"  # a 210 kB copy in RAM
+    assert {r["board"] for r in rows.values()} == {"esp32-wroom-32", "esp32-wroom-32-ram"}
+    for board in ("esp32-wroom-32", "esp32-wroom-32-ram"):
+        assert len(list((project.path / "exp" / board).glob("tflm-*.json"))) == 1, board
+    # the next run holds each board to its own file: the ram board's overflow is expected there
+    res = run(project, "-m", "offline", TWO, "--networks=C_8", "--techniques=full_int", "-k", "ram")
+    res.assert_outcomes(xfailed=1)
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "board profiles esp32-wroom-32, esp32-wroom-32-ram" in summary or "esp32-wroom-32-ram" in summary
+
+
+def test_the_summary_sets_each_case_beside_itself_on_the_other_boards(project):
+    run(project, "-m", "offline", TWO, "--networks=C_8", "--techniques=full_int").assert_outcomes(passed=1, failed=1)
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert (
+        "## The same case on each board" in summary and "board profiles esp32-wroom-32, esp32-wroom-32-ram" in summary
+    )
+    line = next(x for x in summary.splitlines() if x.startswith("| C_8 | full_int | host |"))
+    assert "✓ ok, arena" in line and "✗ ram_overflow, arena" in line, line
+
+
+def test_virtual_boards_one_per_board_under_xdist(project):
+    """Each board's cases run on a virtual board of that profile (its heap, its model placement),
+    under -n 2, on the Python board in CI."""
+    res = run(project, "-m", "hil", "--virtual-board", TWO, "--networks=C_8", "--techniques=full_int", "-n", "2")
+    res.assert_outcomes(passed=1, failed=1)  # the private expectations say ok; the ram board cannot copy it
+    rows = {r["board"]: r for r in read_csv(project)}
+    assert rows["esp32-wroom-32"]["status"] == "ok" and rows["esp32-wroom-32"]["device_windows"] == "299"
+    assert rows["esp32-wroom-32-ram"]["status"] == "ram_overflow"
+    assert "ram: cannot allocate 210336 bytes for the model copy" in rows["esp32-wroom-32-ram"]["reason"]
+    assert rows["esp32-wroom-32"]["bench_port"] != rows["esp32-wroom-32-ram"]["bench_port"]
+
+
+@pytest.mark.parametrize(
+    "board, extra, message",
+    [
+        ("esp32-wroom-32,esp32-wroom-32", (), "'esp32-wroom-32' and 'esp32-wroom-32' are the same board"),
+        ("esp32-wroom-32,", (), "give board names separated by commas, none empty"),
+        ("esp32-wroom-32,esp32-wroom-32-ram", ("--port", "/dev/ttyUSB9"), "a bench of real boards takes one board"),
+        ("esp32-wroom-32,no-such-board", (), "unknown board 'no-such-board'"),
+    ],
+)
+def test_a_board_list_that_cannot_run_stops_at_start_up(project, board, extra, message):
+    res = run(project, "-m", "offline", f"--board={board}", "--networks=C_1", "--techniques=lite", *extra)
+    assert res.ret == 4
+    res.stderr.fnmatch_lines([f"*{message}*"])
