@@ -21,6 +21,8 @@ class OpInfo:
     weight_dtype: str | None
     macs: int
     per_channel: bool = False  # the weights carry one quantization scale per output channel
+    out_elements: int = 0  # elements of its first output
+    window: int = 0  # filter height x width of a conv, depthwise conv or pool (0: none)
 
     def __str__(self) -> str:
         return (
@@ -126,12 +128,21 @@ def inspect_tflite(data: bytes, source: str = "model") -> ModelInfo:
             info.params += sum(int(np.prod(t.shape)) if t.shape is not None else 0 for t in weights)
         out = sg.tensors[op.outputs[0]] if op.outputs is not None and len(op.outputs) else None
         macs = _macs(name, tensors, out)
+        out_elements = int(np.prod(out.shape)) if out is not None and out.shape is not None else 0
         info.macs += macs
         first = acts[0] if acts else (consts[0] if consts else None)
         wq = consts[0].quantization if consts and weight_dtype else None
         per_channel = bool(wq is not None and wq.scale is not None and len(wq.scale) > 1)
         info.ops.append(
-            OpInfo(name, type_names[first.type] if first is not None else "-", weight_dtype, macs, per_channel)
+            OpInfo(
+                name,
+                type_names[first.type] if first is not None else "-",
+                weight_dtype,
+                macs,
+                per_channel,
+                out_elements,
+                _window(name, tensors, op),
+            )
         )
     info.input_dtype = type_names[sg.tensors[sg.inputs[0]].type]
     info.output_dtype = type_names[sg.tensors[sg.outputs[0]].type]
@@ -151,6 +162,17 @@ def _quant(tensor) -> tuple[float, int]:
     if q is None or q.scale is None or len(q.scale) == 0:
         return (0.0, 0)
     return (float(q.scale[0]), int(q.zeroPoint[0]) if q.zeroPoint is not None and len(q.zeroPoint) else 0)
+
+
+def _window(name: str, inputs: list, op) -> int:
+    """Filter height x width: of the weights of a conv or depthwise conv, of a pool's options."""
+    w = inputs[1] if len(inputs) > 1 and inputs[1] is not None else None
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D") and w is not None and w.shape is not None and len(w.shape) == 4:
+        return int(w.shape[1] * w.shape[2])
+    opts = getattr(op, "builtinOptions", None)
+    if name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D") and opts is not None:
+        return int(getattr(opts, "filterHeight", 0) * getattr(opts, "filterWidth", 0))
+    return 0
 
 
 def _macs(name: str, inputs: list, out) -> int:

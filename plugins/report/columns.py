@@ -102,6 +102,18 @@ COLUMNS: list[tuple[str, str]] = [
     ),
     ("energy_source", "measured, simulated, or replayed-<original source>"),
     ("energy_trace", "saved raw trace (--save-traces)"),
+    (
+        "latency_ms_estimated",
+        "host: estimated latency per inference on the board's chip and kernel library, from the timing model (models/data/timing/<chip>.json, fit to published figures), ms; an estimate, never a measurement",
+    ),
+    (
+        "energy_mj_estimated",
+        "host: estimated energy per inference, mJ: latency_ms_estimated x the board profile's active current x 3.3 V; an estimate, never a measurement",
+    ),
+    (
+        "estimate_basis",
+        "what the estimated columns come from: chip, kernel library, clock and timing file",
+    ),
     ("timing_rule", "paper (N consecutive inferences) or mlperf (>= 10 s windows, median of 5)"),
     ("bench_write_s", "bench: seconds writing the model into the board's partition and loading it"),
     (

@@ -112,6 +112,7 @@ def render(rows: list[dict], technique_order: list[str] | tuple[str, ...] = ()) 
         lines += _accuracy_section(target)
         lines += _bytes_section(target)
         lines += _latency_energy_section(target)
+        lines += _estimated_section(target)
         lines += pareto_section(trows, name)
     return "\n".join(lines)
 
@@ -229,6 +230,55 @@ def _bytes_section(target: _Target) -> list[str]:
         [n, *target.cells(n, lambda r: f"{r['model_bytes'] or '–'} / {r['arena_bytes'] or '–'}")] for n in target.nets
     ]
     return lines + _table(["network (model B / arena B)", *target.techniques], body) + [""]
+
+
+ESTIMATED = "estimated (timing model, not measured)"
+
+
+def estimated_savings(rows: list[dict]) -> dict[str, float]:
+    """case_id -> estimated energy saved against the lite model of the same network, % (rows with
+    ``energy_mj_estimated``; the lite row and rows without a lite counterpart have none)."""
+    lite = {
+        (r["network"], r["board"]): float(r["energy_mj_estimated"])
+        for r in rows
+        if r["technique"] == "lite" and r.get("energy_mj_estimated")
+    }
+    out = {}
+    for r in rows:
+        ref = lite.get((r["network"], r["board"]))
+        if ref and r.get("energy_mj_estimated") and r["technique"] != "lite":
+            out[r["case_id"]] = 100.0 * (1.0 - float(r["energy_mj_estimated"]) / ref)
+    return out
+
+
+def _estimated_section(target: _Target) -> list[str]:
+    """The timing model's estimates (host target), as Fig. 3 and Fig. 4 analogues; never as measurements."""
+    rows = [r for r in target.rows if r.get("latency_ms_estimated")]
+    if not rows:
+        return []
+    basis = "; ".join(sorted({r.get("estimate_basis") or "" for r in rows}))
+    lines = [
+        f"## Latency and energy on target `{target.name}`, {ESTIMATED} (Fig. 3 and Fig. 4 analogues)",
+        "",
+        f"Not measured: every figure here is an estimate of the timing model, {basis}, fit to published "
+        "figures (README, 'Timing model'). Energy is the estimated latency at the profile's active current and "
+        "3.3 V; saving is estimated energy against the lite model of the same network.",
+        "",
+    ]
+    saving = estimated_savings(rows)
+    techniques = target.techniques
+    body = [
+        [
+            r["network"],
+            r["technique"],
+            f"{_num(r, 'latency_ms_estimated')} (estimated)",
+            f"{_num(r, 'energy_mj_estimated')} (estimated)",
+            f"{saving[r['case_id']]:.1f} (estimated)" if r["case_id"] in saving else "–",
+        ]
+        for r in sorted(rows, key=lambda r: (_order([r["network"]]), techniques.index(r["technique"])))
+    ]
+    header = ["network", "technique", "latency ms, estimated", "energy mJ, estimated", "saving %, estimated"]
+    return lines + _table(header, body) + [""]
 
 
 def _latency_energy_section(target: _Target) -> list[str]:

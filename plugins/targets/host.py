@@ -1,8 +1,10 @@
 """The host target: the ``tflite-micro`` runtime on this machine, judged against a board's budgets.
 
 Gives op support in TFLM's own words, the exact minimum arena, the memory fit against the
-board profile, and accuracy on TFLM and on the TFLite interpreter. It gives no device
-latency or energy: those columns stay empty.
+board profile, and accuracy on TFLM and on the TFLite interpreter. It measures no device
+latency or energy: those columns stay empty. For a case that runs it gives the timing model's
+estimate for the board's chip and kernel library (:mod:`tinyhil.models.timing`) in the
+``*_estimated`` columns, never as a measurement.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tinyhil.models.compression import summarize_error
 from tinyhil.models.host_eval import evaluate_isolated
 from tinyhil.models.model_files import data_fits
 from tinyhil.models.pipeline import CaseArtifacts, Study
+from tinyhil.models.timing import estimate
 from tinyhil.models.verdict import Verdict
 from tinyhil.plugins.firmware_tools.ops import missing_ops, refusal_reason, wrong_kernel
 from tinyhil.plugins.targets.base import Outcome, TargetContext, register_target
@@ -68,6 +71,13 @@ class HostTarget:
             return Outcome(Verdict(fit.status, fit.reason, False, False), figures)
         crashes = arena.reason.split("; ", 1)[1] if "; " in arena.reason else ""  # probes that crashed the runtime
         reason = f"TFLM runs it; {fit.reason}" + (f"; arena search: {crashes}" if crashes else "")
+        est = estimate(art.info.ops, board)
+        if est is not None:
+            figures.update(
+                latency_ms_estimated=round(est.latency_ms, 4),
+                energy_mj_estimated=None if est.energy_mj is None else round(est.energy_mj, 5),
+                estimate_basis=est.basis,
+            )
         return Outcome(Verdict("ok", reason, True, True), figures)
 
 

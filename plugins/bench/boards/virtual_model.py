@@ -97,7 +97,7 @@ class ModelCommands(BoardCore):
             if place not in PLACES:
                 raise ValueError(f"place must be flash or ram, got {place}")
             arena_bytes = self.heap.place_model(n, place, arena)
-            loaded = load_model(data, arena_bytes, self.board.simulation, self.board.kernels)
+            loaded = load_model(data, arena_bytes, self.board.simulation, self.board.kernels, self.board.chip)
         except DoesNotFit as e:
             return str(e)
         except LoadRefused as e:

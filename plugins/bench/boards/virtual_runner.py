@@ -2,7 +2,8 @@
 
 :func:`load_model` makes the checks the firmware makes when it loads a model, in its order
 and with its words, and gives a :class:`LoadedModel` or a :class:`LoadRefused`. Its cycle
-counts come from the board profile's timing model (``simulation``), not from the host.
+counts come from the timing model of the board's chip and kernel library
+(:mod:`tinyhil.models.timing`, ``models/data/timing/<chip>.json``), not from the host.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from tinyhil.models.host_eval import evaluate_isolated
 from tinyhil.models.inspection import ModelInfo, inspect_tflite, tflite_schema
 from tinyhil.models.tflm import QuantParams, io_quantization, load
+from tinyhil.models.timing import cycles_of, load_timing, table_for
 from tinyhil.plugins.firmware_tools.model_check import check_model
 from tinyhil.plugins.firmware_tools.ops import missing_ops, registration_message, wrong_kernel
 
@@ -80,7 +82,9 @@ class LoadedModel:
         return np.array(self.interpreter.get_output(0)).reshape(-1)
 
 
-def load_model(data: bytes, arena_bytes: int, simulation: dict, kernels: str = "esp-nn") -> LoadedModel:
+def load_model(
+    data: bytes, arena_bytes: int, simulation: dict, kernels: str = "esp-nn", chip: str = "esp32"
+) -> LoadedModel:
     """Loads ``data`` in an arena of ``arena_bytes`` as the firmware would.
 
     tflite-micro's Python runtime crashes on some inputs the firmware refuses (bytes that are
@@ -90,8 +94,9 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict, kernels: str = "
     Args:
         data: The model's bytes.
         arena_bytes: The arena the firmware allocated.
-        simulation: The board profile's timing model.
-        kernels: The kernel library whose refusals it gives (the board profile's).
+        simulation: The board profile's ``simulation`` block (a legacy ``cycles_per_mac`` there wins).
+        kernels: The kernel library whose refusals and costs it gives (the board profile's).
+        chip: The board's chip: its timing file gives the cycles.
 
     Raises:
         LoadRefused: with the firmware's words, when it would refuse the model.
@@ -107,7 +112,7 @@ def load_model(data: bytes, arena_bytes: int, simulation: dict, kernels: str = "
     if not res.ok:
         raise LoadRefused(ALLOCATE_FAILED, (res.tflm_message or "").splitlines())
     qin, qout = io_quantization(res.interpreter)
-    return LoadedModel(res.interpreter, qin, qout, used, op_cycles(info, simulation))
+    return LoadedModel(res.interpreter, qin, qout, used, op_cycles(info, simulation, kernels, chip))
 
 
 def _parsed(data: bytes) -> ModelInfo | str | None:
@@ -189,8 +194,14 @@ def arena_below(arena_bytes: int, used: int) -> str:
     )
 
 
-def op_cycles(info: ModelInfo, simulation: dict) -> list[tuple[str, int]]:
-    """``(op, cycles)`` per op from the timing model: a fixed cost per op and one per MAC by dtype."""
+def op_cycles(info: ModelInfo, simulation: dict, kernels: str = "esp-nn", chip: str = "esp32") -> list[tuple[str, int]]:
+    """``(op, cycles)`` per op: the chip's timing model for the board's kernel library; a profile
+    whose ``simulation`` still gives ``cycles_per_mac`` (tinyhil 0.2's flat model: a fixed cost per
+    op and one per MAC by dtype) keeps that, and so does a chip without a timing file."""
+    timing = None if "cycles_per_mac" in simulation else load_timing(chip)
+    if timing is not None:
+        table = table_for(timing, kernels)
+        return [(op.op, int(round(cycles_of(op, table)))) for op in info.ops]
     per_mac = simulation.get("cycles_per_mac", {})
     return [
         (
