@@ -188,3 +188,35 @@ def test_a_board_file_from_a_path_is_used(tmp_path):
     assert board.name == "my-esp32" and board.source == str(path) and board.largest_heap_block_bytes == 100_000
     with pytest.raises(BoardError, match="does not exist"):
         get_board(str(tmp_path / "none.json"))
+
+
+@pytest.mark.parametrize("name", ["esp32-s3-devkitc-1", "esp32-s3-devkitc-1-psram", "esp32-c3-devkitm-1"])
+def test_the_virtual_board_of_each_chip_reports_its_chip_clock_heap_and_psram(tmp_path, name, converted):
+    """info% of the Python virtual board started with each new profile: the chip's figures; on the
+    PSRAM variant a model placed in ram is copied to PSRAM, its auto arena there too, and the
+    internal heap stays as it was."""
+    from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    board = get_board(name)
+    vb = start_virtual_board(name, tmp_path)
+    try:
+        client = DeviceClient(SerialLink(vb.port), 30)
+        client.resync()
+        info = client.sync()
+        assert (info["chip"], int(info["cpu-mhz"])) == (board.chip, board.cpu_mhz)
+        assert int(info["heap-free"]) == board.internal_heap_bytes
+        assert int(info["heap-largest"]) == board.largest_heap_block_bytes
+        assert int(info["psram-bytes"]) == board.psram_bytes
+        assert int(info["flash-bytes"]) == board.flash_bytes
+        assert int(info["model-partition-bytes"]) == board.model_partition_bytes
+        if board.arena_location == "psram":
+            model = converted[("C_2", "full_int")].tflite
+            vb.flash_file.write_bytes(model)
+            client.load_model("partition", model, "auto", "ram")
+            after = client.sync()
+            # the copy and the auto arena (the largest PSRAM block) left the internal heap alone
+            assert int(after["heap-free"]) == board.internal_heap_bytes
+    finally:
+        vb.stop()
