@@ -1,26 +1,28 @@
 """Checks the firmware against real ESP-IDF and esp-tflite-micro sources, without building it.
 
-    python -m tinyhil.plugins.firmware_tools.idf_check --idf-path $IDF_PATH --tflm PATH/esp-tflite-micro
+    python -m tinyhil.plugins.firmware_tools.idf_check --idf-path $IDF_PATH --tflm PATH/esp-tflite-micro [--target T]
 
 For a bench user with ESP-IDF installed, ``--tflm`` is the
 ``firmware/managed_components/espressif__esp-tflite-micro`` the first ``idf.py build``
-leaves (the default when it exists). What it checks, each a line of its report:
+leaves (the default when it exists). ``--target`` is ``esp32``, ``esp32s3``, ``esp32c3`` or
+``all`` (the default): steps 2-4 run per target. What it checks, each a line of its report:
 
 1. versions: ESP-IDF meets ``firmware/main/idf_component.yml``'s ``idf`` requirement, and
    the esp-tflite-micro folder is the release that manifest pins;
 2. Kconfig: ESP-IDF's own ``kconfgen`` (PyPI ``esp-idf-kconfig``) reads ESP-IDF's Kconfig
-   tree with ``firmware/main/Kconfig.projbuild`` and ``firmware/sdkconfig.defaults``; every
-   option of ``sdkconfig.defaults`` must exist and take the value written, every
-   ``CONFIG_…`` the firmware's sources use must exist, and stdout must end lines in CRLF
-   (``firmware/PROTOCOL.md`` relies on the console's conversion);
-3. partitions: ESP-IDF's ``gen_esp32part.py`` accepts ``firmware/partitions.csv`` for the
-   configured flash size, and the ``model`` and ``windows`` partitions are 64 KiB aligned (the MMU maps
-   64 KiB pages) and inside the flash;
+   tree for that ``IDF_TARGET`` with ``firmware/main/Kconfig.projbuild``, ``firmware/sdkconfig.defaults``
+   and ``firmware/sdkconfig.defaults.<target>``; every option of those files must exist and
+   take the value written, every ``CONFIG_…`` the firmware's sources use must exist, and stdout
+   must end lines in CRLF (``firmware/PROTOCOL.md`` relies on the console's conversion);
+3. partitions: ESP-IDF's ``gen_esp32part.py`` accepts the target's table
+   (``CONFIG_PARTITION_TABLE_CUSTOM_FILENAME``) for its flash size, and the ``model`` and
+   ``windows`` partitions are 64 KiB aligned (the MMU maps 64 KiB pages) and inside the flash;
 4. compile: every firmware source compiles (``-fsyntax-only``, warnings as errors) against
    the target's ESP-IDF include folders, the ``sdkconfig.h`` of step 2 and the TFLM headers.
-   The compiler is ESP-IDF's ``xtensa-esp-elf-g++`` when it is on PATH, else Debian's
-   ``arm-none-eabi-g++`` (32-bit, newlib, as the ESP32's toolchain) with the Xtensa
-   compiler's predefined macros. Nothing is linked or run.
+   The compiler is ESP-IDF's ``xtensa-esp-elf-g++`` (``riscv32-esp-elf-g++`` for the C3) when
+   it is on PATH, else Debian's ``arm-none-eabi-g++`` (32-bit, newlib, as the chips' toolchains)
+   with the target compiler's predefined macros; for the C3, Debian's ``riscv64-unknown-elf-g++``
+   when it has a C++ library (a ``skip`` line says why not). Nothing is linked or run.
 
 Exits 1 when a check fails, naming the file and the fix.
 """
