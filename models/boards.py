@@ -32,9 +32,20 @@ SCHEMA: dict[str, tuple[type, bool]] = {
     "budget_source": (str, True),
     "simulation": (dict, False),
     "kernels": (str, False),
+    "psram_bytes": (int, False),
+    "psram_heap_bytes": (int, False),
+    "psram_largest_block_bytes": (int, False),
+    "arena_location": (str, False),
+    "model_copy_location": (str, False),
 }
 MODEL_LOCATIONS = ("flash", "ram")
-MAY_BE_ZERO = {"windows_partition_bytes"}  # 0: the board has no such partition
+# Where the arena, and the model's copy when model_location is ram, are allocated: the internal
+# heap, or the PSRAM heap of a board that has one (the firmware's CONFIG_TINYHIL_ARENA_IN_PSRAM and
+# CONFIG_TINYHIL_MODEL_COPY_IN_PSRAM).
+HEAP_LOCATIONS = ("internal", "psram")
+HEAP_WORDS = {"internal": "internal RAM", "psram": "PSRAM"}
+# 0: the board has no such partition, or no PSRAM
+MAY_BE_ZERO = {"windows_partition_bytes", "psram_bytes", "psram_heap_bytes", "psram_largest_block_bytes"}
 # The kernel library a board's firmware runs: ESP-NN's optimised kernels, as esp-tflite-micro
 # builds them for every Espressif chip, or TFLM's reference kernels (the firmware built for
 # Linux without --esp-nn-source). Verdicts can differ between them (plugins/firmware_tools/ops.py).
@@ -62,6 +73,11 @@ class Board:
         kernels: The kernel library its firmware runs, one of :data:`KERNEL_LIBRARIES`
             (``esp-nn`` when the profile does not say).
         profile_kernels: The profile's own kernel library; :meth:`with_kernels` changes ``kernels`` only.
+        psram_bytes: The PSRAM the module carries (0: none), as the boot report's psram-bytes.
+        psram_heap_bytes: Free PSRAM heap at boot (0: none).
+        psram_largest_block_bytes: Largest contiguous PSRAM block.
+        arena_location: ``internal`` or ``psram``: the heap the arena comes from.
+        model_copy_location: ``internal`` or ``psram``: the heap of the model's copy (``model_location`` ram).
     """
 
     name: str
@@ -81,6 +97,11 @@ class Board:
     windows_partition_bytes: int = 0
     source: str = ""  # the file the profile was read from
     profile_kernels: str = "esp-nn"
+    psram_bytes: int = 0
+    psram_heap_bytes: int = 0
+    psram_largest_block_bytes: int = 0
+    arena_location: str = "internal"
+    model_copy_location: str = "internal"
 
     @property
     def expectations_name(self) -> str:
@@ -152,6 +173,21 @@ def _check(doc: object, path: Path) -> None:
             f"board profile {path}: 'model_location' must be one of {', '.join(MODEL_LOCATIONS)}, "
             f"got {doc['model_location']!r}"
         )
+    psram, heap, largest = (doc.get(k, 0) for k in ("psram_bytes", "psram_heap_bytes", "psram_largest_block_bytes"))
+    if heap > psram or largest > heap:
+        raise BoardError(
+            f"board profile {path}: PSRAM figures out of order: 'psram_largest_block_bytes' {largest} <= "
+            f"'psram_heap_bytes' {heap} <= 'psram_bytes' {psram} (the heap is part of the PSRAM)"
+        )
+    for key in ("arena_location", "model_copy_location"):
+        where = doc.get(key, "internal")
+        if where not in HEAP_LOCATIONS:
+            raise BoardError(f"board profile {path}: {key!r} must be one of {', '.join(HEAP_LOCATIONS)}, got {where!r}")
+        if where == "psram" and heap == 0:
+            raise BoardError(
+                f"board profile {path}: {key!r} is psram but the board has no PSRAM heap "
+                f"('psram_heap_bytes' {heap}); give the PSRAM figures or say internal"
+            )
 
 
 def load_board(path: Path) -> Board:
@@ -211,11 +247,22 @@ def check_flash(board: Board, model_bytes: int) -> Fit | None:
 
 
 def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> Fit:
-    """Checks a model and its arena against a board's budgets; the reason gives the numbers."""
-    est = " (estimated budget)" if board.budget_is_estimate else ""
+    """Checks a model and its arena against a board's budgets; the reason gives the numbers.
+
+    On a board with PSRAM the arena and the model's RAM copy each come from the heap the profile
+    names (``arena_location``, ``model_copy_location``), and the reason says where they run.
+    """
     flash = check_flash(board, model_bytes)
     if flash is not None:
         return flash
+    if board.psram_bytes == 0:
+        return _check_internal(board, model_bytes, arena_bytes)
+    return _check_with_psram(board, model_bytes, arena_bytes)
+
+
+def _check_internal(board: Board, model_bytes: int, arena_bytes: int) -> Fit:
+    """A board without PSRAM: everything on the internal heap (the ESP32-WROOM-32's verdicts)."""
+    est = " (estimated budget)" if board.budget_is_estimate else ""
     if arena_bytes > board.largest_heap_block_bytes:
         return Fit(
             "arena_overflow",
@@ -237,3 +284,46 @@ def check_fit(board: Board, model_bytes: int, arena_bytes: int) -> Fit:
     else:
         used = arena_bytes
     return Fit("ok", f"uses {used} B of {board.internal_heap_bytes} B internal heap{est} on {board.name}")
+
+
+def _check_with_psram(board: Board, model_bytes: int, arena_bytes: int) -> Fit:
+    """A board with PSRAM: the arena and the model copy each on the heap the profile says."""
+    est = " (estimated budget)" if board.budget_is_estimate else ""
+    heaps = {
+        "internal": (board.internal_heap_bytes, board.largest_heap_block_bytes, "internal heap"),
+        "psram": (board.psram_heap_bytes, board.psram_largest_block_bytes, "PSRAM heap"),
+    }
+    _, largest, heap_name = heaps[board.arena_location]
+    where = HEAP_WORDS[board.arena_location]
+    if arena_bytes > largest:
+        return Fit(
+            "arena_overflow",
+            f"arena {arena_bytes} B in {where} > largest {heap_name} block {largest} B{est} on {board.name}",
+        )
+    used = {"internal": 0, "psram": 0}
+    used[board.arena_location] += arena_bytes
+    placed = f"arena in {where}"
+    if board.model_location == "ram":
+        copy_at = board.model_copy_location
+        total, largest, heap_name = heaps[copy_at]
+        if model_bytes > largest:
+            return Fit(
+                "ram_overflow",
+                f"model copy {model_bytes} B in {HEAP_WORDS[copy_at]} > largest {heap_name} block {largest} B{est} "
+                f"on {board.name}",
+            )
+        used[copy_at] += model_bytes
+        if used[copy_at] > total:
+            return Fit(
+                "ram_overflow",
+                f"model {model_bytes} B + arena {arena_bytes} B = {used[copy_at]} B in {HEAP_WORDS[copy_at]} > "
+                f"{heap_name} {total} B{est} on {board.name}",
+            )
+        placed += f", model copy in {HEAP_WORDS[copy_at]}"
+    else:
+        placed += ", model mapped from flash"
+    return Fit(
+        "ok",
+        f"uses {used['internal']} B of {board.internal_heap_bytes} B internal heap and {used['psram']} B of "
+        f"{board.psram_heap_bytes} B PSRAM heap{est} on {board.name}: {placed}",
+    )

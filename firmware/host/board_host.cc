@@ -322,6 +322,10 @@ size_t HeapLargest() {
   return host.largest_block != 0 && host.largest_block < left ? host.largest_block : left;
 }
 
+// The host build has no PSRAM: the arena and the model copy come from the profile's heap.
+void* AllocFor(Use, size_t bytes, size_t alignment) { return Alloc(bytes, alignment); }
+size_t LargestFor(Use) { return HeapLargest(); }
+
 uint32_t Cycles() {
   return static_cast<uint32_t>((NowNs() - host.boot_ns) * static_cast<int64_t>(host.cpu_mhz) /
                                1000);

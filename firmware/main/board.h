@@ -34,6 +34,13 @@ void Free(void* p);
 size_t HeapFree();
 size_t HeapLargest();
 
+// The heap a model's arena and its RAM copy come from: the one above, or PSRAM on a board
+// whose build says so (CONFIG_TINYHIL_ARENA_IN_PSRAM, CONFIG_TINYHIL_MODEL_COPY_IN_PSRAM).
+// Free() frees either.
+enum class Use { kArena, kModelCopy };
+void* AllocFor(Use use, size_t bytes, size_t alignment);
+size_t LargestFor(Use use);
+
 // Time: the CPU cycle counter (wraps), its rate, microseconds since boot.
 uint32_t Cycles();
 unsigned CpuMhz();

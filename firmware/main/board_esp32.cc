@@ -44,6 +44,22 @@ static_assert(CONFIG_TINYHIL_MARKER_GPIO < 6 || CONFIG_TINYHIL_MARKER_GPIO > 11,
 // Model copies, arenas and payloads come from 8-bit-addressable internal RAM, and the
 // heap-free / heap-largest figures the host budgets with must describe that same heap.
 constexpr uint32_t kInternal8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_INTERNAL;
+// The arena and the model's RAM copy: internal RAM, or the module's PSRAM when the build
+// puts them there (menuconfig -> tinyhil; the boot banner's arena-heap and model-copy-heap).
+constexpr uint32_t kPsram8Bit = MALLOC_CAP_8BIT | MALLOC_CAP_SPIRAM;
+#if CONFIG_TINYHIL_ARENA_IN_PSRAM
+constexpr uint32_t kArenaCaps = kPsram8Bit;
+#else
+constexpr uint32_t kArenaCaps = kInternal8Bit;
+#endif
+#if CONFIG_TINYHIL_MODEL_COPY_IN_PSRAM
+constexpr uint32_t kModelCopyCaps = kPsram8Bit;
+#else
+constexpr uint32_t kModelCopyCaps = kInternal8Bit;
+#endif
+
+uint32_t CapsFor(Use use) { return use == Use::kArena ? kArenaCaps : kModelCopyCaps; }
+const char* HeapName(uint32_t caps) { return caps == kPsram8Bit ? "psram" : "internal"; }
 constexpr esp_partition_subtype_t kModelSubtype = static_cast<esp_partition_subtype_t>(0x40);
 constexpr esp_partition_subtype_t kWindowsSubtype = static_cast<esp_partition_subtype_t>(0x41);
 // The UART driver's receive buffer: a whole db chunk fits while the firmware is busy.
@@ -150,6 +166,14 @@ void* Alloc(size_t bytes, size_t alignment) {
   return alignment > 1 ? heap_caps_aligned_alloc(alignment, bytes, kInternal8Bit)
                        : heap_caps_malloc(bytes, kInternal8Bit);
 }
+
+void* AllocFor(Use use, size_t bytes, size_t alignment) {
+  const uint32_t caps = CapsFor(use);
+  return alignment > 1 ? heap_caps_aligned_alloc(alignment, bytes, caps)
+                       : heap_caps_malloc(bytes, caps);
+}
+
+size_t LargestFor(Use use) { return heap_caps_get_largest_free_block(CapsFor(use)); }
 
 void Free(void* p) { heap_caps_free(p); }
 size_t HeapFree() { return heap_caps_get_free_size(kInternal8Bit); }
@@ -269,7 +293,16 @@ void Identify(Identity* id) {
   id->reset_reason = ResetReason();
 }
 
-void PrintExtraInfo() {}
+void PrintExtraInfo() {
+  // Where the arena and a model's RAM copy are allocated (menuconfig -> tinyhil).
+  printf("m-info-arena-heap-%s\n", HeapName(kArenaCaps));
+  printf("m-info-model-copy-heap-%s\n", HeapName(kModelCopyCaps));
+#if CONFIG_SPIRAM
+  printf("m-info-psram-heap-free-%u\n", static_cast<unsigned>(heap_caps_get_free_size(kPsram8Bit)));
+  printf("m-info-psram-heap-largest-%u\n",
+         static_cast<unsigned>(heap_caps_get_largest_free_block(kPsram8Bit)));
+#endif
+}
 
 }  // namespace board
 }  // namespace tinyhil

@@ -130,11 +130,12 @@ bool ModelRunner::Load(const uint8_t* model, size_t len, bool copy_to_ram, size_
 bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, size_t arena_bytes,
                           char* error, size_t error_len) {
   if (copy_to_ram) {
-    model_copy_ = static_cast<uint8_t*>(board::Alloc(len, 16));
+    model_copy_ = static_cast<uint8_t*>(board::AllocFor(board::Use::kModelCopy, len, 16));
     if (model_copy_ == nullptr) {
       snprintf(error, error_len,
                "ram: cannot allocate %u bytes for the model copy; largest free block %u",
-               static_cast<unsigned>(len), static_cast<unsigned>(board::HeapLargest()));
+               static_cast<unsigned>(len),
+               static_cast<unsigned>(board::LargestFor(board::Use::kModelCopy)));
       return false;
     }
     memcpy(model_copy_, model, len);
@@ -189,11 +190,11 @@ bool ModelRunner::TryLoad(const uint8_t* model, size_t len, bool copy_to_ram, si
              static_cast<unsigned>(arena_bytes), static_cast<unsigned>(arena_min_));
     return false;
   }
-  const size_t largest = board::HeapLargest();
+  const size_t largest = board::LargestFor(board::Use::kArena);
   if (arena_bytes == 0) {
     arena_bytes = largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
   }
-  arena_ = static_cast<uint8_t*>(board::Alloc(arena_bytes, 16));
+  arena_ = static_cast<uint8_t*>(board::AllocFor(board::Use::kArena, arena_bytes, 16));
   if (arena_ == nullptr) {
     snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
              static_cast<unsigned>(arena_bytes), static_cast<unsigned>(largest));
@@ -243,10 +244,10 @@ bool ModelRunner::Allocates(const tflite::Model* flatbuffer, Resolver& resolver,
 
 bool ModelRunner::MeasureArena(const tflite::Model* flatbuffer, Resolver& resolver, char* error,
                                size_t error_len) {
-  const size_t largest = board::HeapLargest();
+  const size_t largest = board::LargestFor(board::Use::kArena);
   const size_t full =
       largest > kArenaSlack ? (largest - kArenaSlack) & ~static_cast<size_t>(15) : 0;
-  uint8_t* probe = static_cast<uint8_t*>(board::Alloc(full, 16));
+  uint8_t* probe = static_cast<uint8_t*>(board::AllocFor(board::Use::kArena, full, 16));
   if (probe == nullptr) {
     snprintf(error, error_len, "arena: cannot allocate %u bytes; largest free block %u",
              static_cast<unsigned>(full), static_cast<unsigned>(largest));

@@ -1,26 +1,28 @@
 """Checks the firmware against real ESP-IDF and esp-tflite-micro sources, without building it.
 
-    python -m tinyhil.plugins.firmware_tools.idf_check --idf-path $IDF_PATH --tflm PATH/esp-tflite-micro
+    python -m tinyhil.plugins.firmware_tools.idf_check --idf-path $IDF_PATH --tflm PATH/esp-tflite-micro [--target T]
 
 For a bench user with ESP-IDF installed, ``--tflm`` is the
 ``firmware/managed_components/espressif__esp-tflite-micro`` the first ``idf.py build``
-leaves (the default when it exists). What it checks, each a line of its report:
+leaves (the default when it exists). ``--target`` is ``esp32``, ``esp32s3``, ``esp32c3`` or
+``all`` (the default): steps 2-4 run per target. What it checks, each a line of its report:
 
 1. versions: ESP-IDF meets ``firmware/main/idf_component.yml``'s ``idf`` requirement, and
    the esp-tflite-micro folder is the release that manifest pins;
 2. Kconfig: ESP-IDF's own ``kconfgen`` (PyPI ``esp-idf-kconfig``) reads ESP-IDF's Kconfig
-   tree with ``firmware/main/Kconfig.projbuild`` and ``firmware/sdkconfig.defaults``; every
-   option of ``sdkconfig.defaults`` must exist and take the value written, every
-   ``CONFIG_…`` the firmware's sources use must exist, and stdout must end lines in CRLF
-   (``firmware/PROTOCOL.md`` relies on the console's conversion);
-3. partitions: ESP-IDF's ``gen_esp32part.py`` accepts ``firmware/partitions.csv`` for the
-   configured flash size, and the ``model`` and ``windows`` partitions are 64 KiB aligned (the MMU maps
-   64 KiB pages) and inside the flash;
+   tree for that ``IDF_TARGET`` with ``firmware/main/Kconfig.projbuild``, ``firmware/sdkconfig.defaults``
+   and ``firmware/sdkconfig.defaults.<target>``; every option of those files must exist and
+   take the value written, every ``CONFIG_…`` the firmware's sources use must exist, and stdout
+   must end lines in CRLF (``firmware/PROTOCOL.md`` relies on the console's conversion);
+3. partitions: ESP-IDF's ``gen_esp32part.py`` accepts the target's table
+   (``CONFIG_PARTITION_TABLE_CUSTOM_FILENAME``) for its flash size, and the ``model`` and
+   ``windows`` partitions are 64 KiB aligned (the MMU maps 64 KiB pages) and inside the flash;
 4. compile: every firmware source compiles (``-fsyntax-only``, warnings as errors) against
    the target's ESP-IDF include folders, the ``sdkconfig.h`` of step 2 and the TFLM headers.
-   The compiler is ESP-IDF's ``xtensa-esp-elf-g++`` when it is on PATH, else Debian's
-   ``arm-none-eabi-g++`` (32-bit, newlib, as the ESP32's toolchain) with the Xtensa
-   compiler's predefined macros. Nothing is linked or run.
+   The compiler is ESP-IDF's ``xtensa-esp-elf-g++`` (``riscv32-esp-elf-g++`` for the C3) when
+   it is on PATH, else Debian's ``arm-none-eabi-g++`` (32-bit, newlib, as the chips' toolchains)
+   with the target compiler's predefined macros; for the C3, Debian's ``riscv64-unknown-elf-g++``
+   when it has a C++ library (a ``skip`` line says why not). Nothing is linked or run.
 
 Exits 1 when a check fails, naming the file and the fix.
 """
@@ -51,7 +53,11 @@ SOURCES = [
     FIRMWARE / "main" / "board_esp32.cc",
     FIRMWARE / "components" / "tinyhil_core" / "tinyhil_core.cc",
 ]
-OTHER_TARGETS = (
+# The targets the firmware is built for: each has its sdkconfig.defaults.<target> and a board profile.
+TARGETS = ("esp32", "esp32s3", "esp32c3")
+ARCH = {"esp32": "xtensa", "esp32s3": "xtensa", "esp32c3": "riscv"}
+ALL_TARGETS = (
+    "esp32",
     "esp32s2",
     "esp32s3",
     "esp32c2",
@@ -63,12 +69,25 @@ OTHER_TARGETS = (
     "esp32h4",
     "esp32p4",
 )
-# include folders that are not the esp32 target's, or that shadow others when all are on the path
+# include folders that are not the target's, or that shadow others when all are on the path
+# (the other architecture's folders are added per target: see include_dirs)
 SKIP_INCLUDES = re.compile(
-    r"/(linux|riscv|test|test_apps|host_test|FreeRTOS-Kernel-SMP|sim|bt|openthread|lwip|mbedtls|wpa_supplicant)(/|$)"
+    r"/(linux|test|test_apps|host_test|FreeRTOS-Kernel-SMP|sim|bt|openthread|lwip|mbedtls|wpa_supplicant)(/|$)"
 )
-# what xtensa-esp-elf-gcc predefines and ESP-IDF's build adds, for a compiler that is not it
+# what xtensa-esp-elf-gcc and riscv32-esp-elf-gcc (-march=rv32imc_zicsr_zifencei -mabi=ilp32)
+# predefine and ESP-IDF's build adds, for a compiler that is not theirs
 XTENSA_DEFINES = ["-D__XTENSA__=1", "-D__XTENSA_EL__=1", "-D__XTENSA_WINDOWED_ABI__=1"]
+RISCV_DEFINES = [
+    "-D__riscv=1",
+    "-D__riscv_xlen=32",
+    "-D__riscv_mul=1",
+    "-D__riscv_div=1",
+    "-D__riscv_muldiv=1",
+    "-D__riscv_compressed=1",
+    "-D__riscv_float_abi_soft=1",
+    "-D__riscv_cmodel_medlow=1",
+]
+RISCV_MARCH = ["-march=rv32imc_zicsr_zifencei", "-mabi=ilp32"]
 IDF_DEFINES = ["-DESP_PLATFORM", "-D_GNU_SOURCE", "-D_POSIX_READER_WRITER_LOCKS"]
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-Wno-sign-compare"]
 
@@ -122,6 +141,12 @@ def check_versions(idf: Path, tflm: Path, report: Report) -> None:
         report.ok(f"esp-tflite-micro {have} is the release idf_component.yml pins ({pin})")
 
 
+def defaults_files(target: str) -> list[Path]:
+    """sdkconfig.defaults, then sdkconfig.defaults.<target> when there is one, as ESP-IDF reads them."""
+    files = [FIRMWARE / "sdkconfig.defaults", FIRMWARE / f"sdkconfig.defaults.{target}"]
+    return [f for f in files if f.is_file()]
+
+
 def run_kconfgen(idf: Path, target: str, out: Path) -> dict:
     """sdkconfig.h and sdkconfig.json as an ESP-IDF build of firmware/ generates them."""
     comps = sorted((idf / "components").iterdir())
@@ -149,7 +174,8 @@ def run_kconfgen(idf: Path, target: str, out: Path) -> dict:
     argv = [
         *(sys.executable, "-m", "kconfgen", "--list-separator=semicolon"),
         *("--kconfig", str(idf / "Kconfig"), "--sdkconfig-rename", str(idf / "sdkconfig.rename")),
-        *("--defaults", str(FIRMWARE / "sdkconfig.defaults"), "--env-file", str(out / "config.env")),
+        *(arg for f in defaults_files(target) for arg in ("--defaults", str(f))),
+        *("--env-file", str(out / "config.env")),
         *("--output", "header", str(out / "sdkconfig.h"), "--output", "json", str(out / "sdkconfig.json")),
     ]
     r = subprocess.run(argv, capture_output=True, text=True)
@@ -168,27 +194,30 @@ def kconfig_symbols(idf: Path) -> set[str]:
     return names
 
 
-def check_kconfig(config: dict, symbols: set[str], report: Report) -> None:
+def check_kconfig(config: dict, symbols: set[str], report: Report, target: str = "esp32") -> None:
     wrong = []
-    for raw in (FIRMWARE / "sdkconfig.defaults").read_text().splitlines():
-        m = re.match(r"CONFIG_(\w+)=(.*)", raw.strip())
-        if not m:
-            continue
-        name, value = m.group(1), m.group(2).strip().strip('"')
+    written: dict[str, tuple[str, str]] = {}  # the last file's value wins, as in ESP-IDF
+    for f in defaults_files(target):
+        for raw in f.read_text().splitlines():
+            m = re.match(r"CONFIG_(\w+)=(.*)", raw.strip())
+            if m:
+                written[m.group(1)] = (m.group(2).strip().strip('"'), f.name)
+    for name, (value, where) in written.items():
         if name not in config:
-            wrong.append(f"CONFIG_{name} is not an ESP-IDF option")
+            wrong.append(f"{where}: CONFIG_{name} is not an ESP-IDF option")
             continue
         got = config[name]
         want = {"y": True, "n": False}.get(value, value)
         if isinstance(got, int) and not isinstance(got, bool) and isinstance(want, str):
             want = int(want, 0)
         if got != want:
-            wrong.append(f"CONFIG_{name}={value} did not take (it is {got}: a 'depends on' not met?)")
+            wrong.append(f"{where}: CONFIG_{name}={value} did not take (it is {got}: a 'depends on' not met?)")
+    names = " + ".join(f.name for f in defaults_files(target))
     if wrong:
         for w in wrong:
-            report.fail(f"sdkconfig.defaults: {w}")
+            report.fail(w)
     else:
-        report.ok("every option of sdkconfig.defaults exists in ESP-IDF's Kconfig and takes its value")
+        report.ok(f"every option of {names} exists in ESP-IDF's Kconfig for {target} and takes its value")
     used = sorted({n for src in SOURCES for n in re.findall(r"\bCONFIG_(\w+)", src.read_text())})
     unknown = [n for n in used if n not in config and n not in symbols]  # hidden by 'depends on' is fine
     if unknown:
@@ -203,7 +232,7 @@ def check_kconfig(config: dict, symbols: set[str], report: Report) -> None:
 
 
 def check_partitions(idf: Path, config: dict, report: Report) -> None:
-    table = FIRMWARE / "partitions.csv"
+    table = FIRMWARE / str(config.get("PARTITION_TABLE_CUSTOM_FILENAME") or "partitions.csv")
     gen = idf / "components" / "partition_table" / "gen_esp32part.py"
     flash = str(config.get("ESPTOOLPY_FLASHSIZE", "4MB"))
     with tempfile.TemporaryDirectory() as d:
@@ -213,9 +242,9 @@ def check_partitions(idf: Path, config: dict, report: Report) -> None:
             text=True,
         )
     if r.returncode != 0:
-        report.fail(f"gen_esp32part.py refuses partitions.csv for {flash}: {(r.stderr or r.stdout).strip()[-600:]}")
+        report.fail(f"gen_esp32part.py refuses {table.name} for {flash}: {(r.stderr or r.stdout).strip()[-600:]}")
     else:
-        report.ok(f"ESP-IDF's gen_esp32part.py accepts partitions.csv for {flash} of flash")
+        report.ok(f"ESP-IDF's gen_esp32part.py accepts {table.name} for {flash} of flash")
     flash_bytes = int(flash.removesuffix("MB")) << 20
     found = set()
     for line in table.read_text().splitlines():
@@ -232,20 +261,26 @@ def check_partitions(idf: Path, config: dict, report: Report) -> None:
             else:
                 report.ok(f"{name} partition at {offset:#x}, {size:#x} bytes: 64 KiB aligned, inside {flash}")
     for name in sorted({"model", "windows"} - found):
-        report.fail(f"partitions.csv has no {name} partition (firmware/PROTOCOL.md)")
+        report.fail(f"{table.name} has no {name} partition (firmware/PROTOCOL.md)")
 
 
 def include_dirs(idf: Path, target: str) -> list[Path]:
     comps = idf / "components"
+    arch = ARCH.get(target, "xtensa")
+    other_arch = re.compile(r"/(riscv)(/|$)" if arch == "xtensa" else r"/(xtensa)(/|$)")
+    others = [t for t in ALL_TARGETS if t != target]
     found = []
     for d in sorted(comps.rglob("include")):
         rel = "/" + str(d.relative_to(comps))
-        if not d.is_dir() or SKIP_INCLUDES.search(rel) or any(f"/{t}" in rel or f"_{t}" in rel for t in OTHER_TARGETS):
+        if not d.is_dir() or SKIP_INCLUDES.search(rel) or other_arch.search(rel):
+            continue
+        # another target's folder (esp32 is a prefix of the others: match whole names)
+        if any(re.search(rf"[/_]{t}(/|_|$)", rel) for t in others):
             continue
         found.append(d)
     extra = [
         comps / "freertos" / "config" / "include" / "freertos",
-        comps / "freertos" / "FreeRTOS-Kernel" / "portable" / "xtensa" / "include" / "freertos",
+        comps / "freertos" / "FreeRTOS-Kernel" / "portable" / arch / "include" / "freertos",
         comps / "esp_rom" / target / "include" / target,
         comps / "esp_rom" / target,
         comps / "soc" / target,
@@ -257,12 +292,12 @@ def include_dirs(idf: Path, target: str) -> list[Path]:
     return libc + found + [d for d in extra if d.is_dir()]
 
 
-def common_requirements(idf: Path) -> set[str]:
+def common_requirements(idf: Path, target: str = "esp32") -> set[str]:
     """The components every ESP-IDF component may include without naming them (build.cmake's requires_common)."""
     text = (idf / "tools" / "cmake" / "build.cmake").read_text()
     lists = re.findall(r"set\(requires_common\s+([^)]*)\)", text)
     chosen = next((entry for entry in lists if "cxx" in entry.split()), lists[-1] if lists else "")
-    return set(chosen.split()) | {"xtensa"}
+    return set(chosen.split()) | {ARCH.get(target, "xtensa")}
 
 
 def check_requirements(idf: Path, target: str, report: Report) -> None:
@@ -274,7 +309,7 @@ def check_requirements(idf: Path, target: str, report: Report) -> None:
     missing_components = sorted(c for c in listed - {"tinyhil_core"} if not (idf / "components" / c).is_dir())
     if missing_components:
         report.fail(f"firmware/main/CMakeLists.txt requires components ESP-IDF does not have: {missing_components}")
-    allowed = listed | common_requirements(idf)
+    allowed = listed | common_requirements(idf, target)
     dirs = include_dirs(idf, target)
     unlisted: dict[str, str] = {}
     for src in SOURCES[:4]:  # firmware/main's sources
@@ -296,7 +331,37 @@ def check_requirements(idf: Path, target: str, report: Report) -> None:
         )
 
 
-def compiler() -> tuple[str, list[str]]:
+def has_cxx_library(cxx: str, arch: list[str]) -> bool:
+    """Whether ``cxx`` finds the C++ and C library headers the firmware includes."""
+    probe = "#include <cstdint>\n#include <cstdio>\n#include <cstring>\n"
+    r = subprocess.run([cxx, *arch, "-x", "c++", "-fsyntax-only", "-"], input=probe, capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def compiler(target: str = "esp32", report: Report | None = None) -> tuple[str, list[str]]:
+    """The compiler and its architecture flags: ESP-IDF's own for the target when on PATH, else a
+    stand-in with the target compiler's predefined macros (the stand-in is named in the report)."""
+    if ARCH.get(target, "xtensa") == "riscv":
+        if shutil.which("riscv32-esp-elf-g++"):
+            return "riscv32-esp-elf-g++", RISCV_MARCH
+        debian = "riscv64-unknown-elf-g++"
+        if shutil.which(debian) and has_cxx_library(debian, RISCV_MARCH):
+            return debian, RISCV_MARCH
+        why = (
+            f"Debian's {debian} (gcc-riscv64-unknown-elf) has no C++ or C library headers for "
+            "-march=rv32imc -mabi=ilp32 (<cstdint> not found; Debian packages no libstdc++ nor newlib for it)"
+            if shutil.which(debian)
+            else f"no RISC-V C++ compiler ({debian}: apt-get install gcc-riscv64-unknown-elf; or ESP-IDF's riscv32-esp-elf-g++)"
+        )
+        if shutil.which("arm-none-eabi-g++"):
+            if report is not None:
+                report.skip(
+                    f"compile with a RISC-V compiler ({target}): {why}; the sources are compiled instead with "
+                    "arm-none-eabi-g++ (32-bit, newlib) and RISC-V's predefined macros against the "
+                    f"{target} include folders: a check of the sources and ESP-IDF's headers, not of RISC-V code generation"
+                )
+            return "arm-none-eabi-g++", RISCV_DEFINES
+        raise RuntimeError(f"no compiler for {target}: {why}, and no arm-none-eabi-g++ to stand in")
     for name in ("xtensa-esp-elf-g++", "xtensa-esp32-elf-g++"):
         if shutil.which(name):
             return name, ["-mlongcalls"]
@@ -309,7 +374,7 @@ def compiler() -> tuple[str, list[str]]:
 
 
 def check_compile(idf: Path, tflm: Path, target: str, config: dict, sdkconfig_dir: Path, report: Report) -> None:
-    cxx, arch = compiler()
+    cxx, arch = compiler(target, report)
     major, minor, patch = idf_version(idf)
     if config.get("LIBC_PICOLIBC") and cxx == "arm-none-eabi-g++":
         report.skip(
@@ -344,7 +409,8 @@ def check_compile(idf: Path, tflm: Path, target: str, config: dict, sdkconfig_di
             errors = [line for line in r.stderr.splitlines() if "error" in line][:6]
             report.fail(f"{name} does not compile with {cxx}:\n      " + "\n      ".join(errors))
         else:
-            report.ok(f"{name} compiles against ESP-IDF {major}.{minor}.{patch} ({target}) with {cxx}, -Werror")
+            how = cxx if cxx.startswith(("xtensa", "riscv")) else f"{cxx} and {ARCH.get(target, 'xtensa')}'s macros"
+            report.ok(f"{name} compiles against ESP-IDF {major}.{minor}.{patch} ({target}) with {how}, -Werror")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     managed = FIRMWARE / "managed_components" / "espressif__esp-tflite-micro"
     ap.add_argument("--idf-path", type=Path, default=None, help="ESP-IDF folder (default: $IDF_PATH)")
     ap.add_argument("--tflm", type=Path, default=managed if managed.is_dir() else None, help="esp-tflite-micro folder")
-    ap.add_argument("--target", default="esp32")
+    ap.add_argument(
+        "--target",
+        choices=(*TARGETS, "all"),
+        default="all",
+        help="the target to check, each with its sdkconfig.defaults.<target> (default: all)",
+    )
     args = ap.parse_args(argv)
     idf = args.idf_path or (Path(os.environ["IDF_PATH"]) if os.environ.get("IDF_PATH") else None)
     if idf is None or not (idf / "tools" / "cmake" / "version.cmake").is_file():
@@ -368,22 +439,38 @@ def main(argv: list[str] | None = None) -> int:
     idf, tflm = idf.resolve(), args.tflm.resolve()
     report = Report()
     check_versions(idf, tflm, report)
-    with tempfile.TemporaryDirectory(prefix="tinyhil-idf-check-") as d:
-        try:
-            config = run_kconfgen(idf, args.target, Path(d))
-        except RuntimeError as e:
-            report.fail(str(e))
-            return 1
-        check_kconfig(config, kconfig_symbols(idf), report)
-        check_partitions(idf, config, report)
-        check_requirements(idf, args.target, report)
-        try:
-            check_compile(idf, tflm, args.target, config, Path(d), report)
-        except RuntimeError as e:
-            report.fail(str(e))
+    symbols = kconfig_symbols(idf)
+    counts = []
+    for target in TARGETS if args.target == "all" else (args.target,):
+        print(f"\n== {target} ==", flush=True)
+        first = len(report.lines)
+        check_target(idf, tflm, target, symbols, report)
+        lines = report.lines[first:]
+        counts.append(
+            f"{target}: {sum(x.startswith('ok') for x in lines)} passed, "
+            f"{sum(x.startswith('skip') for x in lines)} skipped, {sum(x.startswith('FAIL') for x in lines)} failed"
+        )
     skipped = sum(line.startswith("skip") for line in report.lines)
+    print("\n" + "\n".join(counts))
     print(f"\n{len(report.lines) - report.failed - skipped} passed, {skipped} skipped, {report.failed} failed")
     return 1 if report.failed else 0
+
+
+def check_target(idf: Path, tflm: Path, target: str, symbols: set[str], report: Report) -> None:
+    """Kconfig, partitions, includes and the compile check of one target."""
+    with tempfile.TemporaryDirectory(prefix=f"tinyhil-idf-check-{target}-") as d:
+        try:
+            config = run_kconfgen(idf, target, Path(d))
+        except RuntimeError as e:
+            report.fail(f"{target}: {e}")
+            return
+        check_kconfig(config, symbols, report, target)
+        check_partitions(idf, config, report)
+        check_requirements(idf, target, report)
+        try:
+            check_compile(idf, tflm, target, config, Path(d), report)
+        except RuntimeError as e:
+            report.fail(str(e))
 
 
 if __name__ == "__main__":

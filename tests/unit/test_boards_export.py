@@ -65,19 +65,101 @@ def test_c_export_compiles_and_holds_the_bytes(tmp_path, converted):
     assert int(n) == len(model) and int(s) == expect and align == "0"
 
 
+def _defaults(chip: str) -> dict[str, str]:
+    """CONFIG_ values of firmware/sdkconfig.defaults then sdkconfig.defaults.<chip>, as ESP-IDF reads them."""
+    values = {}
+    for name in ("sdkconfig.defaults", f"sdkconfig.defaults.{chip}"):
+        for line in (ROOT / "firmware" / name).read_text().splitlines():
+            if line.startswith("CONFIG_") and "=" in line:
+                key, value = line.split("=", 1)
+                values[key] = value.strip('"')
+    return values
+
+
 def test_board_profiles_match_the_firmware_partition_table():
+    """Each profile's partitions are its chip's table (sdkconfig.defaults.<chip> names it), its flash,
+    clock and PSRAM the chip's defaults."""
     from tinyhil.plugins.bench.link.delivery import model_partition
 
     offset, size = model_partition()
     assert offset % 0x10000 == 0  # esp_partition_mmap maps 64 KiB pages
+    chips = set()
     for name in board_names():
-        assert get_board(name).model_partition_bytes == size
+        board = get_board(name)
+        chips.add(board.chip)
+        config = _defaults(board.chip)
+        table = ROOT / "firmware" / config["CONFIG_PARTITION_TABLE_CUSTOM_FILENAME"]
+        sizes = {}
+        for line in table.read_text().splitlines():
+            cells = [c.strip() for c in line.split(",")]
+            if cells[0] in ("model", "windows", "factory"):
+                sizes[cells[0]] = (int(cells[3], 0), int(cells[4], 0))
+        assert board.model_partition_bytes == sizes["model"][1], name
+        assert board.windows_partition_bytes == sizes["windows"][1], name
+        assert board.app_partition_bytes == sizes["factory"][1], name
+        assert sizes["model"][0] % 0x10000 == 0 and sizes["windows"][0] % 0x10000 == 0
+        assert config[f"CONFIG_ESPTOOLPY_FLASHSIZE_{board.flash_bytes >> 20}MB"] == "y", name
+        assert config[f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{board.cpu_mhz}"] == "y", name
+        assert config["CONFIG_IDF_TARGET"] == board.chip
+        assert (config.get("CONFIG_SPIRAM") == "y") == (board.psram_bytes > 0), name
+    assert {"esp32", "esp32s3", "esp32c3"} <= chips
+
+
+def test_the_new_chips_have_profiles_with_their_figures_and_sources():
+    s3, s3_psram, c3 = (get_board(n) for n in ("esp32-s3-devkitc-1", "esp32-s3-devkitc-1-psram", "esp32-c3-devkitm-1"))
+    assert (s3.chip, s3.cpu_mhz, s3.flash_bytes, s3.psram_bytes) == ("esp32s3", 240, 8 << 20, 8 << 20)
+    assert (c3.chip, c3.cpu_mhz, c3.flash_bytes, c3.psram_bytes) == ("esp32c3", 160, 4 << 20, 0)
+    for board in (s3, c3):
+        assert board.budget_is_estimate and "memory_layout.c" in board.budget_source and "soc.h" in board.budget_source
+        assert board.largest_heap_block_bytes <= board.internal_heap_bytes
+    assert (s3.arena_location, s3_psram.arena_location, s3_psram.model_copy_location) == ("internal", "psram", "psram")
+
+
+def test_on_a_board_with_psram_the_setting_says_where_the_model_runs_and_big_models_fit():
+    s3, s3_psram = get_board("esp32-s3-devkitc-1"), get_board("esp32-s3-devkitc-1-psram")
+    big_model, big_arena = 1_500_000, 600_000  # neither fits the S3's internal RAM
+    r = check_fit(s3, 200_000, big_arena)
+    assert r.status == "arena_overflow" and "arena 600000 B in internal RAM > largest internal heap block" in r.reason
+    r = check_fit(s3, big_model, 100_000)
+    assert r.fits and "arena in internal RAM, model mapped from flash" in r.reason
+    r = check_fit(s3_psram, big_model, big_arena)
+    assert r.fits and "arena in PSRAM, model copy in PSRAM" in r.reason and "2100000 B of 8386560 B PSRAM" in r.reason
+    assert check_fit(s3_psram, 3_000_000, 1).status == "flash_overflow"  # the 2 MB model partition still bounds it
+    import dataclasses
+
+    copy_inside = dataclasses.replace(s3_psram, model_copy_location="internal")
+    r = check_fit(copy_inside, big_model, 10_000)
+    assert r.status == "ram_overflow" and "model copy 1500000 B in internal RAM" in r.reason
+    r = check_fit(copy_inside, 100_000, big_arena)
+    assert r.fits and "arena in PSRAM, model copy in internal RAM" in r.reason
+
+
+def test_boards_without_psram_keep_their_verdicts_and_words():
+    flash, ram = get_board("esp32-wroom-32"), get_board("esp32-wroom-32-ram")
+    assert check_fit(flash, 400_000, 10_000).reason == (
+        "uses 10000 B of 270336 B internal heap (estimated budget) on esp32-wroom-32"
+    )
+    assert check_fit(ram, 100_000, 200_000).reason == (
+        "arena 200000 B > largest heap block 163840 B (estimated budget) on esp32-wroom-32-ram"
+    )
+    assert check_fit(ram, 100_000, 10_000).reason == (
+        "uses 110000 B of 270336 B internal heap (estimated budget) on esp32-wroom-32-ram"
+    )
 
 
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda d: d.update(psram_bytes=4194304), r"unknown key 'psram_bytes'"),
+        (lambda d: d.update(psram_size=4194304), r"unknown key 'psram_size'"),
+        (lambda d: d.update(arena_location="spiram"), r"'arena_location' must be one of internal, psram, got 'spiram'"),
+        (
+            lambda d: d.update(model_copy_location="psram"),
+            r"'model_copy_location' is psram but the board has no PSRAM heap \('psram_heap_bytes' 0\)",
+        ),
+        (
+            lambda d: d.update(psram_bytes=1024, psram_heap_bytes=2048),
+            r"PSRAM figures out of order: 'psram_largest_block_bytes' 0 <= 'psram_heap_bytes' 2048 <= 'psram_bytes' 1024",
+        ),
         (lambda d: d.pop("largest_heap_block_bytes"), r"missing key 'largest_heap_block_bytes' \(int\)"),
         (lambda d: d.update(cpu_mhz="240"), r"'cpu_mhz' must be int, got str '240'"),
         (lambda d: d.update(budget_is_estimate=1), r"'budget_is_estimate' must be bool, got int 1"),
@@ -106,3 +188,35 @@ def test_a_board_file_from_a_path_is_used(tmp_path):
     assert board.name == "my-esp32" and board.source == str(path) and board.largest_heap_block_bytes == 100_000
     with pytest.raises(BoardError, match="does not exist"):
         get_board(str(tmp_path / "none.json"))
+
+
+@pytest.mark.parametrize("name", ["esp32-s3-devkitc-1", "esp32-s3-devkitc-1-psram", "esp32-c3-devkitm-1"])
+def test_the_virtual_board_of_each_chip_reports_its_chip_clock_heap_and_psram(tmp_path, name, converted):
+    """info% of the Python virtual board started with each new profile: the chip's figures; on the
+    PSRAM variant a model placed in ram is copied to PSRAM, its auto arena there too, and the
+    internal heap stays as it was."""
+    from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
+    from tinyhil.plugins.bench.link.device import DeviceClient
+    from tinyhil.plugins.bench.link.serial_link import SerialLink
+
+    board = get_board(name)
+    vb = start_virtual_board(name, tmp_path)
+    try:
+        client = DeviceClient(SerialLink(vb.port), 30)
+        client.resync()
+        info = client.sync()
+        assert (info["chip"], int(info["cpu-mhz"])) == (board.chip, board.cpu_mhz)
+        assert int(info["heap-free"]) == board.internal_heap_bytes
+        assert int(info["heap-largest"]) == board.largest_heap_block_bytes
+        assert int(info["psram-bytes"]) == board.psram_bytes
+        assert int(info["flash-bytes"]) == board.flash_bytes
+        assert int(info["model-partition-bytes"]) == board.model_partition_bytes
+        if board.arena_location == "psram":
+            model = converted[("C_2", "full_int")].tflite
+            vb.flash_file.write_bytes(model)
+            client.load_model("partition", model, "auto", "ram")
+            after = client.sync()
+            # the copy and the auto arena (the largest PSRAM block) left the internal heap alone
+            assert int(after["heap-free"]) == board.internal_heap_bytes
+    finally:
+        vb.stop()

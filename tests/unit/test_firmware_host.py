@@ -344,18 +344,54 @@ def test_the_firmware_host_build_restarts_like_a_board(tmp_path):
         vb.stop()
 
 
-@pytest.mark.skipif(IDF is None or TFLM is None, reason="set IDF_PATH and TINYHIL_TFLM_SOURCE to check the firmware")
-def test_the_firmware_passes_its_check_against_esp_idf():
+needs_idf = pytest.mark.skipif(
+    IDF is None or TFLM is None, reason="set IDF_PATH and TINYHIL_TFLM_SOURCE to check the firmware"
+)
+
+
+@needs_idf
+@pytest.mark.parametrize("target", ["esp32", "esp32s3", "esp32c3"])
+def test_the_firmware_passes_its_check_against_esp_idf(target):
+    """Each target against ESP-IDF with its sdkconfig.defaults.<target>: kconfgen with that
+    IDF_TARGET, its partition table, the include and compile checks with its include folders.
+    A compile the machine cannot do is a skip line with its reason, never an ok."""
     if shutil.which("xtensa-esp-elf-g++") is None and shutil.which("arm-none-eabi-g++") is None:
         pytest.skip("no cross compiler (ESP-IDF's, or Debian's gcc-arm-none-eabi)")
     r = subprocess.run(
-        [sys.executable, "-m", "tinyhil.plugins.firmware_tools.idf_check", f"--idf-path={IDF}", f"--tflm={TFLM}"],
+        [
+            *(sys.executable, "-m", "tinyhil.plugins.firmware_tools.idf_check"),
+            *(f"--idf-path={IDF}", f"--tflm={TFLM}", f"--target={target}"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "0 failed" in r.stdout
+    assert f"== {target} ==" in r.stdout and f"{target}: " in r.stdout and "0 failed" in r.stdout
+    assert f"sdkconfig.defaults.{target} exists in ESP-IDF's Kconfig for {target}" in r.stdout
+    compiled = [line for line in r.stdout.splitlines() if line.startswith("ok") and f"({target}) with" in line]
+    assert len(compiled) == 7, r.stdout
+    for line in r.stdout.splitlines():
+        if line.startswith("skip"):
+            assert "compile with a RISC-V compiler" in line and "instead with" in line
+
+
+@needs_idf
+def test_a_wrong_value_in_one_targets_defaults_fails_its_check(tmp_path, monkeypatch, capsys):
+    """A 240 MHz clock the ESP32-C3 does not have, written in sdkconfig.defaults.esp32c3, fails the
+    C3's check by name; the others' files are not read for it."""
+    from tinyhil.plugins.firmware_tools import idf_check
+
+    firmware = tmp_path / "firmware"
+    shutil.copytree(ROOT / "firmware", firmware, ignore=shutil.ignore_patterns("build*", "managed_components"))
+    defaults = firmware / "sdkconfig.defaults.esp32c3"
+    defaults.write_text(defaults.read_text().replace("FREQ_MHZ_160=y", "FREQ_MHZ_240=y"))
+    monkeypatch.setattr(idf_check, "FIRMWARE", firmware)
+    monkeypatch.setattr(idf_check, "check_compile", lambda *a: None)
+    assert idf_check.main([f"--idf-path={IDF}", f"--tflm={TFLM}", "--target=esp32c3"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  sdkconfig.defaults.esp32c3: CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_240 is not an ESP-IDF option" in out
+    assert "esp32c3: " in out and "1 failed" in out
 
 
 @needs_tflm

@@ -105,7 +105,7 @@ class BoardCore:
             f"m-info-pointer-bits-{struct.calcsize('P') * 8}",
             f"m-info-flash-bytes-{b.flash_bytes}",
             "m-info-flash-mode-virtual",
-            "m-info-psram-bytes-0",
+            f"m-info-psram-bytes-{b.psram_bytes}",
             f"m-info-heap-free-{self.heap.free_bytes}",
             f"m-info-heap-largest-{self.heap.largest_block_bytes}",
             f"m-info-reset-reason-{reason}",

@@ -85,6 +85,13 @@ class HeapBudget:
         self.total_bytes = board.internal_heap_bytes
         self.block_limit_bytes = board.largest_heap_block_bytes
         self.used_bytes = 0
+        # the PSRAM heap of a board that has one: the arena and the model copy go there when the
+        # profile says so (the firmware's CONFIG_TINYHIL_ARENA_IN_PSRAM / _MODEL_COPY_IN_PSRAM)
+        self.psram_total_bytes = board.psram_heap_bytes
+        self.psram_block_limit_bytes = board.psram_largest_block_bytes
+        self.psram_used_bytes = 0
+        self.arena_in_psram = board.arena_location == "psram"
+        self.copy_in_psram = board.model_copy_location == "psram"
         # buffers the firmware keeps on its heap across model loads: EEMBC's db load, the last db model
         self.held: dict[str, int] = {"db load": 0, "db model": 0}
 
@@ -117,6 +124,7 @@ class HeapBudget:
     def free_model(self) -> None:
         """The previous model's copy and arena are freed; the held buffers stay."""
         self.used_bytes = sum(self.held.values())
+        self.psram_used_bytes = 0
 
     def place_model(self, model_bytes: int, place: str, arena: str) -> int:
         """Takes the model's RAM copy (``place`` ram) and sizes its arena; returns the arena's bytes.
@@ -131,16 +139,24 @@ class HeapBudget:
         Raises:
             DoesNotFit: the copy or the arena is larger than the largest free block.
         """
-        free, largest = self.total_bytes, self.block_limit_bytes
+        heaps = {
+            False: [self.total_bytes, self.block_limit_bytes],
+            True: [self.psram_total_bytes, self.psram_block_limit_bytes],
+        }
         if place == "ram":
+            free, largest = heaps[self.copy_in_psram]
             if model_bytes > min(largest, free):
                 raise DoesNotFit(
                     f"ram: cannot allocate {model_bytes} bytes for the model copy; "
                     f"largest free block {min(largest, free)}"
                 )
-            self.used_bytes += model_bytes
-            free -= model_bytes
-            largest = min(largest, free)
+            if self.copy_in_psram:
+                self.psram_used_bytes += model_bytes
+            else:
+                self.used_bytes += model_bytes
+            heaps[self.copy_in_psram][0] -= model_bytes
+        free, largest = heaps[self.arena_in_psram]
+        largest = min(largest, free)
         # auto: as the firmware (model_runner.cc), the largest block less its 64 B of allocator slack, 16 B aligned
         arena_bytes = max(0, largest - ARENA_SLACK) & ~15 if arena == "auto" else int(arena)
         if arena_bytes > largest:
@@ -148,5 +164,8 @@ class HeapBudget:
         return arena_bytes
 
     def take(self, n_bytes: int) -> None:
-        """Counts ``n_bytes`` more as used (the loaded model's arena)."""
-        self.used_bytes += n_bytes
+        """Counts ``n_bytes`` more as used (the loaded model's arena), on the arena's heap."""
+        if self.arena_in_psram:
+            self.psram_used_bytes += n_bytes
+        else:
+            self.used_bytes += n_bytes
