@@ -121,9 +121,10 @@ def _across_boards_section(rows: list[dict], techniques: list[str]) -> list[str]
     """The same case on each board, side by side: verdict, arena, latency and energy."""
     boards = list(dict.fromkeys(r["board"] for r in rows))
     cell = {(r["network"], r["technique"], r["target"], r["board"]): r for r in rows}
+    nets = _order(r["network"] for r in rows)
     cases = sorted(
         {(r["network"], r["technique"], r["target"]) for r in rows},
-        key=lambda c: (c[2], _order([c[0]]), techniques.index(c[1]) if c[1] in techniques else len(techniques)),
+        key=lambda c: (c[2], nets.index(c[0]), techniques.index(c[1]) if c[1] in techniques else len(techniques)),
     )
 
     def text(r: dict | None) -> str:
@@ -132,8 +133,12 @@ def _across_boards_section(rows: list[dict], techniques: list[str]) -> list[str]
         parts = [_verdict(r), f"arena {r['arena_bytes']} B" if r.get("arena_bytes") else ""]
         if r.get("latency_ms_median"):
             parts.append(f"{_num(r, 'latency_ms_median')} ms ({r['latency_source']})")
+        elif r.get("latency_ms_estimated"):
+            parts.append(f"{_num(r, 'latency_ms_estimated')} ms (estimated)")
         if r.get("energy_mj_net"):
             parts.append(f"{_num(r, 'energy_mj_net')} mJ ({r.get('energy_source') or '?'})")
+        elif r.get("energy_mj_estimated"):
+            parts.append(f"{_num(r, 'energy_mj_estimated')} mJ (estimated)")
         return ", ".join(p for p in parts if p)
 
     lines = ["## The same case on each board", ""]

@@ -62,3 +62,22 @@ def test_a_board_list_that_cannot_run_stops_at_start_up(project, board, extra, m
     res = run(project, "-m", "offline", f"--board={board}", "--networks=C_1", "--techniques=lite", *extra)
     assert res.ret == 4
     res.stderr.fnmatch_lines([f"*{message}*"])
+
+
+@pytest.mark.parametrize("name", ["esp32-wroom-32", "esp32-s3-devkitc-1", "esp32-c3-devkitm-1"])
+def test_a_boards_virtual_board_times_a_model_as_its_host_estimate_says(converted, name):
+    """One timing model per chip: the virtual board's simulated cycles and the host target's
+    estimate agree for every built-in board (a profile that kept a flat cycles-per-MAC table
+    would time the virtual board with it: the S3's was ten times off its estimate)."""
+    from tinyhil.models.boards import get_board
+    from tinyhil.models.inspection import inspect_tflite
+    from tinyhil.models.timing import estimate
+    from tinyhil.plugins.bench.boards.virtual_runner import op_cycles
+
+    board = get_board(name)
+    for tech in ("lite", "full_int"):
+        info = inspect_tflite(converted[("C_2", tech)].tflite)
+        simulated_ms = (
+            sum(c for _, c in op_cycles(info, board.simulation, board.kernels, board.chip)) / board.cpu_mhz / 1e3
+        )
+        assert simulated_ms == pytest.approx(estimate(info.ops, board).latency_ms, rel=1e-3), (name, tech)
