@@ -81,3 +81,17 @@ def test_a_boards_virtual_board_times_a_model_as_its_host_estimate_says(converte
             sum(c for _, c in op_cycles(info, board.simulation, board.kernels, board.chip)) / board.cpu_mhz / 1e3
         )
         assert simulated_ms == pytest.approx(estimate(info.ops, board).latency_ms, rel=1e-3), (name, tech)
+
+
+def test_the_three_chips_under_xdist_each_on_a_virtual_board_of_its_own(project):
+    """The ESP32, the ESP32-S3 and the ESP32-C3 in one run, one virtual board per chip under -n 3:
+    each case on its chip's profile, timed by its chip's model (simulated), on its own port."""
+    chips = "--board=esp32-wroom-32,esp32-s3-devkitc-1,esp32-c3-devkitm-1"
+    res = run(project, "-m", "hil", "--virtual-board", chips, "--networks=C_1", "--techniques=full_int", "-n", "3")
+    res.assert_outcomes(passed=3)
+    rows = {r["board"]: r for r in read_csv(project)}
+    assert set(rows) == {"esp32-wroom-32", "esp32-s3-devkitc-1", "esp32-c3-devkitm-1"}
+    assert len({r["bench_port"] for r in rows.values()}) == 3
+    latency = {b: float(r["latency_ms_median"]) for b, r in rows.items()}
+    assert latency["esp32-s3-devkitc-1"] < latency["esp32-wroom-32"] < latency["esp32-c3-devkitm-1"], latency
+    assert {r["latency_source"] for r in rows.values()} == {"simulated"}
