@@ -449,6 +449,17 @@ int ArgMax(const TfLiteTensor* out) {
 // each is inferred as soon as it is complete and answered m-class-<i>-<class>. The host keeps
 // at most m-info-rx-buffer-bytes of windows ahead of the answers (the console has no flow
 // control); the CRC-32 of all the bytes ends it: m-classify-done-<count>-<crc32>.
+// The end of both forms of classify: the CRC of every window's bytes against the host's.
+void ClassifyDone(FirmwareState& s, unsigned long count, uint32_t crc, unsigned long want) {
+  s.last_input = InputSource::kTinyhil;
+  if (crc != want) {
+    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx",
+             static_cast<unsigned long>(crc), want);
+    return Error(s.line);
+  }
+  printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
+}
+
 // classify windows <first> <count> <crc32>: the stored windows first.. of the windows partition,
 // each converted to the model's input type and answered as in CmdClassify; the CRC-32 covers
 // the converted bytes, so the host knows the board classified what host TFLM did.
@@ -511,13 +522,7 @@ void ClassifyStored(FirmwareState& s, const Command& c) {
   board::Free(window);
   board::Free(converted);
   if (!ok) return Error(error);
-  s.last_input = InputSource::kTinyhil;
-  if (crc != want) {
-    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx",
-             static_cast<unsigned long>(crc), want);
-    return Error(s.line);
-  }
-  printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
+  ClassifyDone(s, count, crc, want);
 }
 
 void CmdClassify(FirmwareState& s, const Command& c) {
@@ -558,13 +563,7 @@ void CmdClassify(FirmwareState& s, const Command& c) {
     fflush(stdout);  // the host sends the next windows on these answers
   }
   board::Free(buf);
-  s.last_input = InputSource::kTinyhil;
-  if (crc != want) {
-    snprintf(s.line, sizeof(s.line), "classify: crc mismatch: got %08lx expected %08lx",
-             static_cast<unsigned long>(crc), want);
-    return Error(s.line);
-  }
-  printf("m-classify-done-%lu-%08lx\n", count, static_cast<unsigned long>(crc));
+  ClassifyDone(s, count, crc, want);
 }
 
 void CmdWindows(FirmwareState& s, const Command& c) {

@@ -60,12 +60,25 @@ class ClassifyCommand(BoardCore):
         if size != need:
             self.error(f"classify: windows of {size} bytes, the model takes {need}")
             return None
-        self.send(f"m-classify-ready-{n}")
-        got_crc = 0
-        for i in range(n):
+
+        def received(i: int) -> bytes | None:
             window = self.link.read_exact(size)
             if len(window) < size:
                 self.error(f"classify: timeout in window {i} after {len(window)} of {size} bytes")
+                return None
+            return window
+
+        return self.answer_windows(n, want, received)
+
+    def answer_windows(self, n: int, want: int, window_at) -> bool | None:
+        """``m-classify-ready``, then each window's class as soon as ``window_at(i)`` gives it (None
+        ends the command: it said why), then the CRC of them all against ``want``: what both forms
+        of ``classify`` answer. False when an injected fault took the board down."""
+        self.send(f"m-classify-ready-{n}")
+        got_crc = 0
+        for i in range(n):
+            window = window_at(i)
+            if window is None:
                 return None
             got_crc = zlib.crc32(window, got_crc)
             self.input = window
@@ -108,20 +121,10 @@ class ClassifyCommand(BoardCore):
                 "classify: stored windows are float32; the model's input type is none of float32, int8, uint8, int16"
             )
             return None
-        self.send(f"m-classify-ready-{n}")
-        got_crc = 0
         size = stored.values * 4
-        for i in range(n):
+
+        def converted(i: int) -> bytes:
             raw = self.windows.read(HEADER.size + (start + i) * size, size)
-            window = quantize(np.frombuffer(raw, "<f4"), self.loaded.qin).tobytes()
-            got_crc = zlib.crc32(window, got_crc)
-            self.input = window
-            if i == 0 and self.inject_fault() is False:
-                return False
-            self.send(f"m-class-{i}-{self.classify_window(window)}")
-        self.last_input = "tinyhil"
-        if got_crc != want:
-            self.error(f"classify: crc mismatch: got {got_crc:08x} expected {want:08x}")
-            return None
-        self.send(f"m-classify-done-{n}-{got_crc:08x}")
-        return None
+            return quantize(np.frombuffer(raw, "<f4"), self.loaded.qin).tobytes()
+
+        return self.answer_windows(n, want, converted)
