@@ -42,6 +42,7 @@ VB_START_KEY = pytest.StashKey["Callable[[], VirtualBoardProcess]"]()  # starts 
 # With several boards (--board a,b): each board's virtual board, started when a case first needs it
 VBS_KEY = pytest.StashKey["dict[str, VirtualBoardProcess]"]()
 FW_BINARY_KEY = pytest.StashKey["Path | None"]()  # the firmware host build, with --tflm-source
+BUILD_PER_CHIP_KEY = pytest.StashKey[bool]()  # --build-dir not given: each chip's build_<chip>_default
 
 
 def _runs_tests(config: pytest.Config) -> bool:
@@ -83,7 +84,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     settings = settings_of(config)
     case = getattr(item, "callspec", None) and item.callspec.params.get("case")
-    if case is None or not (settings.virtual_board and settings.board_axis) or case.marker != "hil":
+    if case is None or not settings.board_axis or case.marker != "hil":
+        return
+    if settings.board_ports:  # a bench of several boards: the case's board, its port and its chip's build
+        board = settings.board_named(case.board)
+        config.option.port = settings.port_of_board(board.name)
+        if config.stash.get(BUILD_PER_CHIP_KEY, False):
+            config.option.build_dir = f"build_{board.chip}_default"
+        return
+    if not settings.virtual_board:
         return
     if not _runs_tests(config):
         return
@@ -95,6 +104,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         boards[board.name] = config.stash[VB_START_KEY]()
     config.stash[VB_KEY] = boards[board.name]
     config.option.port = boards[board.name].port
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """A bench of several boards (``--port NAME=PORT,…``) under ``-n``: xdist's ``loadgroup``, so
+    that one worker drives each board (the cases carry their board as ``xdist_group``) and no two
+    workers share a serial port. Set here, before xdist hands its workers their options."""
+    opt = config.option
+    if "=" in str(getattr(opt, "port", "") or "") and getattr(opt, "numprocesses", None):
+        if getattr(opt, "dist", "no") in ("no", "load"):
+            opt.dist = "loadgroup"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -115,14 +135,19 @@ def pytest_configure(config: pytest.Config) -> None:
     elif settings.port or settings.places:
         if settings.places:
             opt.port = labgrid_port(config, settings)
+        elif settings.board_ports:  # each case opens its board's port (pytest_runtest_setup)
+            opt.port = settings.board_ports[0][1]
+            if hasattr(config, "workerinput"):  # xdist builds a worker's options from the command line
+                opt.loadgroup = True  # its cases report their xdist_group, as --dist loadgroup does
         else:
             opt.port = port_of_this_process(config, settings.ports)
         if not getattr(opt, "embedded_services", ""):
             opt.embedded_services = "esp,idf"
         if not getattr(opt, "app_path", None):
             opt.app_path = str(resources.firmware())
-        if not getattr(opt, "build_dir", None):
-            opt.build_dir = "build_esp32_default"
+        config.stash[BUILD_PER_CHIP_KEY] = not getattr(opt, "build_dir", None)
+        if config.stash[BUILD_PER_CHIP_KEY]:  # idf.py -B build_<target>_default, as firmware.md builds it
+            opt.build_dir = f"build_{settings.board.chip}_default"
         if getattr(opt, "confirm_target_elf_sha256", None) is None:
             opt.confirm_target_elf_sha256 = "y"
         if not getattr(opt, "baud", None):  # the console's rate, as the flashed build was configured
@@ -192,7 +217,7 @@ def port_of_this_process(config: pytest.Config, ports: tuple[str, ...], option: 
 NOT_BUILT = (
     "tinyhil: {n} bench (hil) cases are selected but the firmware is not built: {flasher} is missing.\n"
     "  Build it once with ESP-IDF (README, 'Your first bench run'):\n"
-    "      cd {app} && idf.py -B build_esp32_default set-target esp32 && idf.py -B build_esp32_default build\n"
+    "      cd {app} && idf.py -B {build} set-target {chip} && idf.py -B {build} build\n"
     "  (an installed tinyhil writes the project into a folder of yours: python -m tinyhil firmware DIR,\n"
     "  then pass --app-path=DIR), or point --app-path/--build-dir at a build of it."
 )
@@ -206,8 +231,15 @@ def missing_firmware_build(config: pytest.Config) -> Path | None:
     if "idf" not in str(getattr(opt, "embedded_services", "") or ""):
         return None
     app = Path(getattr(opt, "app_path", None) or resources.firmware())
-    flasher = app / (getattr(opt, "build_dir", None) or "build") / "flasher_args.json"
-    return None if flasher.is_file() else flasher
+    builds = [getattr(opt, "build_dir", None) or "build"]
+    settings = settings_of(config)
+    if settings.board_ports and config.stash.get(BUILD_PER_CHIP_KEY, False):  # one build per chip of the bench
+        builds = [f"build_{b.chip}_default" for b in settings.all_boards]
+    for folder in builds:
+        flasher = app / folder / "flasher_args.json"
+        if not flasher.is_file():
+            return flasher
+    return None
 
 
 def stop_unless_bench_ready(config: pytest.Config, hil_cases: int) -> None:
@@ -223,13 +255,21 @@ def stop_unless_bench_ready(config: pytest.Config, hil_cases: int) -> None:
     flasher = missing_firmware_build(config)
     if flasher is not None:
         pytest.exit(
-            NOT_BUILT.format(n=hil_cases, flasher=flasher, app=flasher.parent.parent),
+            NOT_BUILT.format(
+                n=hil_cases,
+                flasher=flasher,
+                app=flasher.parent.parent,
+                build=flasher.parent.name,
+                chip=flasher.parent.name.removeprefix("build_").removesuffix("_default"),
+            ),
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
     if settings_of(config).virtual_board:
         return
     try:
-        check_ports(getattr(config.option, "port", None))
+        ports = [p for _, p in settings_of(config).board_ports] or [getattr(config.option, "port", None)]
+        for port in ports:
+            check_ports(port)
     except PortError as e:
         pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
 

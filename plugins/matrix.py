@@ -34,11 +34,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames:
         return
-    params = [
-        pytest.param(case, id=case.id, marks=[getattr(pytest.mark, case.marker)])
-        for case in matrix(settings_of(metafunc.config))
-    ]
+    settings = settings_of(metafunc.config)
+    params = [pytest.param(case, id=case.id, marks=_marks(case, settings)) for case in matrix(settings)]
     metafunc.parametrize("case", params)
+
+
+def _marks(case: Case, settings) -> list:
+    """The case's target marker; on a bench of several boards also its board as an xdist group
+    (``--dist loadgroup``: one worker drives each board, no two share a serial port)."""
+    marks = [getattr(pytest.mark, case.marker)]
+    if settings.board_ports and case.marker == "hil":
+        marks.append(pytest.mark.xdist_group(case.board))
+    return marks
 
 
 PRETRAINED_KEY = pytest.StashKey[bool]()

@@ -73,6 +73,11 @@ class Settings:
     tolerances: Tolerances
     port: str | None = None
     boards: tuple[Board, ...] = ()
+    board_ports: tuple[tuple[str, str], ...] = ()  # (board name, port) of --port name=port,…
+
+    def port_of_board(self, name: str) -> str | None:
+        """The serial port ``--port name=port,…`` gives a board of the run, or None."""
+        return dict(self.board_ports).get(name)
 
     @property
     def all_boards(self) -> tuple[Board, ...]:
@@ -325,10 +330,11 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
     values = dict(values)
     _check_port_list(port)
     boards = _look_up_names(values)
-    if len(boards) > 1 and (port or values["labgrid-places"]):
+    board_ports = _board_ports(port, boards)
+    if len(boards) > 1 and values["labgrid-places"]:
         raise SettingsError(
-            f"--board {values['board']!r}: several boards run offline and on the virtual boards; a bench of real "
-            "boards takes one board a run: run once per board (--board NAME --port PORT)"
+            f"--board {values['board']!r}: several boards run offline, on the virtual boards and on a bench "
+            "(--port NAME=PORT,…); a labgrid farm takes one board a run: run once per board"
         )
     networks = expand_networks(values["networks"])
     techniques = expand_techniques(values["techniques"], values["compression-mode"])
@@ -357,7 +363,45 @@ def build_settings(values: dict[str, Any], port: str | None = None) -> Settings:
         tolerances=_tolerances(options),
         port=port,
         boards=boards,
+        board_ports=board_ports,
     )
+
+
+def _board_ports(port: str | None, boards: tuple[Board, ...]) -> tuple[tuple[str, str], ...]:
+    """``--port esp32s3=/dev/ttyACM0,esp32=/dev/ttyUSB0``: each board of ``--board`` on its port,
+    named by the board's name or its chip. Several boards on a bench need it (a plain list of
+    ports says nothing of which board is where); one board keeps taking ``--port PORT``.
+
+    Raises:
+        SettingsError: a name that is no board of the run (or two boards of that chip), a board
+            without a port, or several boards given plain ports.
+    """
+    entries = split_ports(port)
+    named = [e for e in entries if "=" in e]
+    if not named:
+        if entries and len(boards) > 1:
+            example = ",".join(f"{b.chip}=/dev/ttyUSB{i}" for i, b in enumerate(boards))
+            raise SettingsError(
+                f"--port {port!r} with several boards: say which board is on which port, --port {example}"
+            )
+        return ()
+    if len(named) != len(entries):
+        raise SettingsError(f"--port {port!r}: give every port as BOARD=PORT, or a single port for a single board")
+    out: dict[str, str] = {}
+    for entry in named:
+        name, _, where = (x.strip() for x in entry.partition("="))
+        matches = [b for b in boards if name in (b.name, b.chip)]
+        if len(matches) != 1 or not where:
+            known = ", ".join(sorted({b.name for b in boards} | {b.chip for b in boards}))
+            why = "names two boards of this run" if len(matches) > 1 else "is no board of this run"
+            raise SettingsError(f"--port {entry!r}: {name!r} {why}; name a board or a chip of --board: {known}")
+        if matches[0].name in out:
+            raise SettingsError(f"--port {port!r}: {matches[0].name} is given two ports")
+        out[matches[0].name] = where
+    missing = [b.name for b in boards if b.name not in out]
+    if missing:
+        raise SettingsError(f"--port {port!r}: no port for {', '.join(missing)}; give each board of --board its port")
+    return tuple(out.items())
 
 
 def _check_port_list(port: str | None) -> None:

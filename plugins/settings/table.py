@@ -203,7 +203,7 @@ OPTIONS: list[Option] = [
         "board",
         "study",
         "board profile: a name from models/data/boards or a JSON file (--board=path.json); several separated by "
-        "commas run every case on each (offline, and on virtual boards)",
+        "commas run every case on each (on a bench: --port NAME=PORT,...)",
         "esp32-wroom-32",
     ),
     Option("model-cache", "study", "cache of trained models and conversions", ".tinyhil-cache"),

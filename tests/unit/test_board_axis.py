@@ -54,7 +54,18 @@ def test_virtual_boards_one_per_board_under_xdist(project):
     [
         ("esp32-wroom-32,esp32-wroom-32", (), "'esp32-wroom-32' and 'esp32-wroom-32' are the same board"),
         ("esp32-wroom-32,", (), "give board names separated by commas, none empty"),
-        ("esp32-wroom-32,esp32-wroom-32-ram", ("--port", "/dev/ttyUSB9"), "a bench of real boards takes one board"),
+        ("esp32-wroom-32,esp32-wroom-32-ram", ("--port", "/dev/ttyUSB9"), "say which board is on which port"),
+        ("esp32-wroom-32,esp32-s3-devkitc-1", ("--port", "esp32=/dev/ttyUSB9"), "no port for esp32-s3-devkitc-1"),
+        (
+            "esp32-wroom-32,esp32-s3-devkitc-1",
+            ("--port", "esp32=/dev/ttyUSB9,esp32c3=/dev/ttyUSB8"),
+            "'esp32c3' is no board of this run",
+        ),
+        (
+            "esp32-wroom-32,esp32-wroom-32-ram",
+            ("--port", "esp32=/dev/ttyUSB9,esp32-wroom-32-ram=/dev/ttyUSB8"),
+            "'esp32' names two boards of this run",
+        ),
         ("esp32-wroom-32,no-such-board", (), "unknown board 'no-such-board'"),
     ],
 )
@@ -95,3 +106,41 @@ def test_the_three_chips_under_xdist_each_on_a_virtual_board_of_its_own(project)
     latency = {b: float(r["latency_ms_median"]) for b, r in rows.items()}
     assert latency["esp32-s3-devkitc-1"] < latency["esp32-wroom-32"] < latency["esp32-c3-devkitm-1"], latency
     assert {r["latency_source"] for r in rows.values()} == {"simulated"}
+
+
+def test_a_bench_of_three_chips_one_worker_and_one_port_each(project):
+    """--port esp32=…,esp32s3=…,esp32c3=…: each case opens its board's port, and under -n 3 one
+    worker drives each board (xdist's loadgroup, the board as the group), so no two share a port.
+    The boards are Python virtual boards behind their ptys (the firmware's protocol, models over
+    the link with --embedded-services serial); their banners say simulated."""
+    from tinyhil.plugins.bench.boards.virtual_process import start_virtual_board
+
+    chips = {"esp32": "esp32-wroom-32", "esp32s3": "esp32-s3-devkitc-1", "esp32c3": "esp32-c3-devkitm-1"}
+    boards = {chip: start_virtual_board(name) for chip, name in chips.items()}
+    try:
+        ports = ",".join(f"{chip}={vb.port}" for chip, vb in boards.items())
+        res = run(
+            project,
+            "-m",
+            "hil",
+            f"--board={','.join(chips.values())}",
+            f"--port={ports}",
+            "--embedded-services=serial",
+            "--networks=C_1",
+            "--techniques=lite,full_int",
+            "-n",
+            "3",
+            "-v",
+        )
+        res.assert_outcomes(passed=6)
+        workers: dict[str, set[str]] = {}
+        for line in res.stdout.lines:
+            if "PASSED" in line and line.startswith("[gw"):
+                workers.setdefault(line.split("]")[0][1:], set()).add(line.rsplit("@", 1)[1].strip())
+        assert sorted(map(len, workers.values())) == [1, 1, 1], workers  # a worker each, one board each
+        for r in read_csv(project):
+            chip = next(c for c, name in chips.items() if name == r["board"])
+            assert r["bench_port"] == boards[chip].port and r["latency_source"] == "simulated", r
+    finally:
+        for vb in boards.values():
+            vb.stop()

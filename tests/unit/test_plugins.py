@@ -19,7 +19,7 @@ from tinyhil.plugins.report.columns import COLUMN_NAMES
             ["--techniques", "int3"],
             "unknown technique 'int3'; known techniques: *full_int*lite*prune<sparsity_pct>*; or one of the sets paper, extended, all*",
         ),
-        (["--board", "esp8266"], "unknown board 'esp8266'; known boards: esp32-wroom-32*"),
+        (["--board", "esp8266"], "unknown board 'esp8266'; known boards: esp32-c3-devkitm-1, *esp32-wroom-32*"),
         (["--seed", "x"], "*argument --seed: expected a whole number, got 'x'"),
         (["--seed", "-1"], "*argument --seed: must be from 0 to 4294967295, got -1"),
         (["--split", "random"], "*argument --split: unknown value 'random'; known: paper, subjects"),
@@ -80,10 +80,10 @@ def test_a_broken_board_file_stops_only_the_run_that_names_it(project):
     import json
 
     doc = json.loads((ROOT / "models" / "data" / "boards" / "esp32-wroom-32.json").read_text())
-    (project.path / "bad-board.json").write_text(json.dumps({**doc, "psram_bytes": 1}))
+    (project.path / "bad-board.json").write_text(json.dumps({**doc, "flash_speed_mhz": 80}))
     res = run(project, "--board=bad-board.json", "--co")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stderr.fnmatch_lines(["*board profile bad-board.json: unknown key 'psram_bytes'; known keys: name*"])
+    res.stderr.fnmatch_lines(["*board profile bad-board.json: unknown key 'flash_speed_mhz'; known keys: name*"])
     (project.path / "good-board.json").write_text(json.dumps({**doc, "name": "my-esp32"}))
     res = run(project, "--board=good-board.json", "-m", "offline", "--networks", "C_1", "--techniques", "lite")
     res.assert_outcomes(passed=1)

@@ -248,7 +248,9 @@ def test_an_unknown_board_names_the_option_and_own_boards(tmp_path, monkeypatch)
     with pytest.raises(SettingsError) as e:
         _look_up_names(values)
     text = str(e.value)
-    assert text.startswith("tinyhil: --board: unknown board 'esp32s3'; known boards: esp32-wroom-32")
+    # the chip is not a profile: the message lists the profiles, the S3's among them
+    assert text.startswith("tinyhil: --board: unknown board 'esp32s3'; known boards: esp32-c3-devkitm-1, ")
+    assert "esp32-s3-devkitc-1" in text and "esp32-wroom-32" in text
     assert "--board=my-board.json" in text
 
 
