@@ -176,7 +176,10 @@ def _parsing(what: str, resp: Response):
 
 
 def _model_info(resp: Response) -> ModelInfoOnDevice:
-    din, dout = _bracketed(resp.value("input"), "input"), _bracketed(resp.value("output"), "output")
+    try:
+        din, dout = _bracketed(resp.value("input"), "input"), _bracketed(resp.value("output"), "output")
+    except DeviceGarbage as e:  # say what came instead: a reply cut short, or another command's
+        raise DeviceGarbage(f"{e}; got {resp.messages[:6]}", resp.log) from None
     return ModelInfoOnDevice(
         model_bytes=int(resp.value("model-bytes")),
         arena_bytes=int(resp.value("arena-bytes")),
