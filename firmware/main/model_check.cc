@@ -179,66 +179,17 @@ bool CheckIndices(const flatbuffers::Vector<int32_t>* list, uint32_t tensors, bo
   return true;
 }
 
-// How many inputs and outputs the kernel of each builtin op of ops.def reads (TFLM 1.3.8's
-// Prepare and Eval): with fewer, a kernel reads a null tensor it does not check or past the
-// node's list. The maximum is where the kernel itself refuses more (kAny: it does not).
-// An omitted optional input (-1) counts: it holds its place in the list.
+// How many inputs and outputs the kernel of each builtin op of ops.def reads: op_arity.def.
 constexpr int kAny = 255;
 struct Arity {
   tflite::BuiltinOperator op;
   uint8_t min_in, max_in, min_out, max_out;
 };
 constexpr Arity kArities[] = {
-    {tflite::BuiltinOperator_CONV_2D, 2, 3, 1, 1},
-    {tflite::BuiltinOperator_DEPTHWISE_CONV_2D, 2, 3, 1, 1},
-    {tflite::BuiltinOperator_FULLY_CONNECTED, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_MAX_POOL_2D, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_AVERAGE_POOL_2D, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_RESHAPE, 1, 2, 1, 1},
-    {tflite::BuiltinOperator_SOFTMAX, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_UNIDIRECTIONAL_SEQUENCE_LSTM, 24, 24, 1, 1},
-    {tflite::BuiltinOperator_STRIDED_SLICE, 4, 4, 1, 1},
-    {tflite::BuiltinOperator_QUANTIZE, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_DEQUANTIZE, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_RELU, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_RELU6, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_LOGISTIC, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_TANH, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_ADD, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_MUL, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_MEAN, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_EXPAND_DIMS, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_CONCATENATION, 1, 10, 1, kAny},
-    {tflite::BuiltinOperator_SVDF, 5, 5, 1, 1},  // Eval reads the bias only when there are 5
-    {tflite::BuiltinOperator_PAD, 2, 3, 1, 1},
-    {tflite::BuiltinOperator_PADV2, 2, 3, 1, 1},
-    {tflite::BuiltinOperator_TRANSPOSE, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_SUB, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_MAXIMUM, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_MINIMUM, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_HARD_SWISH, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_LEAKY_RELU, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_PRELU, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_SQUEEZE, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_SHAPE, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_PACK, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_UNPACK, 1, kAny, 1, kAny},
-    {tflite::BuiltinOperator_SPLIT, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_SPLIT_V, 3, 3, 1, kAny},
-    {tflite::BuiltinOperator_GATHER, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_SLICE, 3, 3, 1, 1},
-    {tflite::BuiltinOperator_SPACE_TO_BATCH_ND, 3, 3, 1, 1},
-    {tflite::BuiltinOperator_BATCH_TO_SPACE_ND, 3, 3, 1, 1},
-    {tflite::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_TRANSPOSE_CONV, 3, 4, 1, 1},
-    {tflite::BuiltinOperator_SUM, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_REDUCE_MAX, 2, 2, 1, 1},
-    {tflite::BuiltinOperator_ABS, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_SQRT, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_RSQRT, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_EXP, 1, 1, 1, 1},
-    {tflite::BuiltinOperator_DIV, 2, kAny, 1, kAny},
-    {tflite::BuiltinOperator_LOG_SOFTMAX, 1, 1, 1, 1},
+#define TINYHIL_ARITY(name, min_in, max_in, min_out, max_out) \
+  {tflite::BuiltinOperator_##name, min_in, max_in, min_out, max_out},
+#include "op_arity.def"
+#undef TINYHIL_ARITY
 };
 
 // The positions of an op's weights among its inputs: TFLite's int8 quantization is symmetric

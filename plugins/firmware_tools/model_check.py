@@ -11,6 +11,12 @@ this module makes the same checks in the same order with the same words, so both
 from __future__ import annotations
 
 import math
+import re
+from functools import cache
+from pathlib import Path
+
+from tinyhil import resources
+from tinyhil.plugins.firmware_tools.commands import xmacro_entries
 
 # Bits per element of the tensor types with a fixed size (TensorType values of the TFLite schema);
 # the others (strings, resources, variants) are not checked against their shape.
@@ -28,62 +34,31 @@ _MAX_ELEMENTS = 1 << 32  # model_check.cc's cap: far above any buffer a flatbuff
 _INT_MAX = (1 << 31) - 1
 _ANY = 255  # no maximum the kernel enforces
 
-# How many inputs and outputs the kernel of each builtin op of ops.def reads (TFLM 1.3.8's Prepare and
-# Eval): (min inputs, max inputs, min outputs, max outputs). With fewer, a kernel reads a null tensor it
-# does not check or past the node's list; the maximum is where the kernel itself refuses more. An
-# omitted optional input (-1) counts: it holds its place in the list. model_check.cc's kArities.
-_ARITIES = {
-    "CONV_2D": (2, 3, 1, 1),
-    "DEPTHWISE_CONV_2D": (2, 3, 1, 1),
-    "FULLY_CONNECTED": (2, _ANY, 1, _ANY),
-    "MAX_POOL_2D": (1, _ANY, 1, _ANY),
-    "AVERAGE_POOL_2D": (1, _ANY, 1, _ANY),
-    "RESHAPE": (1, 2, 1, 1),
-    "SOFTMAX": (1, 1, 1, 1),
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, 1, 1),
-    "STRIDED_SLICE": (4, 4, 1, 1),
-    "QUANTIZE": (1, 1, 1, 1),
-    "DEQUANTIZE": (1, 1, 1, 1),
-    "RELU": (1, _ANY, 1, _ANY),
-    "RELU6": (1, _ANY, 1, _ANY),
-    "LOGISTIC": (1, _ANY, 1, _ANY),
-    "TANH": (1, 1, 1, 1),
-    "ADD": (2, _ANY, 1, _ANY),
-    "MUL": (2, 2, 1, 1),
-    "MEAN": (2, 2, 1, 1),
-    "EXPAND_DIMS": (2, 2, 1, 1),
-    "CONCATENATION": (1, 10, 1, _ANY),
-    "SVDF": (5, 5, 1, 1),  # Eval reads the bias only when there are 5
-    "PAD": (2, 3, 1, 1),
-    "PADV2": (2, 3, 1, 1),
-    "TRANSPOSE": (2, 2, 1, 1),
-    "SUB": (2, _ANY, 1, _ANY),
-    "MAXIMUM": (2, _ANY, 1, _ANY),
-    "MINIMUM": (2, _ANY, 1, _ANY),
-    "HARD_SWISH": (1, 1, 1, 1),
-    "LEAKY_RELU": (1, 1, 1, 1),
-    "PRELU": (2, _ANY, 1, _ANY),
-    "SQUEEZE": (1, 1, 1, 1),
-    "SHAPE": (1, 1, 1, 1),
-    "PACK": (1, _ANY, 1, _ANY),
-    "UNPACK": (1, _ANY, 1, _ANY),
-    "SPLIT": (2, _ANY, 1, _ANY),
-    "SPLIT_V": (3, 3, 1, _ANY),
-    "GATHER": (2, 2, 1, 1),
-    "SLICE": (3, 3, 1, 1),
-    "SPACE_TO_BATCH_ND": (3, 3, 1, 1),
-    "BATCH_TO_SPACE_ND": (3, 3, 1, 1),
-    "RESIZE_NEAREST_NEIGHBOR": (2, 2, 1, 1),
-    "TRANSPOSE_CONV": (3, 4, 1, 1),
-    "SUM": (2, 2, 1, 1),
-    "REDUCE_MAX": (2, 2, 1, 1),
-    "ABS": (1, 1, 1, 1),
-    "SQRT": (1, 1, 1, 1),
-    "RSQRT": (1, 1, 1, 1),
-    "EXP": (1, 1, 1, 1),
-    "DIV": (2, _ANY, 1, _ANY),
-    "LOG_SOFTMAX": (1, 1, 1, 1),
-}
+# How many inputs and outputs the kernel of each builtin op of ops.def reads:
+# (min inputs, max inputs, min outputs, max outputs), from firmware/main/op_arity.def, which
+# model_check.cc's table is built from too.
+OP_ARITY_DEF = resources.firmware("main", "op_arity.def")
+_ARITY = re.compile(r"TINYHIL_ARITY\(\s*([A-Z0-9_]+)\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\)(\s*//.*)?")
+
+
+@cache
+def op_arities(path: Path = OP_ARITY_DEF) -> dict[str, tuple[int, int, int, int]]:
+    """``{BUILTIN_NAME: (min in, max in, min out, max out)}`` of an ``op_arity.def`` file (``kAny``: no maximum).
+
+    Raises:
+        ValueError: an entry this parser cannot read (the C preprocessor might still, and the
+            firmware's checks and the Python board's would differ), or none.
+    """
+    form = "TINYHIL_ARITY(BUILTIN_NAME, min in, max in, min out, max out)"
+    out = {}
+    for m in xmacro_entries(path, "TINYHIL_ARITY", _ARITY, form):
+        try:
+            out[m.group(1)] = tuple(_ANY if v == "kAny" else int(v) for v in m.group(2, 3, 4, 5))
+        except ValueError:
+            raise ValueError(f"{path}: {m.group(0)!r}: counts are numbers or kAny") from None
+    return out
+
+
 # The positions of an op's weights among its inputs: TFLite's int8 quantization is symmetric for them
 # (zero point 0), and TFLM's kernels assume it (FULLY_CONNECTED's, which the LSTM's gates use too, stops
 # on TFLITE_DCHECK(filter zero point == 0)).
@@ -185,8 +160,8 @@ def _check_operator(op, code: int, j: int, s: int, sg) -> str | None:
     ins = [] if op.inputs is None else [int(x) for x in op.inputs]
     outs = [] if op.outputs is None else [int(x) for x in op.outputs]
     where = f"model: operator {j} ({name}) of subgraph {s}"
-    if name in _ARITIES:
-        min_in, max_in, min_out, max_out = _ARITIES[name]
+    if name in op_arities():
+        min_in, max_in, min_out, max_out = op_arities()[name]
         if not min_in <= len(ins) <= max_in:
             return f"{where} has {len(ins)} input{'' if len(ins) == 1 else 's'}; {name} takes {_takes(min_in, max_in)}"
         if not min_out <= len(outs) <= max_out:

@@ -818,3 +818,19 @@ def test_a_model_with_an_op_the_firmware_lacks_is_refused_without_a_crash(tmp_pa
             assert got == ["e-[tflm: AllocateTensors failed]"], (place, got)
         assert vb.proc.poll() is None
         assert _session(link, "version")[0].startswith("m-protocol-")
+
+
+def test_the_op_input_counts_are_one_table_for_the_firmware_and_the_python_board(tmp_path):
+    """firmware/main/op_arity.def is what model_check.cc's table is built from and what the Python
+    board reads: an op it names is one the firmware registers, and a line the parser cannot read
+    stops with its place (the preprocessor might take it, and the two would differ)."""
+    from tinyhil.plugins.firmware_tools.model_check import op_arities
+    from tinyhil.plugins.firmware_tools.ops import firmware_ops
+
+    table = op_arities()
+    assert set(table) <= firmware_ops() and len(table) >= 40
+    assert table["SVDF"] == (5, 5, 1, 1) and table["FULLY_CONNECTED"] == (2, 255, 1, 255)
+    bad = tmp_path / "op_arity.def"
+    bad.write_text("TINYHIL_ARITY(CONV_2D, 2, three, 1, 1)\n")
+    with pytest.raises(ValueError, match="op_arity.def.*counts are numbers or kAny"):
+        op_arities.__wrapped__(bad)

@@ -152,3 +152,17 @@ def test_a_line_may_end_in_any_run_of_cr_before_lf():
     for ending in (b"\n", b"\r\n", b"\r\r\n"):
         m = DutLink._LINE.search(b"m-arena-bytes-5456" + ending + b"m-ready\r\n")
         assert m.group(1) == b"m-arena-bytes-5456", ending
+
+
+def test_resync_is_not_fooled_by_a_boot_banner_still_arriving():
+    """The link opened in the middle of the power-on banner, whose m-protocol-… and m-ready came
+    before the answers to resync's own "%" and version%: taken for the answer, they left both
+    replies for the next command, which read e-[empty command] (seen on a loaded machine)."""
+    from tests.unit.links import ScriptedLink
+    from tinyhil.plugins.bench.link.device import DeviceClient
+
+    banner_tail = ["m-protocol-1", "m-info-fw-virtual-1", "m-init-done", "m-ready"]
+    answers = ["e-[empty command]", "m-ready", "m-protocol-1", "m-fw-tinyhil-firmware", "m-ready"]
+    client = DeviceClient(ScriptedLink([*banner_tail, *answers, "m-name-dut-[tinyhil-esp32]", "m-ready"]), 1)
+    client.resync()
+    assert client.command("name").messages == ["m-name-dut-[tinyhil-esp32]"]

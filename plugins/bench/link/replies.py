@@ -164,7 +164,9 @@ class ReplyReader:
         deadline = time.monotonic() + (timeout or self.timeout_s)
         while True:
             line = self.link.read_line(max(0.1, deadline - time.monotonic())).strip()
-            if line.startswith("m-protocol-"):
+            # version%'s own line: a boot banner also says m-protocol-…, and one that was still
+            # arriving when the link opened would pass for the answer (and leave it for the next command)
+            if line.startswith("m-fw-"):
                 answered = True
             elif line == READY and answered:
                 break
