@@ -23,11 +23,18 @@ uintptr_t AlignDown(uintptr_t p, size_t alignment) {
 constexpr size_t kSinkBytes = 512;
 alignas(16) uint8_t g_sink[kSinkBytes];
 
+// The GuardedArena in use: whether a request did not fit, and the heap blocks that answered.
+constexpr int kMaxOverflow = 16;
+bool g_exhausted = false;
+int g_overflow_count = 0;
+void* g_overflow[kMaxOverflow] = {};
+
 }  // namespace
 
 tflite::MicroAllocator* GuardedArena::CreateAllocator(uint8_t* arena, size_t bytes,
                                                       GuardedArena** guard) {
   *guard = nullptr;
+  g_exhausted = false;  // a new arena: nothing has overflowed it
   const uintptr_t start = reinterpret_cast<uintptr_t>(arena);
   const uintptr_t aligned = AlignUp(start, tflite::MicroArenaBufferAlignment());
   if (arena == nullptr || aligned - start >= bytes) return nullptr;
@@ -65,20 +72,22 @@ uint8_t* GuardedArena::AllocatePersistentBuffer(size_t size, size_t alignment) {
 }
 
 uint8_t* GuardedArena::Overflow(size_t size, size_t alignment) {
-  exhausted_ = true;
-  if (overflow_count_ < kMaxOverflow) {
+  g_exhausted = true;
+  if (g_overflow_count < kMaxOverflow) {
     void* p = board::Alloc(size, alignment < 16 ? 16 : alignment);
     if (p != nullptr) {
-      overflow_[overflow_count_++] = p;
+      g_overflow[g_overflow_count++] = p;
       return static_cast<uint8_t*>(p);
     }
   }
   return size <= kSinkBytes && alignment <= 16 ? g_sink : nullptr;
 }
 
+bool GuardedArena::exhausted() const { return g_exhausted; }
+
 void GuardedArena::Release() {
-  for (int i = 0; i < overflow_count_; ++i) board::Free(overflow_[i]);
-  overflow_count_ = 0;
+  for (int i = 0; i < g_overflow_count; ++i) board::Free(g_overflow[i]);
+  g_overflow_count = 0;
 }
 
 uint8_t* GuardedArena::AllocateTemp(size_t size, size_t alignment) {

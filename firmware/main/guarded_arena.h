@@ -37,7 +37,7 @@ class GuardedArena : public tflite::SingleArenaBufferAllocator {
                                                  GuardedArena** guard);
 
   // True once a persistent request did not fit: the model does not load in this arena.
-  bool exhausted() const { return exhausted_; }
+  bool exhausted() const;
   // Gives back what answered the requests that did not fit; call before the arena is freed.
   void Release();
 
@@ -49,11 +49,10 @@ class GuardedArena : public tflite::SingleArenaBufferAllocator {
  private:
   uintptr_t temp() const;  // the end of the temporary section (at or above the head)
   uint8_t* Overflow(size_t size, size_t alignment);
-
-  static constexpr int kMaxOverflow = 16;
-  bool exhausted_ = false;
-  int overflow_count_ = 0;
-  void* overflow_[kMaxOverflow] = {};
+  // No state of its own: it lives in the arena's tail, where TFLM's allocator lives, and a field
+  // would make every arena figure larger than stock TFLM's. What it answered outside the arena is
+  // kept in guarded_arena.cc, for the one GuardedArena in use at a time (ModelRunner loads one
+  // model, or probes one arena, at a time).
 };
 
 }  // namespace tinyhil
