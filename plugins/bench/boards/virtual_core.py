@@ -22,6 +22,7 @@ from tinyhil.plugins.bench.boards.virtual_memory import HeapBudget, ModelPartiti
 from tinyhil.plugins.bench.boards.virtual_runner import LoadedModel
 from tinyhil.plugins.bench.link.eembc_db import DbBuffer
 from tinyhil.plugins.bench.link.protocol import DEFAULT_MODEL_ID, PROTOCOL_VERSION
+from tinyhil.plugins.bench.link.windows import windows_file
 
 FW_VERSION = "virtual-1"
 RX_BUFFER_BYTES = 16384  # the firmware's UART receive buffer (board_esp32.cc): classify's window credit
@@ -43,10 +44,7 @@ class BoardCore:
         self.board, self.fault = board, fault
         self.link = UartLink(baud)
         self.partition = ModelPartition(Path(flash_file), board.model_partition_bytes)
-        # the windows partition, beside the model partition's file (virtual_process.windows_file)
-        self.windows = WindowsPartition(
-            Path(flash_file).with_name("windows-partition.bin"), board.windows_partition_bytes
-        )
+        self.windows = WindowsPartition(windows_file(flash_file), board.windows_partition_bytes)
         # a locally administered address (02:…), one per process, as a board has its own
         self.mac = "02:00:" + ":".join(f"{(os.getpid() >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
         self.reset_state()

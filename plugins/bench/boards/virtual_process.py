@@ -18,6 +18,7 @@ from pathlib import Path
 from tinyhil import resources
 from tinyhil.models.boards import Board
 from tinyhil.models.lifeline import child_env, make_temp_dir
+from tinyhil.plugins.bench.link.windows import windows_file
 
 TEMP_PREFIX = "tinyhil-virtual-board-"  # + pid, so a later run can sweep what a killed one left
 
@@ -47,11 +48,6 @@ class VirtualBoardProcess:
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
         shutil.rmtree(self.flash_file.parent, ignore_errors=True)
-
-
-def windows_file(flash_file: Path) -> Path:
-    """Where a virtual board keeps its windows partition: beside its model partition file."""
-    return Path(flash_file).with_name("windows-partition.bin")
 
 
 def start_virtual_board(

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from tinyhil import resources
 from tinyhil.plugins.bench.link.device import DeviceClient
+from tinyhil.plugins.bench.link.windows import windows_file
 
 PARTITIONS_CSV = resources.firmware("partitions.csv")
 
@@ -113,8 +114,7 @@ class FlashFileDelivery:
             time.sleep(len(model) * 10 / self.baud)
 
     def write_windows(self, image: bytes, client: DeviceClient) -> bool:
-        # beside the model partition's file, where both virtual boards read it
-        self.flash_file.with_name("windows-partition.bin").write_bytes(image)
+        windows_file(self.flash_file).write_bytes(image)
         if self.baud:
             time.sleep(len(image) * 10 / self.baud)
         return True

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,13 @@ MAGIC = b"TNYHLWIN"
 VERSION = 1
 HEADER = struct.Struct("<8sIIII32s8x")  # 64 bytes
 assert HEADER.size == 64
+
+
+def windows_file(flash_file: Path) -> Path:
+    """Where a virtual board keeps its windows partition: beside its model partition's file (both
+    virtual boards read it there, and :class:`~tinyhil.plugins.bench.link.delivery.FlashFileDelivery`
+    writes it there as esptool would)."""
+    return Path(flash_file).with_name("windows-partition.bin")
 
 
 @dataclass(frozen=True)
