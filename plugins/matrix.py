@@ -24,6 +24,10 @@ from tinyhil.plugins.targets import TARGETS, Case, Target, TargetContext, matrix
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A project of its own has no tinyhil pytest.ini: the cases' markers are declared here
+    # (unknown otherwise: a warning each, an error under --strict-markers).
+    config.addinivalue_line("markers", "offline: a study case on the host TFLM runtime (no hardware)")
+    config.addinivalue_line("markers", "hil: a study case on a bench target (ESP32 over serial, or the virtual board)")
     # Libraries fork helpers (pytest-embedded's serial listener): none may outlive this process,
     # and folders that a killed run left behind are cleared.
     tie_forked_children_to_this_process()

@@ -144,3 +144,26 @@ def test_a_bench_of_three_chips_one_worker_and_one_port_each(project):
     finally:
         for vb in boards.values():
             vb.stop()
+
+
+def test_a_project_without_tinyhils_ini_knows_the_case_markers(pytester):
+    """A project of one's own has no ``markers =`` for offline and hil: tinyhil declares them,
+    so its cases neither warn nor fail --strict-markers."""
+    pytester.makeconftest('pytest_plugins = ["tinyhil.study"]')
+    pytester.makepyfile(test_tinyhil="from tinyhil.study import test_case  # noqa: F401")
+    res = pytester.runpytest_subprocess(
+        "--co",
+        "-q",
+        "--strict-markers",
+        "-W",
+        "error::pytest.PytestUnknownMarkWarning",
+        "-m",
+        "offline",
+        "--networks=C_1",
+        "--techniques=lite",
+        "-p",
+        "no:randomly",
+        timeout=300,
+    )
+    assert res.ret == 0, res.stdout.str()[-2000:] + res.stderr.str()[-2000:]
+    res.stdout.fnmatch_lines(["*C_1-lite-host*"])
