@@ -128,11 +128,13 @@ void WindowEnd() {
 #endif
 }
 
-// Reads exactly `len` bytes, allowing CONFIG_TINYHIL_DB_TIMEOUT_MS between chunks.
-size_t ReadExact(uint8_t* dst, size_t len) {
+// Reads exactly `len` bytes: waits `first_ms` for the first, then allows
+// CONFIG_TINYHIL_DB_TIMEOUT_MS between chunks.
+size_t ReadExact(uint8_t* dst, size_t len, int first_ms = CONFIG_TINYHIL_DB_TIMEOUT_MS) {
   size_t got = 0;
   while (got < len) {
-    const size_t n = board::ConsoleRead(dst + got, len - got, CONFIG_TINYHIL_DB_TIMEOUT_MS);
+    const int wait_ms = got == 0 ? first_ms : CONFIG_TINYHIL_DB_TIMEOUT_MS;
+    const size_t n = board::ConsoleRead(dst + got, len - got, wait_ms);
     if (n == 0) break;
     got += n;
   }
@@ -546,7 +548,8 @@ void CmdClassify(FirmwareState& s, const Command& c) {
   char error[96];
   for (unsigned long i = 0; i < count; ++i) {
     uint32_t cycles = 0;
-    const size_t got = ReadExact(buf, bytes);
+    // the host sends the next windows on the answers: the wait covers its delay in reading them
+    const size_t got = ReadExact(buf, bytes, CONFIG_TINYHIL_CLASSIFY_TIMEOUT_MS);
     if (got < bytes) {
       snprintf(s.line, sizeof(s.line), "classify: timeout in window %lu after %u of %lu bytes", i,
                static_cast<unsigned>(got), bytes);

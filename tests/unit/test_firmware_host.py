@@ -777,6 +777,38 @@ def test_a_model_with_an_index_out_of_range_is_refused_by_name(tmp_path, convert
         assert any(x.startswith("m-arena-used-bytes-") for x in got), got
 
 
+@pytest.mark.parametrize("kind", ["python", pytest.param("firmware", marks=needs_tflm)])
+def test_classify_waits_for_a_host_slow_to_read_the_answers(tmp_path, converted, kind):
+    """The host sends more windows only once it has read the answers to earlier ones, so a host
+    that stalls (a loaded CI machine, pytest-embedded's reader behind) leaves the board waiting
+    between windows for longer than a payload's byte gap (CI lost a whole case to this at 2 s):
+    the wait before a window is CONFIG_TINYHIL_CLASSIFY_TIMEOUT_MS, and a host that never sends
+    is still told so (both boards alike)."""
+    from tinyhil.plugins.bench.link.protocol import crc32
+
+    config = kconfig_defaults()
+    gap_s, wait_s = int(config["TINYHIL_DB_TIMEOUT_MS"]) / 1000, int(config["TINYHIL_CLASSIFY_TIMEOUT_MS"]) / 1000
+    assert wait_s >= 2 * gap_s + 1
+    model = converted[("C_2", "full_int")].tflite
+    with _one_board(kind, tmp_path) as (vb, link):
+        vb.flash_file.write_bytes(model)
+        got = _session(link, f"model partition {len(model)} {crc32(model):08x} auto flash")
+        size = int(next(x for x in got if x.startswith("m-input-[")).split(",")[1])
+        window = bytes(size)
+        link.write(f"classify 3 {size} {crc32(window * 3):08x}%".encode())
+        assert link.read_line(30) == "m-classify-ready-3"
+        link.write(window)
+        assert link.read_line(30).startswith("m-class-0-")
+        time.sleep(gap_s + 1)  # longer than a payload may pause, shorter than the wait for a window
+        link.write(window)
+        assert link.read_line(30).startswith("m-class-1-")
+        t0 = time.monotonic()
+        assert link.read_line(wait_s + 5) == f"e-[classify: timeout in window 2 after 0 of {size} bytes]"
+        assert time.monotonic() - t0 >= wait_s - 0.5 and link.read_line(5) == "m-ready"
+        assert _session(link, "name") == ["m-name-dut-[tinyhil-esp32]"]  # still ready
+        assert vb.proc.poll() is None
+
+
 @needs_tflm
 def test_400_corrupted_models_that_pass_the_verifier_never_panic_the_firmware(tmp_path, converted):
     """tests/unit/fuzz_models.py: bytes of real models changed (mostly their tables), each uploaded with

@@ -9,6 +9,7 @@ import numpy as np
 from tinyhil.models.tflm import quantize
 from tinyhil.plugins.bench.boards.faults import WRONG_CLASS_MODULUS
 from tinyhil.plugins.bench.boards.virtual_core import BoardCore
+from tinyhil.plugins.bench.boards.virtual_link import CLASSIFY_TIMEOUT_S
 from tinyhil.plugins.bench.boards.virtual_memory import DoesNotFit
 from tinyhil.plugins.bench.link.windows import HEADER, parse_header
 
@@ -62,7 +63,7 @@ class ClassifyCommand(BoardCore):
             return None
 
         def received(i: int) -> bytes | None:
-            window = self.link.read_exact(size)
+            window = self.link.read_exact(size, CLASSIFY_TIMEOUT_S)  # the host sends on the answers
             if len(window) < size:
                 self.error(f"classify: timeout in window {i} after {len(window)} of {size} bytes")
                 return None

@@ -11,7 +11,11 @@ import os
 import select
 import time
 
-DB_TIMEOUT_S = 2.0  # the firmware's CONFIG_TINYHIL_DB_TIMEOUT_MS: the longest pause inside a payload
+from tinyhil.plugins.firmware_tools.config import kconfig_defaults
+
+_CONFIG = kconfig_defaults()
+DB_TIMEOUT_S = int(_CONFIG["TINYHIL_DB_TIMEOUT_MS"]) / 1000  # the longest pause inside a payload
+CLASSIFY_TIMEOUT_S = int(_CONFIG["TINYHIL_CLASSIFY_TIMEOUT_MS"]) / 1000  # the wait before a classify window
 
 
 class UartLink:
@@ -52,10 +56,11 @@ class UartLink:
         self._pace(len(data), "rx")  # the bytes arrive at the line's rate, not at once
         return data or None
 
-    def read_exact(self, n: int) -> bytes:
-        """``n`` bytes, or fewer when the line pauses for :data:`DB_TIMEOUT_S` first."""
+    def read_exact(self, n: int, first_timeout_s: float = DB_TIMEOUT_S) -> bytes:
+        """``n`` bytes, or fewer when none comes within ``first_timeout_s`` or the line then
+        pauses for :data:`DB_TIMEOUT_S`."""
         buf = bytearray()
-        deadline = time.monotonic() + DB_TIMEOUT_S
+        deadline = time.monotonic() + first_timeout_s
         while len(buf) < n:
             chunk = self.read(max(0.0, deadline - time.monotonic()))
             if not chunk:
